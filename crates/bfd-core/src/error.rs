@@ -1,0 +1,120 @@
+use std::net::IpAddr;
+
+use bfd_wire::{AuthType, ParseError};
+
+/// Why a received datagram was discarded.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum RxError {
+    /// A stateless RFC 5880 §6.8.6 check failed.
+    #[error("malformed packet: {0}")]
+    Malformed(#[from] ParseError),
+    /// §6.8.6: no session has this Your Discriminator.
+    #[error("no session with discriminator {0}")]
+    UnknownDiscriminator(u32),
+    /// §6.8.6: Your Discriminator is zero and no session matches the addresses.
+    #[error("no session for peer {peer} at local address {local}")]
+    NoSessionForPeer {
+        /// Source address
+        peer: IpAddr,
+        /// Destination address
+        local: IpAddr,
+    },
+    /// The discriminator names a session with a different peer.
+    #[error("discriminator {discriminator} belongs to another peer, not {peer}")]
+    PeerMismatch {
+        /// Your Discriminator of the packet
+        discriminator: u32,
+        /// Source address
+        peer: IpAddr,
+    },
+    /// RFC 5881 §5 / RFC 5883 §2: TTL below what the session accepts.
+    #[error("TTL {ttl} below the required {min}")]
+    Ttl {
+        /// Received TTL / hop limit
+        ttl: u8,
+        /// Required minimum
+        min: u8,
+    },
+    /// A single-hop packet for a multihop session or the other way round.
+    #[error("packet arrived on the {got} port for a {expected} session")]
+    HopModeMismatch {
+        /// "single-hop" or "multihop"
+        expected: &'static str,
+        /// The port's kind
+        got: &'static str,
+    },
+    /// §6.8.6: A bit clear but the session requires authentication.
+    #[error("authentication required but the packet has none")]
+    AuthMissing,
+    /// §6.8.6: A bit set but the session has no authentication.
+    #[error("packet is authenticated but the session has no authentication configured")]
+    AuthUnexpected,
+    /// §6.7: Auth Type differs from the configured one.
+    #[error("auth type {got} where {expected} is configured")]
+    AuthTypeMismatch {
+        /// Configured
+        expected: AuthType,
+        /// Received
+        got: AuthType,
+    },
+    /// §6.7: unknown Key ID.
+    #[error("auth key id {got} where {expected} is configured")]
+    AuthKeyId {
+        /// Configured
+        expected: u8,
+        /// Received
+        got: u8,
+    },
+    /// §6.7: wrong password or digest.
+    #[error("authentication failed: wrong password or digest")]
+    AuthFailed,
+    /// §6.7.3-6.7.4: sequence number outside the replay window.
+    #[error("auth sequence {got} outside the window after {last}")]
+    AuthSequence {
+        /// Received
+        got: u32,
+        /// Last accepted
+        last: u32,
+    },
+}
+
+impl RxError {
+    /// Label for the `reason` of a dropped-packet counter.
+    pub fn reason(&self) -> &'static str {
+        match self {
+            RxError::Malformed(_) => "malformed",
+            RxError::UnknownDiscriminator(_)
+            | RxError::NoSessionForPeer { .. }
+            | RxError::PeerMismatch { .. } => "unknown_session",
+            RxError::Ttl { .. } => "ttl",
+            RxError::HopModeMismatch { .. } => "hop_mode",
+            RxError::AuthMissing
+            | RxError::AuthUnexpected
+            | RxError::AuthTypeMismatch { .. }
+            | RxError::AuthKeyId { .. }
+            | RxError::AuthFailed
+            | RxError::AuthSequence { .. } => "auth",
+        }
+    }
+}
+
+/// Why a session could not be added.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum InsertError {
+    /// Another session has the same peer key.
+    #[error("a session for this peer already exists")]
+    Duplicate,
+    /// The auth key does not fit its type.
+    #[error("{auth_type} key of {len} bytes: must be 1 to {max}")]
+    BadKey {
+        /// Type
+        auth_type: AuthType,
+        /// Given length
+        len: usize,
+        /// Longest allowed
+        max: usize,
+    },
+    /// Detect multiplier zero.
+    #[error("detect multiplier must be at least 1")]
+    ZeroDetectMult,
+}

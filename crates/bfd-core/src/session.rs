@@ -1,0 +1,669 @@
+//! One BFD session: the RFC 5880 §6.8 state variables and procedures.
+
+use std::collections::VecDeque;
+use std::time::{Duration, Instant};
+
+use bfd_wire::{ControlPacket, Diagnostic, State};
+use rand::rngs::SmallRng;
+use rand::{Rng, SeedableRng};
+
+use crate::auth::AuthState;
+use crate::config::{HopMode, SessionConfig};
+use crate::error::{InsertError, RxError};
+use crate::event::Event;
+use crate::timers::{Timer, Timers};
+
+/// §6.8.3: while not Up, a session transmits no faster than once per second.
+pub const SLOW_TX_INTERVAL: Duration = Duration::from_secs(1);
+
+/// Out-of-schedule packets (Finals, changed contents) are spaced at least this far apart, or the
+/// advertised Desired Min TX if that is shorter (§6.8.7 allows rate limiting Finals only down to
+/// it). A peer polling in a loop cannot make us burst: OVN meters BFD to 25 packets/s per port.
+const MIN_IMMEDIATE_SPACING: Duration = Duration::from_millis(40);
+
+/// What the session last heard from its peer (the bfd.Remote* variables and friends).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct RemoteParams {
+    /// bfd.RemoteDiscr: zero until heard, and again after a detection timeout.
+    pub discriminator: u32,
+    /// bfd.RemoteSessionState
+    pub state: State,
+    /// Diag of the last packet.
+    pub diag: Diagnostic,
+    /// bfd.RemoteMinRxInterval; one microsecond until heard (§6.8.1).
+    pub min_rx: Duration,
+    /// The peer's Desired Min TX.
+    pub desired_min_tx: Duration,
+    /// The peer's Required Min Echo RX.
+    pub min_echo_rx: Duration,
+    /// The peer's Detect Mult.
+    pub detect_mult: u8,
+    /// bfd.RemoteDemandMode
+    pub demand: bool,
+}
+
+/// Counters an operator reads with `bfdctl peer`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct SessionStats {
+    /// Control packets sent.
+    pub tx_packets: u64,
+    /// Valid control packets received and accepted.
+    pub rx_packets: u64,
+    /// Packets that reached this session and were discarded (auth, TTL).
+    pub rx_errors: u64,
+    /// Transitions into Up.
+    pub up_count: u64,
+    /// Transitions out of Up.
+    pub down_count: u64,
+}
+
+/// The parts of a packet that, when changed, justify an out-of-schedule transmission (§6.8.7).
+/// Intervals are left out: their change travels in a Poll on the scheduled packets, and §6.5
+/// forbids additional packets for it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct Contents {
+    state: State,
+    diag: Diagnostic,
+    your_discriminator: u32,
+    detect_mult: u8,
+}
+
+#[derive(Clone, Copy, Debug)]
+struct PollSequence {
+    /// A packet with P and the current values has gone out, so a Final now confirms them. A Final
+    /// answering a Poll sent before the latest change must not complete the sequence.
+    current_values_sent: bool,
+}
+
+/// One BFD session (RFC 5880 §6.8).
+///
+/// Call order, as with every sans-IO type here: feed input with [`handle_packet`],
+/// [`handle_timeout`] or a command (`set_config`, `set_admin_down`), then drain
+/// [`poll_transmit`] and [`poll_event`] until `None`, then sleep until [`poll_timeout`].
+/// Usually the [`Sessions`](crate::Sessions) container does this for many sessions at once.
+///
+/// [`handle_packet`]: Session::handle_packet
+/// [`handle_timeout`]: Session::handle_timeout
+/// [`poll_transmit`]: Session::poll_transmit
+/// [`poll_event`]: Session::poll_event
+/// [`poll_timeout`]: Session::poll_timeout
+#[derive(Debug)]
+pub struct Session {
+    config: SessionConfig,
+    local_discr: u32,
+    state: State,
+    local_diag: Diagnostic,
+    remote: RemoteParams,
+    /// bfd.DesiredMinTxInterval as advertised.
+    desired_min_tx: Duration,
+    /// bfd.RequiredMinRxInterval as advertised.
+    required_min_rx: Duration,
+    /// Desired Min TX the transmit interval is computed from: lags an increase until the Final.
+    tx_interval_basis: Duration,
+    /// Required Min RX the detection time is computed from: lags a decrease until the Final.
+    detect_basis: Duration,
+    poll: Option<PollSequence>,
+    final_pending: bool,
+    auth: Option<AuthState>,
+    timers: Timers,
+    last_tx: Option<Instant>,
+    last_rx: Option<Instant>,
+    last_immediate: Option<Instant>,
+    last_sent: Option<Contents>,
+    last_state_change: Option<Instant>,
+    stats: SessionStats,
+    events: VecDeque<Event>,
+    rng: SmallRng,
+}
+
+fn micros(d: Duration) -> u32 {
+    u32::try_from(d.as_micros()).unwrap_or(u32::MAX)
+}
+
+fn from_micros(us: u32) -> Duration {
+    Duration::from_micros(u64::from(us))
+}
+
+impl Session {
+    /// A session in state Down (or AdminDown if configured so). `rng_seed` feeds its jitter and
+    /// initial auth sequence; `local_discr` must be nonzero and unique (the container ensures it).
+    pub fn new(
+        now: Instant,
+        local_discr: u32,
+        config: SessionConfig,
+        rng_seed: u64,
+    ) -> Result<Session, InsertError> {
+        validate(&config)?;
+        let mut rng = SmallRng::seed_from_u64(rng_seed);
+        let auth = config
+            .auth
+            .clone()
+            .map(|key| AuthState::new(key, rng.gen()));
+        let desired_min_tx = config.desired_min_tx.max(SLOW_TX_INTERVAL);
+        let state = if config.admin_down {
+            State::AdminDown
+        } else {
+            State::Down
+        };
+        let mut session = Session {
+            local_discr,
+            state,
+            local_diag: if config.admin_down {
+                Diagnostic::AdministrativelyDown
+            } else {
+                Diagnostic::NoDiagnostic
+            },
+            remote: RemoteParams {
+                discriminator: 0,
+                state: State::Down,
+                diag: Diagnostic::NoDiagnostic,
+                min_rx: Duration::from_micros(1),
+                desired_min_tx: Duration::ZERO,
+                min_echo_rx: Duration::ZERO,
+                detect_mult: 0,
+                demand: false,
+            },
+            desired_min_tx,
+            // Advertised from the first packet: a peer that scheduled its next packet from a slow
+            // value would miss our detection time right after Up (the OVN slow-start trap).
+            required_min_rx: config.required_min_rx,
+            tx_interval_basis: desired_min_tx,
+            detect_basis: config.required_min_rx,
+            poll: None,
+            final_pending: false,
+            auth,
+            timers: Timers::default(),
+            last_tx: None,
+            last_rx: None,
+            last_immediate: None,
+            last_sent: None,
+            last_state_change: None,
+            stats: SessionStats::default(),
+            events: VecDeque::new(),
+            rng,
+            config,
+        };
+        session.refresh_transmit(now);
+        Ok(session)
+    }
+
+    // ---- inputs ----
+
+    /// Processes a received packet that the container matched to this session (§6.8.6 from the
+    /// TTL and authentication checks on). `raw` is the packet's Length bytes, for the digest.
+    pub fn handle_packet(
+        &mut self,
+        now: Instant,
+        ttl: Option<u8>,
+        multihop_port: bool,
+        packet: &ControlPacket,
+        raw: &[u8],
+    ) -> Result<(), RxError> {
+        let result = self.accept(ttl, multihop_port, packet, raw);
+        if result.is_err() {
+            self.stats.rx_errors += 1;
+            return result;
+        }
+        self.stats.rx_packets += 1;
+        self.last_rx = Some(now);
+
+        self.remote.discriminator = packet.my_discriminator;
+        self.remote.state = packet.state;
+        self.remote.diag = packet.diag;
+        self.remote.demand = packet.demand;
+        self.remote.min_rx = from_micros(packet.required_min_rx);
+        self.remote.desired_min_tx = from_micros(packet.desired_min_tx);
+        self.remote.min_echo_rx = from_micros(packet.required_min_echo_rx);
+        self.remote.detect_mult = packet.detect_mult;
+
+        if packet.final_ {
+            self.finish_poll();
+        }
+        self.arm_detection();
+
+        if self.state == State::AdminDown {
+            // §6.8.6: discarded once the remote variables are updated; no Final either.
+            self.refresh_transmit(now);
+            return Ok(());
+        }
+
+        match (self.state, packet.state) {
+            (State::Init | State::Up, State::AdminDown) => {
+                self.transition(now, State::Down, Diagnostic::NeighborSignaledSessionDown)
+            }
+            (State::Down, State::Down) => self.transition(now, State::Init, self.local_diag),
+            (State::Down, State::Init) | (State::Init, State::Init | State::Up) => {
+                self.transition(now, State::Up, Diagnostic::NoDiagnostic)
+            }
+            (State::Up, State::Down) => {
+                self.transition(now, State::Down, Diagnostic::NeighborSignaledSessionDown)
+            }
+            _ => {}
+        }
+
+        if packet.poll {
+            self.final_pending = true;
+        }
+        self.refresh_transmit(now);
+        Ok(())
+    }
+
+    /// The checks of §6.8.6 that need this session: TTL, hop mode, authentication.
+    fn accept(
+        &mut self,
+        ttl: Option<u8>,
+        multihop_port: bool,
+        packet: &ControlPacket,
+        raw: &[u8],
+    ) -> Result<(), RxError> {
+        let (min_ttl, kind) = match self.config.hop_mode {
+            HopMode::SingleHop => (255, "single-hop"),
+            HopMode::MultiHop { min_ttl } => (min_ttl, "multihop"),
+        };
+        if multihop_port != self.config.hop_mode.is_multihop() {
+            return Err(RxError::HopModeMismatch {
+                expected: kind,
+                got: if multihop_port {
+                    "multihop"
+                } else {
+                    "single-hop"
+                },
+            });
+        }
+        if let Some(ttl) = ttl {
+            if ttl < min_ttl {
+                return Err(RxError::Ttl { ttl, min: min_ttl });
+            }
+        }
+        match (&mut self.auth, packet.auth.is_some()) {
+            (None, false) => Ok(()),
+            (None, true) => Err(RxError::AuthUnexpected),
+            (Some(auth), _) => auth.check(packet, raw),
+        }
+    }
+
+    /// Acts on every deadline that is due at `now`. Transmission is left to `poll_transmit`.
+    pub fn handle_timeout(&mut self, now: Instant) {
+        if self.timers.is_due(Timer::Detect, now) {
+            self.timers.stop(Timer::Detect);
+            self.detection_expired(now);
+        }
+        if self.timers.is_due(Timer::AuthSeqReset, now) {
+            self.timers.stop(Timer::AuthSeqReset);
+            if let Some(auth) = &mut self.auth {
+                auth.seq_known = false;
+            }
+        }
+    }
+
+    /// §6.8.4: no packet for a detection time.
+    fn detection_expired(&mut self, now: Instant) {
+        if matches!(self.state, State::Init | State::Up) {
+            self.transition(now, State::Down, Diagnostic::ControlDetectionTimeExpired);
+        }
+        // §6.8.1: forget the peer. A passive session goes quiet until it speaks again.
+        self.remote.discriminator = 0;
+        self.remote.state = State::Down;
+        self.remote.demand = false;
+        self.refresh_transmit(now);
+    }
+
+    /// Applies a new configuration: new intervals start a Poll sequence when Up (§6.8.3),
+    /// AdminDown follows `admin_down`, a changed key restarts the sequence numbers.
+    pub fn set_config(&mut self, now: Instant, config: SessionConfig) -> Result<(), InsertError> {
+        validate(&config)?;
+        if config.auth != self.config.auth {
+            self.auth = config
+                .auth
+                .clone()
+                .map(|key| AuthState::new(key, self.rng.gen()));
+        }
+        let admin_down = config.admin_down;
+        self.config = config;
+        self.set_admin_down(now, admin_down);
+        self.apply_intervals();
+        self.refresh_transmit(now);
+        Ok(())
+    }
+
+    /// §6.8.16: `true` holds the session in AdminDown with diag 7; `false` releases it to Down.
+    pub fn set_admin_down(&mut self, now: Instant, admin_down: bool) {
+        self.config.admin_down = admin_down;
+        match (admin_down, self.state) {
+            (true, State::AdminDown) | (false, State::Down | State::Init | State::Up) => {}
+            (true, _) => {
+                self.timers.stop(Timer::Detect);
+                self.transition(now, State::AdminDown, Diagnostic::AdministrativelyDown);
+            }
+            (false, State::AdminDown) => {
+                self.transition(now, State::Down, Diagnostic::NoDiagnostic);
+            }
+        }
+        self.refresh_transmit(now);
+    }
+
+    /// Goes AdminDown and makes the next `poll_transmit` send it at once, whatever the schedule:
+    /// used when the daemon exits, so peers see AdminDown instead of waiting out a timeout.
+    pub fn shutdown(&mut self, now: Instant) {
+        self.set_admin_down(now, true);
+        self.timers.set(Timer::Immediate, now);
+    }
+
+    // ---- outputs ----
+
+    /// The next packet to send, written into `buf` (cleared first), if one is due at `now`.
+    #[must_use]
+    pub fn poll_transmit(&mut self, now: Instant, buf: &mut Vec<u8>) -> Option<ControlPacket> {
+        let due =
+            self.timers.is_due(Timer::Immediate, now) || self.timers.is_due(Timer::Transmit, now);
+        if !due {
+            return None;
+        }
+        let packet = self.build_packet();
+        buf.clear();
+        packet.emit(buf);
+        if let Some(auth) = &self.auth {
+            auth.sign(buf);
+        }
+        if packet.poll {
+            if let Some(poll) = &mut self.poll {
+                poll.current_values_sent = true;
+            }
+        }
+        // Out-of-schedule packets leave the periodic schedule alone (§6.5: a Final is
+        // "independent of any periodic BFD Control packets"): if they pushed it back, a peer
+        // polling steadily would hear only Finals, and lost Finals would look like silence.
+        if self.timers.is_due(Timer::Transmit, now) {
+            self.last_tx = Some(now);
+            self.schedule_periodic(now);
+        } else {
+            self.last_immediate = Some(now);
+        }
+        self.final_pending = false;
+        self.timers.stop(Timer::Immediate);
+        self.last_sent = Some(self.contents());
+        self.stats.tx_packets += 1;
+        Some(packet)
+    }
+
+    /// The earliest deadline: when `handle_timeout` or `poll_transmit` has work.
+    #[must_use]
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        // refresh_transmit keeps the Transmit timer stopped whenever transmission is disabled.
+        self.timers.next()
+    }
+
+    /// The next event, oldest first.
+    #[must_use]
+    pub fn poll_event(&mut self) -> Option<Event> {
+        self.events.pop_front()
+    }
+
+    // ---- state read by the daemon ----
+
+    /// bfd.SessionState
+    pub fn state(&self) -> State {
+        self.state
+    }
+    /// bfd.LocalDiag
+    pub fn local_diag(&self) -> Diagnostic {
+        self.local_diag
+    }
+    /// bfd.LocalDiscr
+    pub fn local_discriminator(&self) -> u32 {
+        self.local_discr
+    }
+    /// What the peer last told us.
+    pub fn remote(&self) -> &RemoteParams {
+        &self.remote
+    }
+    /// The configuration in force.
+    pub fn config(&self) -> &SessionConfig {
+        &self.config
+    }
+    /// Counters.
+    pub fn stats(&self) -> &SessionStats {
+        &self.stats
+    }
+    /// When the state last changed, if ever.
+    pub fn last_state_change(&self) -> Option<Instant> {
+        self.last_state_change
+    }
+    /// Whether a Poll sequence is running.
+    pub fn poll_active(&self) -> bool {
+        self.poll.is_some()
+    }
+    /// Desired Min TX as currently advertised (at least 1 s while not Up).
+    pub fn advertised_desired_min_tx(&self) -> Duration {
+        self.desired_min_tx
+    }
+    /// Required Min RX as currently advertised.
+    pub fn advertised_required_min_rx(&self) -> Duration {
+        self.required_min_rx
+    }
+
+    /// §6.8.7: the interval between periodic packets before jitter, the larger of our Desired
+    /// Min TX (as in use) and the peer's Required Min RX.
+    pub fn transmit_interval(&self) -> Duration {
+        self.tx_interval_basis.max(self.remote.min_rx)
+    }
+
+    /// §6.8.4: the peer's Detect Mult times the larger of our Required Min RX (as in use) and
+    /// its Desired Min TX. `None` before the peer has been heard.
+    pub fn detection_time(&self) -> Option<Duration> {
+        if self.remote.detect_mult == 0 {
+            return None;
+        }
+        Some(self.detect_basis.max(self.remote.desired_min_tx) * u32::from(self.remote.detect_mult))
+    }
+
+    // ---- internals ----
+
+    fn transition(&mut self, now: Instant, new: State, diag: Diagnostic) {
+        let old = self.state;
+        self.local_diag = diag;
+        if old == new {
+            return;
+        }
+        self.state = new;
+        self.last_state_change = Some(now);
+        if new == State::Up {
+            self.stats.up_count += 1;
+        } else if old == State::Up {
+            self.stats.down_count += 1;
+        }
+        self.events
+            .push_back(Event::StateChanged { old, new, diag });
+        self.apply_intervals();
+    }
+
+    /// Recomputes the advertised intervals from the configuration and state (§6.8.3): the slow
+    /// one-second Desired Min TX while not Up, the configured one once Up, changed through a
+    /// Poll sequence while Up.
+    fn apply_intervals(&mut self) {
+        let desired = if self.state == State::Up {
+            self.config.desired_min_tx
+        } else {
+            self.config.desired_min_tx.max(SLOW_TX_INTERVAL)
+        };
+        let required = self.config.required_min_rx;
+        let changed = desired != self.desired_min_tx || required != self.required_min_rx;
+        self.desired_min_tx = desired;
+        self.required_min_rx = required;
+        if self.state == State::Up {
+            if changed {
+                self.poll = Some(PollSequence {
+                    current_values_sent: false,
+                });
+                // Changes that are safe before the peer knows take effect now: sending faster,
+                // and waiting longer before declaring the peer dead.
+                self.tx_interval_basis = self.tx_interval_basis.min(desired);
+                self.detect_basis = self.detect_basis.max(required);
+            }
+        } else {
+            // Not Up: nothing to protect, and any running Poll is moot.
+            self.poll = None;
+            self.tx_interval_basis = desired;
+            self.detect_basis = required;
+        }
+        self.rearm_after_interval_change();
+    }
+
+    /// A Final arrived (§6.5): the peer knows our new values, so all of them take effect.
+    fn finish_poll(&mut self) {
+        if !self.poll.is_some_and(|p| p.current_values_sent) {
+            return;
+        }
+        self.poll = None;
+        self.tx_interval_basis = self.desired_min_tx;
+        self.detect_basis = self.required_min_rx;
+        self.events.push_back(Event::PollCompleted);
+    }
+
+    fn arm_detection(&mut self) {
+        match (self.last_rx, self.detection_time()) {
+            (Some(last_rx), Some(detect)) if self.state != State::AdminDown => {
+                self.timers.set(Timer::Detect, last_rx + detect);
+                self.timers.set(Timer::AuthSeqReset, last_rx + 2 * detect);
+            }
+            _ => self.timers.stop(Timer::Detect),
+        }
+        if self.auth.is_none() {
+            self.timers.stop(Timer::AuthSeqReset);
+        }
+    }
+
+    /// After the in-use intervals changed: a shorter transmit interval should not wait out the
+    /// longer old one, and the detection deadline moves with the detection time.
+    fn rearm_after_interval_change(&mut self) {
+        if self.timers.get(Timer::Detect).is_some() {
+            self.arm_detection();
+        }
+        if let (Some(last_tx), Some(next)) = (self.last_tx, self.timers.get(Timer::Transmit)) {
+            let sooner = last_tx + self.jittered(self.transmit_interval());
+            if sooner < next {
+                self.timers.set(Timer::Transmit, sooner);
+            }
+        }
+    }
+
+    /// §6.8.7: periodic packets only when the peer wants them and, in the passive role, once
+    /// the peer has been heard.
+    fn transmit_enabled(&self) -> bool {
+        if self.config.passive && self.remote.discriminator == 0 {
+            return false;
+        }
+        if self.remote.min_rx.is_zero() {
+            return false;
+        }
+        let remote_demand_active = self.remote.demand
+            && self.state == State::Up
+            && self.remote.state == State::Up
+            && self.poll.is_none();
+        !remote_demand_active
+    }
+
+    /// Keeps the transmit deadlines in step with the state after any input.
+    fn refresh_transmit(&mut self, now: Instant) {
+        if !self.transmit_enabled() {
+            self.timers.stop(Timer::Transmit);
+            // §6.8.7: a Final is owed whatever the peer's demand or rate; nothing else is sent.
+            if self.final_pending {
+                self.arm_immediate(now);
+            } else {
+                self.timers.stop(Timer::Immediate);
+            }
+            return;
+        }
+        if self.timers.get(Timer::Transmit).is_none() {
+            // Starting (or restarting) periodic transmission: the first packet goes now.
+            self.timers.set(Timer::Transmit, now);
+        }
+        // §6.8.7: a packet whose contents changed SHOULD go out before the next periodic one.
+        if self.final_pending || self.last_sent.is_some_and(|c| c != self.contents()) {
+            self.arm_immediate(now);
+        }
+    }
+
+    fn arm_immediate(&mut self, now: Instant) {
+        let spacing = MIN_IMMEDIATE_SPACING.min(self.desired_min_tx);
+        let at = match self.last_immediate {
+            Some(last) => now.max(last + spacing),
+            None => now,
+        };
+        let at = match self.timers.get(Timer::Immediate) {
+            Some(existing) => existing.min(at),
+            None => at,
+        };
+        self.timers.set(Timer::Immediate, at);
+    }
+
+    fn schedule_periodic(&mut self, now: Instant) {
+        if self.transmit_enabled() {
+            let next = now + self.jittered(self.transmit_interval());
+            self.timers.set(Timer::Transmit, next);
+        } else {
+            self.timers.stop(Timer::Transmit);
+        }
+    }
+
+    /// §6.8.7: 75-100% of the interval, or 75-90% with a Detect Mult of 1.
+    fn jittered(&mut self, interval: Duration) -> Duration {
+        let top = if self.config.detect_mult == 1 {
+            900
+        } else {
+            1000
+        };
+        let permille: u32 = self.rng.gen_range(750..=top);
+        interval * permille / 1000
+    }
+
+    fn contents(&self) -> Contents {
+        Contents {
+            state: self.state,
+            diag: self.local_diag,
+            your_discriminator: self.remote.discriminator,
+            detect_mult: self.config.detect_mult,
+        }
+    }
+
+    /// §6.8.7: the contents of a transmitted packet.
+    fn build_packet(&mut self) -> ControlPacket {
+        let final_ = self.final_pending;
+        ControlPacket {
+            diag: self.local_diag,
+            state: self.state,
+            // Never both: a Final goes out alone, the next packet carries the Poll (§6.5).
+            poll: self.poll.is_some() && !final_,
+            final_,
+            control_plane_independent: false,
+            // bfd.DemandMode is always 0: OVN latches the D bit and goes silent.
+            demand: false,
+            detect_mult: self.config.detect_mult,
+            my_discriminator: self.local_discr,
+            your_discriminator: self.remote.discriminator,
+            desired_min_tx: micros(self.desired_min_tx),
+            required_min_rx: micros(self.required_min_rx),
+            // No Echo function: RFC 5880 §6.8.9 / RFC 5881 §4 say advertise zero.
+            required_min_echo_rx: 0,
+            auth: self.auth.as_mut().and_then(|a| a.next_section()),
+        }
+    }
+}
+
+fn validate(config: &SessionConfig) -> Result<(), InsertError> {
+    if config.detect_mult == 0 {
+        return Err(InsertError::ZeroDetectMult);
+    }
+    if let Some(key) = &config.auth {
+        let max = key.auth_type.max_key_len();
+        if key.secret.is_empty() || key.secret.len() > max {
+            return Err(InsertError::BadKey {
+                auth_type: key.auth_type,
+                len: key.secret.len(),
+                max,
+            });
+        }
+    }
+    Ok(())
+}

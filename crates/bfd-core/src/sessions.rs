@@ -1,0 +1,416 @@
+//! Many sessions behind one input and one deadline: demultiplexing (§6.8.6), discriminator
+//! allocation and a single timer heap.
+
+use std::cmp::Reverse;
+use std::collections::hash_map::Entry;
+use std::collections::{BinaryHeap, HashMap, VecDeque};
+use std::net::IpAddr;
+use std::time::Instant;
+
+use bfd_wire::ControlPacket;
+use rand::rngs::SmallRng;
+use rand::{Rng, SeedableRng};
+
+use crate::config::SessionConfig;
+use crate::error::{InsertError, RxError};
+use crate::event::Event;
+use crate::session::Session;
+
+/// Handle of a session in a [`Sessions`] container; stable until the session is removed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct SessionId(u32);
+
+impl SessionId {
+    /// The slot index, for tables the caller keeps beside the container.
+    pub fn index(self) -> usize {
+        self.0 as usize
+    }
+}
+
+/// What tells sessions apart when a packet's Your Discriminator is zero: the peer, and where
+/// the packet must arrive.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct PeerKey {
+    /// The peer's address: the packets' source.
+    pub peer: IpAddr,
+    /// Our address, if the session is bound to one: the packets' destination.
+    pub local: Option<IpAddr>,
+    /// The interface index, if the session is bound to one.
+    pub ifindex: Option<u32>,
+    /// RFC 5883 multihop (port 4784) rather than single hop (3784).
+    pub multihop: bool,
+}
+
+impl PeerKey {
+    fn matches(&self, meta: &RxMeta) -> bool {
+        self.peer == meta.src
+            && self.multihop == meta.multihop
+            && self.local.is_none_or(|l| l == meta.dst)
+            && self.ifindex.is_none_or(|i| Some(i) == meta.ifindex)
+    }
+}
+
+/// Where a datagram came from, as the socket layer saw it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct RxMeta {
+    /// Source address.
+    pub src: IpAddr,
+    /// Destination address (IP_PKTINFO / IPV6_PKTINFO).
+    pub dst: IpAddr,
+    /// Receiving interface, when known.
+    pub ifindex: Option<u32>,
+    /// TTL / hop limit, when known. The core checks it even if the socket filters too.
+    pub ttl: Option<u8>,
+    /// Arrived on the multihop port 4784.
+    pub multihop: bool,
+}
+
+/// A packet to send, already written into the caller's buffer.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Transmit {
+    /// The session sending it.
+    pub session: SessionId,
+    /// The packet, as written.
+    pub packet: ControlPacket,
+}
+
+struct Slot {
+    session: Session,
+    key: PeerKey,
+    /// The deadline currently in the heap for this slot; older heap entries are stale.
+    scheduled: Option<Instant>,
+    /// Already queued in `ready`.
+    queued: bool,
+}
+
+/// All sessions of a daemon.
+///
+/// Call order: feed [`handle_datagram`](Self::handle_datagram),
+/// [`handle_timeout`](Self::handle_timeout) or a command; then drain
+/// [`poll_transmit`](Self::poll_transmit) and [`poll_event`](Self::poll_event) until `None`;
+/// then sleep until [`poll_timeout`](Self::poll_timeout).
+pub struct Sessions {
+    slots: Vec<Option<Slot>>,
+    free: Vec<u32>,
+    by_discriminator: HashMap<u32, SessionId>,
+    by_peer: HashMap<IpAddr, Vec<SessionId>>,
+    /// Min-heap of (deadline, slot); entries whose deadline no longer matches are skipped.
+    heap: BinaryHeap<Reverse<(Instant, u32)>>,
+    /// Sessions that may have a packet to send now.
+    ready: VecDeque<SessionId>,
+    events: VecDeque<(SessionId, Event)>,
+    rng: SmallRng,
+    /// Reused by `handle_timeout` so a tick allocates nothing.
+    due_scratch: Vec<SessionId>,
+}
+
+impl Sessions {
+    /// An empty container. `seed` drives discriminators, jitter and auth sequence numbers.
+    pub fn new(seed: u64) -> Sessions {
+        Sessions {
+            slots: Vec::new(),
+            free: Vec::new(),
+            by_discriminator: HashMap::new(),
+            by_peer: HashMap::new(),
+            heap: BinaryHeap::new(),
+            ready: VecDeque::new(),
+            events: VecDeque::new(),
+            rng: SmallRng::seed_from_u64(seed),
+            due_scratch: Vec::new(),
+        }
+    }
+
+    /// Adds a session. `discriminator` is honoured when nonzero and free (a restarted daemon
+    /// reusing its old ones, so peers that still address them are matched at once); otherwise
+    /// a fresh random nonzero one is drawn.
+    pub fn insert(
+        &mut self,
+        now: Instant,
+        key: PeerKey,
+        config: SessionConfig,
+        discriminator: Option<u32>,
+    ) -> Result<SessionId, InsertError> {
+        if self.find_key(&key).is_some() {
+            return Err(InsertError::Duplicate);
+        }
+        let discr = match discriminator {
+            Some(d) if d != 0 && !self.by_discriminator.contains_key(&d) => d,
+            _ => self.fresh_discriminator(),
+        };
+        let session = Session::new(now, discr, config, self.rng.gen())?;
+        let slot = Slot {
+            session,
+            key: key.clone(),
+            scheduled: None,
+            queued: false,
+        };
+        let id = match self.free.pop() {
+            Some(i) => {
+                self.slots[i as usize] = Some(slot);
+                SessionId(i)
+            }
+            None => {
+                self.slots.push(Some(slot));
+                SessionId((self.slots.len() - 1) as u32)
+            }
+        };
+        self.by_discriminator.insert(discr, id);
+        self.by_peer.entry(key.peer).or_default().push(id);
+        self.after_input(id);
+        Ok(id)
+    }
+
+    /// Removes a session at once. To tell the peer first, set it AdminDown and let a transmit
+    /// go out before removing it.
+    pub fn remove(&mut self, id: SessionId) -> Option<Session> {
+        let slot = self.slots.get_mut(id.index())?.take()?;
+        self.by_discriminator
+            .remove(&slot.session.local_discriminator());
+        if let Entry::Occupied(mut e) = self.by_peer.entry(slot.key.peer) {
+            e.get_mut().retain(|&x| x != id);
+            if e.get().is_empty() {
+                e.remove();
+            }
+        }
+        self.ready.retain(|&x| x != id);
+        self.events.retain(|(x, _)| *x != id);
+        self.free.push(id.0);
+        Some(slot.session)
+    }
+
+    /// The session with this key, if any.
+    pub fn find_key(&self, key: &PeerKey) -> Option<SessionId> {
+        self.by_peer
+            .get(&key.peer)?
+            .iter()
+            .copied()
+            .find(|&id| self.slot(id).is_some_and(|s| s.key == *key))
+    }
+
+    /// A session by handle.
+    pub fn get(&self, id: SessionId) -> Option<&Session> {
+        self.slot(id).map(|s| &s.session)
+    }
+
+    /// The key a session was inserted with.
+    pub fn key(&self, id: SessionId) -> Option<&PeerKey> {
+        self.slot(id).map(|s| &s.key)
+    }
+
+    /// Every session, in slot order.
+    pub fn iter(&self) -> impl Iterator<Item = (SessionId, &PeerKey, &Session)> {
+        self.slots.iter().enumerate().filter_map(|(i, s)| {
+            s.as_ref()
+                .map(|s| (SessionId(i as u32), &s.key, &s.session))
+        })
+    }
+
+    /// Number of sessions.
+    pub fn len(&self) -> usize {
+        self.by_discriminator.len()
+    }
+
+    /// No sessions at all.
+    pub fn is_empty(&self) -> bool {
+        self.by_discriminator.is_empty()
+    }
+
+    /// Applies a new configuration to one session (see [`Session::set_config`]).
+    pub fn set_config(
+        &mut self,
+        now: Instant,
+        id: SessionId,
+        config: SessionConfig,
+    ) -> Result<(), InsertError> {
+        if let Some(slot) = self.slot_mut(id) {
+            slot.session.set_config(now, config)?;
+            self.after_input(id);
+        }
+        Ok(())
+    }
+
+    /// Holds a session AdminDown, or releases it (§6.8.16).
+    pub fn set_admin_down(&mut self, now: Instant, id: SessionId, admin_down: bool) {
+        if let Some(slot) = self.slot_mut(id) {
+            slot.session.set_admin_down(now, admin_down);
+            self.after_input(id);
+        }
+    }
+
+    /// Every session goes AdminDown with a packet due at once: the daemon's last words.
+    pub fn shutdown(&mut self, now: Instant) {
+        for i in 0..self.slots.len() {
+            let id = SessionId(i as u32);
+            if let Some(slot) = self.slot_mut(id) {
+                slot.session.shutdown(now);
+                self.after_input(id);
+            }
+        }
+    }
+
+    /// Parses, demultiplexes (§6.8.6) and processes one received datagram.
+    pub fn handle_datagram(
+        &mut self,
+        now: Instant,
+        meta: &RxMeta,
+        payload: &[u8],
+    ) -> Result<SessionId, RxError> {
+        let packet = bfd_wire::parse(payload)?;
+        let id = self.demultiplex(meta, &packet)?;
+        let raw = &payload[..packet.buffer_len().min(payload.len())];
+        let result = match self.slot_mut(id) {
+            Some(slot) => slot
+                .session
+                .handle_packet(now, meta.ttl, meta.multihop, &packet, raw),
+            None => Err(RxError::UnknownDiscriminator(packet.your_discriminator)),
+        };
+        self.after_input(id);
+        result.map(|()| id)
+    }
+
+    fn demultiplex(&self, meta: &RxMeta, packet: &ControlPacket) -> Result<SessionId, RxError> {
+        if packet.your_discriminator != 0 {
+            let id = *self
+                .by_discriminator
+                .get(&packet.your_discriminator)
+                .ok_or(RxError::UnknownDiscriminator(packet.your_discriminator))?;
+            // The discriminator selects the session; a packet naming it must still come from
+            // that session's peer, or anyone on the link could steer it.
+            if self.slot(id).is_some_and(|s| s.key.peer != meta.src) {
+                return Err(RxError::PeerMismatch {
+                    discriminator: packet.your_discriminator,
+                    peer: meta.src,
+                });
+            }
+            return Ok(id);
+        }
+        self.by_peer
+            .get(&meta.src)
+            .and_then(|ids| {
+                ids.iter()
+                    .copied()
+                    .find(|&id| self.slot(id).is_some_and(|s| s.key.matches(meta)))
+            })
+            .ok_or(RxError::NoSessionForPeer {
+                peer: meta.src,
+                local: meta.dst,
+            })
+    }
+
+    /// Acts on every session deadline due at `now`.
+    pub fn handle_timeout(&mut self, now: Instant) {
+        // Pop everything due first: a session whose transmit is due keeps that deadline until
+        // `poll_transmit` sends it, and would otherwise be popped again and again.
+        let mut due = std::mem::take(&mut self.due_scratch);
+        while let Some(&Reverse((at, index))) = self.heap.peek() {
+            if at > now {
+                break;
+            }
+            self.heap.pop();
+            let id = SessionId(index);
+            if let Some(slot) = self.slot_mut(id) {
+                if slot.scheduled == Some(at) {
+                    slot.scheduled = None;
+                    due.push(id);
+                }
+            }
+        }
+        for &id in &due {
+            if let Some(slot) = self.slot_mut(id) {
+                slot.session.handle_timeout(now);
+                self.after_input(id);
+            }
+        }
+        due.clear();
+        self.due_scratch = due;
+    }
+
+    /// The next packet due at `now`, written into `buf`.
+    #[must_use]
+    pub fn poll_transmit(&mut self, now: Instant, buf: &mut Vec<u8>) -> Option<Transmit> {
+        while let Some(id) = self.ready.pop_front() {
+            let Some(slot) = self.slot_mut(id) else {
+                continue;
+            };
+            slot.queued = false;
+            let packet = slot.session.poll_transmit(now, buf);
+            self.reschedule(id);
+            if let Some(packet) = packet {
+                return Some(Transmit {
+                    session: id,
+                    packet,
+                });
+            }
+        }
+        None
+    }
+
+    /// The next event of any session.
+    #[must_use]
+    pub fn poll_event(&mut self) -> Option<(SessionId, Event)> {
+        self.events.pop_front()
+    }
+
+    /// The earliest deadline of all sessions.
+    #[must_use]
+    pub fn poll_timeout(&mut self) -> Option<Instant> {
+        while let Some(&Reverse((at, index))) = self.heap.peek() {
+            let live = self
+                .slot(SessionId(index))
+                .is_some_and(|s| s.scheduled == Some(at));
+            if live {
+                return Some(at);
+            }
+            self.heap.pop();
+        }
+        None
+    }
+
+    // ---- internals ----
+
+    fn slot(&self, id: SessionId) -> Option<&Slot> {
+        self.slots.get(id.index())?.as_ref()
+    }
+
+    fn slot_mut(&mut self, id: SessionId) -> Option<&mut Slot> {
+        self.slots.get_mut(id.index())?.as_mut()
+    }
+
+    fn fresh_discriminator(&mut self) -> u32 {
+        loop {
+            let d: u32 = self.rng.gen();
+            if d != 0 && !self.by_discriminator.contains_key(&d) {
+                return d;
+            }
+        }
+    }
+
+    /// After anything touched a session: collect its events, queue it for transmission and
+    /// keep its heap entry in step with its next deadline.
+    fn after_input(&mut self, id: SessionId) {
+        let Some(slot) = self.slots.get_mut(id.index()).and_then(Option::as_mut) else {
+            return;
+        };
+        while let Some(event) = slot.session.poll_event() {
+            self.events.push_back((id, event));
+        }
+        if !slot.queued {
+            slot.queued = true;
+            self.ready.push_back(id);
+        }
+        self.reschedule(id);
+    }
+
+    fn reschedule(&mut self, id: SessionId) {
+        let Some(slot) = self.slots.get_mut(id.index()).and_then(Option::as_mut) else {
+            return;
+        };
+        let next = slot.session.poll_timeout();
+        if next != slot.scheduled {
+            slot.scheduled = next;
+            if let Some(at) = next {
+                self.heap.push(Reverse((at, id.0)));
+            }
+        }
+    }
+}

@@ -1,0 +1,262 @@
+//! The `Sessions` container: discriminators and demultiplexing (RFC 5880 §6.3, §6.8.6).
+
+mod harness;
+
+use std::collections::HashSet;
+use std::net::{IpAddr, Ipv6Addr};
+
+use bfd_core::{InsertError, PeerKey, RxError, RxMeta, SessionConfig, Sessions, State};
+use bfd_wire::{ControlPacket, Diagnostic};
+use harness::*;
+
+fn key(peer: IpAddr) -> PeerKey {
+    PeerKey {
+        peer,
+        local: None,
+        ifindex: None,
+        multihop: false,
+    }
+}
+
+fn meta(src: IpAddr, dst: IpAddr) -> RxMeta {
+    RxMeta {
+        src,
+        dst,
+        ifindex: Some(3),
+        ttl: Some(255),
+        multihop: false,
+    }
+}
+
+fn down_packet(my: u32, your: u32) -> Vec<u8> {
+    let p = ControlPacket {
+        diag: Diagnostic::NoDiagnostic,
+        state: State::Down,
+        poll: false,
+        final_: false,
+        control_plane_independent: false,
+        demand: false,
+        detect_mult: 3,
+        my_discriminator: my,
+        your_discriminator: your,
+        desired_min_tx: 1_000_000,
+        required_min_rx: 300_000,
+        required_min_echo_rx: 0,
+        auth: None,
+    };
+    let mut b = Vec::new();
+    p.emit(&mut b);
+    b
+}
+
+fn v6(last: u16) -> IpAddr {
+    IpAddr::V6(Ipv6Addr::new(0x2001, 0xdb8, 0, 0, 0, 0, 0, last))
+}
+
+#[test]
+fn rfc5880_6_3_discriminators_unique_and_nonzero() {
+    let now = origin();
+    let mut s = Sessions::new(42);
+    let mut seen = HashSet::new();
+    for i in 0..2000u16 {
+        let id = s
+            .insert(now, key(v6(i + 1)), SessionConfig::default(), None)
+            .unwrap();
+        let d = s.get(id).unwrap().local_discriminator();
+        assert_ne!(d, 0);
+        assert!(seen.insert(d), "duplicate discriminator {d}");
+    }
+    assert_eq!(s.len(), 2000);
+}
+
+#[test]
+fn restart_reuses_a_requested_discriminator_when_free() {
+    let now = origin();
+    let mut s = Sessions::new(1);
+    let a = s
+        .insert(now, key(v6(1)), SessionConfig::default(), Some(0xdead_beef))
+        .unwrap();
+    assert_eq!(s.get(a).unwrap().local_discriminator(), 0xdead_beef);
+    // Taken already, or zero: a fresh one instead.
+    let b = s
+        .insert(now, key(v6(2)), SessionConfig::default(), Some(0xdead_beef))
+        .unwrap();
+    assert_ne!(s.get(b).unwrap().local_discriminator(), 0xdead_beef);
+    let c = s
+        .insert(now, key(v6(3)), SessionConfig::default(), Some(0))
+        .unwrap();
+    assert_ne!(s.get(c).unwrap().local_discriminator(), 0);
+}
+
+#[test]
+fn duplicate_peer_key_is_refused() {
+    let now = origin();
+    let mut s = Sessions::new(1);
+    s.insert(now, key(ADDR_B), SessionConfig::default(), None)
+        .unwrap();
+    assert_eq!(
+        s.insert(now, key(ADDR_B), SessionConfig::default(), None),
+        Err(InsertError::Duplicate)
+    );
+}
+
+#[test]
+fn rfc5880_6_8_6_unknown_your_discriminator_is_discarded() {
+    let now = origin();
+    let mut s = Sessions::new(1);
+    s.insert(now, key(ADDR_B), SessionConfig::default(), None)
+        .unwrap();
+    assert_eq!(
+        s.handle_datagram(now, &meta(ADDR_B, ADDR_A), &down_packet(9, 12345)),
+        Err(RxError::UnknownDiscriminator(12345))
+    );
+}
+
+#[test]
+fn rfc5880_6_8_6_zero_your_discriminator_selects_by_addresses() {
+    let now = origin();
+    let mut s = Sessions::new(1);
+    let bound = PeerKey {
+        local: Some(ADDR_A),
+        ..key(ADDR_B)
+    };
+    let id = s
+        .insert(now, bound, SessionConfig::default(), None)
+        .unwrap();
+    assert_eq!(
+        s.handle_datagram(now, &meta(ADDR_B, ADDR_A), &down_packet(9, 0)),
+        Ok(id)
+    );
+    // Same peer, but to another local address: not this session.
+    let other_local = IpAddr::from([198, 51, 100, 77]);
+    assert!(matches!(
+        s.handle_datagram(now, &meta(ADDR_B, other_local), &down_packet(9, 0)),
+        Err(RxError::NoSessionForPeer { .. })
+    ));
+    // Unknown peer.
+    assert!(matches!(
+        s.handle_datagram(now, &meta(v6(9), v6(1)), &down_packet(9, 0)),
+        Err(RxError::NoSessionForPeer { .. })
+    ));
+}
+
+#[test]
+fn session_bound_to_interface_ignores_other_interfaces() {
+    let now = origin();
+    let mut s = Sessions::new(1);
+    let k = PeerKey {
+        ifindex: Some(7),
+        ..key(ADDR_B)
+    };
+    s.insert(now, k, SessionConfig::default(), None).unwrap();
+    let mut m = meta(ADDR_B, ADDR_A);
+    m.ifindex = Some(3);
+    assert!(s.handle_datagram(now, &m, &down_packet(9, 0)).is_err());
+    m.ifindex = Some(7);
+    assert!(s.handle_datagram(now, &m, &down_packet(9, 0)).is_ok());
+}
+
+#[test]
+fn discriminator_from_another_peer_is_refused() {
+    let now = origin();
+    let mut s = Sessions::new(1);
+    let id = s
+        .insert(now, key(ADDR_B), SessionConfig::default(), None)
+        .unwrap();
+    let d = s.get(id).unwrap().local_discriminator();
+    assert!(matches!(
+        s.handle_datagram(now, &meta(v6(5), v6(1)), &down_packet(9, d)),
+        Err(RxError::PeerMismatch { .. })
+    ));
+}
+
+#[test]
+fn rfc5883_multihop_session_accepts_lower_ttl_but_not_below_minimum() {
+    let now = origin();
+    let mut s = Sessions::new(1);
+    let k = PeerKey {
+        multihop: true,
+        ..key(ADDR_B)
+    };
+    let config = SessionConfig {
+        hop_mode: bfd_core::HopMode::MultiHop { min_ttl: 250 },
+        ..SessionConfig::default()
+    };
+    s.insert(now, k, config, None).unwrap();
+    let mut m = meta(ADDR_B, ADDR_A);
+    m.multihop = true;
+    m.ttl = Some(251);
+    assert!(s.handle_datagram(now, &m, &down_packet(9, 0)).is_ok());
+    m.ttl = Some(249);
+    assert_eq!(
+        s.handle_datagram(now, &m, &down_packet(9, 0)),
+        Err(RxError::Ttl { ttl: 249, min: 250 })
+    );
+    // A single-hop packet (port 3784) does not reach a multihop session.
+    m.multihop = false;
+    m.ttl = Some(255);
+    assert!(s.handle_datagram(now, &m, &down_packet(9, 0)).is_err());
+}
+
+#[test]
+fn malformed_datagram_is_an_error_not_a_panic() {
+    let now = origin();
+    let mut s = Sessions::new(1);
+    s.insert(now, key(ADDR_B), SessionConfig::default(), None)
+        .unwrap();
+    for bytes in [&[][..], &[0x20, 0x40], &[0xff; 24], &[0x40; 30]] {
+        assert!(matches!(
+            s.handle_datagram(now, &meta(ADDR_B, ADDR_A), bytes),
+            Err(RxError::Malformed(_))
+        ));
+    }
+}
+
+#[test]
+fn removed_session_leaves_no_trace() {
+    let now = origin();
+    let mut s = Sessions::new(1);
+    let id = s
+        .insert(now, key(ADDR_B), SessionConfig::default(), None)
+        .unwrap();
+    let d = s.get(id).unwrap().local_discriminator();
+    assert!(s.remove(id).is_some());
+    assert!(s.is_empty());
+    assert_eq!(
+        s.handle_datagram(now, &meta(ADDR_B, ADDR_A), &down_packet(9, d)),
+        Err(RxError::UnknownDiscriminator(d))
+    );
+    assert_eq!(s.poll_timeout(), None);
+    let mut buf = Vec::new();
+    assert!(s.poll_transmit(now, &mut buf).is_none());
+}
+
+#[test]
+fn one_timer_for_many_sessions_fires_each_on_time() {
+    let start = origin();
+    let mut s = Sessions::new(3);
+    for i in 0..100u16 {
+        s.insert(start, key(v6(i + 1)), SessionConfig::default(), None)
+            .unwrap();
+    }
+    let mut buf = Vec::new();
+    let mut sent = 0;
+    let mut now = start;
+    // Each session sends its first packet at once and then one per 0.75-1 s (slow start).
+    while now < start + ms(10_000) {
+        s.handle_timeout(now);
+        while s.poll_transmit(now, &mut buf).is_some() {
+            sent += 1;
+        }
+        let next = s.poll_timeout().expect("deadline");
+        assert!(
+            next > now,
+            "a due deadline survived handle_timeout + poll_transmit"
+        );
+        now = next;
+    }
+    assert!(
+        (1000..=1400).contains(&sent),
+        "{sent} packets from 100 sessions in 10 s"
+    );
+}
