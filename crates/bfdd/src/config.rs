@@ -1,0 +1,287 @@
+//! bfdd.toml: the daemon's settings, its BFD peers and the routes it installs.
+//!
+//! Loading happens in three steps so every refusal can name `file:line: key`:
+//! 1. parse as TOML (syntax errors carry the parser's position);
+//! 2. deserialize into `raw` structs with unknown keys denied and single values checked, with
+//!    serde's path tracked for the key and toml's span for the line;
+//! 3. resolve: apply `[defaults]`, read secret files and check what spans several keys
+//!    (duplicates, address families, `bfd = true` routes without a peer), using the spans kept
+//!    on the raw fields.
+//!
+//! The resolved [`Config`] holds plain values only, so the daemon can compare two of them on
+//! reload without positions getting in the way.
+//!
+//! See `docs/bfdd.example.toml` for every key.
+
+mod error;
+mod prefix;
+mod raw;
+mod resolve;
+
+use std::ffi::OsString;
+use std::fmt;
+use std::net::{IpAddr, SocketAddr};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use bfd_wire::AuthType;
+use serde::Deserialize;
+
+pub use error::ConfigError;
+pub use prefix::{Prefix, PrefixError};
+
+/// Environment variable overriding `[daemon] control-socket` (see [`Config::apply_env`]).
+pub const SOCKET_ENV: &str = "BFDD_SOCKET";
+/// Default `[daemon] control-socket`.
+pub const DEFAULT_CONTROL_SOCKET: &str = "/run/bfdd/bfdd.sock";
+/// Default `[daemon] metrics-address`.
+pub const DEFAULT_METRICS_ADDRESS: SocketAddr =
+    SocketAddr::new(IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED), 9000);
+/// Default `[daemon] state-dir`.
+pub const DEFAULT_STATE_DIR: &str = "/var/lib/bfdd";
+/// Default Desired Min TX Interval; FRR's default, so replacing FRR changes no timers.
+pub const DEFAULT_DESIRED_MIN_TX: Duration = Duration::from_millis(300);
+/// Default Required Min RX Interval; FRR's default.
+pub const DEFAULT_REQUIRED_MIN_RX: Duration = Duration::from_millis(300);
+/// Default Detect Mult; FRR's default.
+pub const DEFAULT_DETECT_MULTIPLIER: u8 = 3;
+/// Default lowest TTL accepted from a multihop peer (FRR's default: at most one hop away).
+pub const DEFAULT_MULTIHOP_MIN_TTL: u8 = 254;
+/// TTL a single-hop peer must send with (RFC 5881 §5, GTSM).
+pub const SINGLE_HOP_TTL: u8 = 255;
+/// Default `[routes] table`: the main table.
+pub const DEFAULT_ROUTE_TABLE: u32 = 254;
+/// Default `[routes] protocol`: an id outside the kernel's reserved 0-4, so our routes can be
+/// told apart (and cleaned up) from everyone else's.
+pub const DEFAULT_ROUTE_PROTOCOL: u8 = 199;
+/// Shortest accepted interval.
+pub const MIN_INTERVAL: Duration = Duration::from_millis(10);
+/// Longest accepted interval.
+pub const MAX_INTERVAL: Duration = Duration::from_secs(60);
+
+/// A loaded and validated bfdd.toml.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Config {
+    /// `[daemon]`
+    pub daemon: DaemonConfig,
+    /// `[[peer]]`, in file order, with `[defaults]` applied.
+    pub peers: Vec<PeerConfig>,
+    /// `[routes]` and `[[route]]`
+    pub routes: RoutesConfig,
+}
+
+/// `[daemon]`: process-wide settings.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DaemonConfig {
+    /// Unix socket bfdctl talks to.
+    pub control_socket: PathBuf,
+    /// Prometheus endpoint; `None` when configured as `""`.
+    pub metrics_address: Option<SocketAddr>,
+    /// Where state surviving restarts is kept.
+    pub state_dir: PathBuf,
+    /// Also export metrics under frr_exporter's names, so existing dashboards keep working.
+    pub frr_exporter_metrics: bool,
+    /// Log line format.
+    pub log_format: LogFormat,
+}
+
+impl Default for DaemonConfig {
+    fn default() -> Self {
+        DaemonConfig {
+            control_socket: PathBuf::from(DEFAULT_CONTROL_SOCKET),
+            metrics_address: Some(DEFAULT_METRICS_ADDRESS),
+            state_dir: PathBuf::from(DEFAULT_STATE_DIR),
+            frr_exporter_metrics: false,
+            log_format: LogFormat::Text,
+        }
+    }
+}
+
+/// `[daemon] log-format`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum LogFormat {
+    /// Human-readable lines.
+    #[default]
+    Text,
+    /// One JSON object per line, for log collectors.
+    Json,
+}
+
+/// One `[[peer]]`: a BFD session, with `[defaults]` already applied.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PeerConfig {
+    /// Remote system.
+    pub address: IpAddr,
+    /// Source address; same family as `address`.
+    pub local_address: Option<IpAddr>,
+    /// Interface the session is bound to.
+    pub interface: Option<String>,
+    /// RFC 5883 multihop session (UDP 4784) instead of RFC 5881 single hop (UDP 3784).
+    pub multihop: bool,
+    /// Lowest TTL / hop limit accepted on received packets: 255 for single hop (RFC 5881
+    /// GTSM), `minimum-ttl` (default 254) for multihop.
+    pub minimum_ttl: u8,
+    /// Desired Min TX Interval (10ms..=60s when loaded from a file).
+    pub desired_min_tx: Duration,
+    /// Required Min RX Interval (10ms..=60s when loaded from a file).
+    pub required_min_rx: Duration,
+    /// Detect Mult, 1..=255.
+    pub detect_multiplier: u8,
+    /// Wait for the peer to speak first (RFC 5880 §6.1 passive role).
+    pub passive: bool,
+    /// Administratively down: the session is kept in AdminDown.
+    pub shutdown: bool,
+    /// Authentication, if any.
+    pub auth: Option<AuthConfig>,
+}
+
+impl PeerConfig {
+    /// Identity of the session: peers with the same key are the same session across reloads,
+    /// and two peers in one file may not share a key.
+    pub fn key(&self) -> PeerKey {
+        PeerKey {
+            address: self.address,
+            local_address: self.local_address,
+            interface: self.interface.clone(),
+            multihop: self.multihop,
+        }
+    }
+
+    /// `desired_min_tx` in microseconds as sent on the wire (saturating).
+    pub fn desired_min_tx_us(&self) -> u32 {
+        micros(self.desired_min_tx)
+    }
+
+    /// `required_min_rx` in microseconds as sent on the wire (saturating).
+    pub fn required_min_rx_us(&self) -> u32 {
+        micros(self.required_min_rx)
+    }
+}
+
+fn micros(d: Duration) -> u32 {
+    u32::try_from(d.as_micros()).unwrap_or(u32::MAX)
+}
+
+/// What identifies a session: see [`PeerConfig::key`].
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct PeerKey {
+    /// Remote system.
+    pub address: IpAddr,
+    /// Source address, if pinned.
+    pub local_address: Option<IpAddr>,
+    /// Bound interface, if any.
+    pub interface: Option<String>,
+    /// Multihop session.
+    pub multihop: bool,
+}
+
+impl fmt::Display for PeerKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.address)?;
+        if let Some(local) = self.local_address {
+            write!(f, " local {local}")?;
+        }
+        if let Some(interface) = &self.interface {
+            write!(f, " interface {interface}")?;
+        }
+        if self.multihop {
+            f.write_str(" multihop")?;
+        }
+        Ok(())
+    }
+}
+
+/// `[peer.auth]` with the secret loaded.
+#[derive(Clone, PartialEq, Eq)]
+pub struct AuthConfig {
+    /// Authentication type.
+    pub auth_type: AuthType,
+    /// Auth Key ID sent and expected.
+    pub key_id: u8,
+    /// The password or key, 1..=`auth_type.max_key_len()` bytes.
+    pub secret: Vec<u8>,
+}
+
+/// Redacts the secret: configs end up in logs and `--check-config` output.
+impl fmt::Debug for AuthConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("AuthConfig")
+            .field("auth_type", &self.auth_type)
+            .field("key_id", &self.key_id)
+            .field(
+                "secret",
+                &format_args!("<{} bytes redacted>", self.secret.len()),
+            )
+            .finish()
+    }
+}
+
+/// `[routes]` and the `[[route]]` list.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RoutesConfig {
+    /// Kernel routing table the routes go into.
+    pub table: u32,
+    /// rtnetlink protocol id marking our routes.
+    pub protocol: u8,
+    /// Leave routes installed when the daemon exits (e.g. for restarts without traffic loss).
+    pub keep_on_exit: bool,
+    /// `[[route]]`, in file order.
+    pub routes: Vec<RouteConfig>,
+}
+
+impl Default for RoutesConfig {
+    fn default() -> Self {
+        RoutesConfig {
+            table: DEFAULT_ROUTE_TABLE,
+            protocol: DEFAULT_ROUTE_PROTOCOL,
+            keep_on_exit: false,
+            routes: Vec::new(),
+        }
+    }
+}
+
+/// One `[[route]]`: `destination` via `gateway`.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct RouteConfig {
+    /// Destination prefix.
+    pub destination: Prefix,
+    /// Next hop; same family as `destination`.
+    pub gateway: IpAddr,
+    /// Install only while the BFD session to `gateway` is Up.
+    pub bfd: bool,
+}
+
+impl Config {
+    /// Reads and parses the file at `path`.
+    pub fn load(path: &Path) -> Result<Config, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Io {
+            path: path.to_owned(),
+            source,
+        })?;
+        Config::parse(&text, path)
+    }
+
+    /// Parses `text`; `path` names the file in errors and is the base for relative
+    /// `secret-file`s, which are read now so a bad secret fails the load, not a session.
+    pub fn parse(text: &str, path: &Path) -> Result<Config, ConfigError> {
+        let origin = error::Origin { file: path, text };
+        text.parse::<toml::Table>().map_err(|e| origin.syntax(&e))?;
+        let raw: raw::RawConfig = serde_path_to_error::deserialize(toml::Deserializer::new(text))
+            .map_err(|e| origin.serde(e))?;
+        resolve::resolve(raw, &origin)
+    }
+
+    /// Applies environment overrides ([`SOCKET_ENV`]). Separate from [`Config::parse`] so
+    /// parsing stays a pure function of the file and `--check-config` reports the file alone.
+    pub fn apply_env(&mut self) {
+        self.apply_socket_override(std::env::var_os(SOCKET_ENV));
+    }
+
+    /// Sets the control socket from the value of [`SOCKET_ENV`]; unset or empty changes nothing.
+    pub fn apply_socket_override(&mut self, value: Option<OsString>) {
+        if let Some(v) = value.filter(|v| !v.is_empty()) {
+            self.daemon.control_socket = PathBuf::from(v);
+        }
+    }
+}

@@ -1,0 +1,299 @@
+//! From `raw` to [`Config`]: defaults, secret files and checks spanning several keys.
+
+use std::collections::{HashMap, HashSet};
+use std::net::IpAddr;
+use std::path::{Path, PathBuf};
+
+use toml::Spanned;
+
+use super::error::{ConfigError, Origin};
+use super::raw::{RawAuth, RawConfig, RawDefaults, RawPeer, RawRoute, RawRoutes};
+use super::{
+    AuthConfig, Config, DaemonConfig, PeerConfig, PeerKey, RouteConfig, RoutesConfig,
+    DEFAULT_DESIRED_MIN_TX, DEFAULT_DETECT_MULTIPLIER, DEFAULT_METRICS_ADDRESS,
+    DEFAULT_MULTIHOP_MIN_TTL, DEFAULT_REQUIRED_MIN_RX, DEFAULT_ROUTE_PROTOCOL, DEFAULT_ROUTE_TABLE,
+    SINGLE_HOP_TTL,
+};
+
+pub(super) fn resolve(raw: RawConfig, origin: &Origin<'_>) -> Result<Config, ConfigError> {
+    let defaults = DaemonConfig::default();
+    let daemon = DaemonConfig {
+        control_socket: raw
+            .daemon
+            .control_socket
+            .map_or(defaults.control_socket, |p| p.0),
+        metrics_address: raw
+            .daemon
+            .metrics_address
+            .map_or(Some(DEFAULT_METRICS_ADDRESS), |m| m.0),
+        state_dir: raw.daemon.state_dir.map_or(defaults.state_dir, |p| p.0),
+        frr_exporter_metrics: raw.daemon.frr_exporter_metrics,
+        log_format: raw.daemon.log_format,
+    };
+    let peers = peers(raw.peer, &raw.defaults, origin)?;
+    let routes = routes(raw.routes, raw.route, &peers, origin)?;
+    Ok(Config {
+        daemon,
+        peers,
+        routes,
+    })
+}
+
+fn family(ip: IpAddr) -> &'static str {
+    if ip.is_ipv4() {
+        "IPv4"
+    } else {
+        "IPv6"
+    }
+}
+
+/// fe80::/10: only meaningful together with an interface.
+fn is_link_local_v6(ip: IpAddr) -> bool {
+    matches!(ip, IpAddr::V6(v6) if v6.segments()[0] & 0xffc0 == 0xfe80)
+}
+
+fn peers(
+    raw: Vec<Spanned<RawPeer>>,
+    defaults: &RawDefaults,
+    origin: &Origin<'_>,
+) -> Result<Vec<PeerConfig>, ConfigError> {
+    let mut seen: HashMap<PeerKey, (usize, usize)> = HashMap::new();
+    let mut out = Vec::with_capacity(raw.len());
+    for (i, spanned) in raw.into_iter().enumerate() {
+        let span = spanned.span();
+        let p = spanned.into_inner();
+        let key = |k: &str| format!("peer[{i}].{k}");
+        let address = p.address.get_ref().0;
+
+        if let Some(local) = &p.local_address {
+            let l = local.get_ref().0;
+            if l.is_ipv4() != address.is_ipv4() {
+                return Err(origin.invalid(
+                    local.span(),
+                    key("local-address"),
+                    format!(
+                        "{l} is {} but address {address} is {}",
+                        family(l),
+                        family(address)
+                    ),
+                ));
+            }
+        }
+        if is_link_local_v6(address) && p.interface.is_none() {
+            return Err(origin.invalid(
+                p.address.span(),
+                key("address"),
+                format!("{address} is link-local: set interface too"),
+            ));
+        }
+        let minimum_ttl = match (&p.minimum_ttl, p.multihop) {
+            (Some(ttl), false) => return Err(origin.invalid(
+                ttl.span(),
+                key("minimum-ttl"),
+                "only valid with multihop = true (single-hop peers must send TTL 255, RFC 5881)",
+            )),
+            (Some(ttl), true) => ttl.get_ref().get(),
+            (None, true) => DEFAULT_MULTIHOP_MIN_TTL,
+            (None, false) => SINGLE_HOP_TTL,
+        };
+        let auth = match p.auth {
+            Some(a) => Some(auth(a, &format!("peer[{i}].auth"), origin)?),
+            None => None,
+        };
+        let peer = PeerConfig {
+            address,
+            local_address: p.local_address.map(|l| l.into_inner().0),
+            interface: p.interface.map(|n| n.0),
+            multihop: p.multihop,
+            minimum_ttl,
+            desired_min_tx: p
+                .desired_min_tx
+                .or(defaults.desired_min_tx)
+                .map_or(DEFAULT_DESIRED_MIN_TX, |d| d.0),
+            required_min_rx: p
+                .required_min_rx
+                .or(defaults.required_min_rx)
+                .map_or(DEFAULT_REQUIRED_MIN_RX, |d| d.0),
+            detect_multiplier: p
+                .detect_multiplier
+                .or(defaults.detect_multiplier)
+                .map_or(DEFAULT_DETECT_MULTIPLIER, |m| m.get()),
+            passive: p.passive.or(defaults.passive).unwrap_or(false),
+            shutdown: p.shutdown,
+            auth,
+        };
+        let line = origin.line(span.start);
+        if let Some((j, first_line)) = seen.insert(peer.key(), (i, line)) {
+            return Err(origin.invalid(
+                span,
+                format!("peer[{i}]"),
+                format!(
+                    "duplicate of peer[{j}] at line {first_line} (same address, local-address, interface and multihop)"
+                ),
+            ));
+        }
+        out.push(peer);
+    }
+    Ok(out)
+}
+
+fn auth(a: RawAuth, key: &str, origin: &Origin<'_>) -> Result<AuthConfig, ConfigError> {
+    // The table itself has no position (see RawPeer::auth); `type` is required and close by.
+    let span = a.auth_type.span();
+    let auth_type = a.auth_type.into_inner().0;
+    let (secret, secret_span, secret_key, what) = match (a.secret, a.secret_file) {
+        (Some(_), Some(file)) => {
+            return Err(origin.invalid(
+                file.span(),
+                format!("{key}.secret-file"),
+                "set either secret or secret-file, not both",
+            ))
+        }
+        (None, None) => {
+            return Err(origin.invalid(span, key, "missing secret or secret-file"));
+        }
+        (Some(s), None) => {
+            let span = s.span();
+            (
+                s.into_inner().into_bytes(),
+                span,
+                "secret",
+                "secret".to_owned(),
+            )
+        }
+        (None, Some(file)) => {
+            let span = file.span();
+            let path = relative_to(origin.file, file.get_ref());
+            let bytes = std::fs::read(&path).map_err(|e| {
+                origin.invalid(
+                    span.clone(),
+                    format!("{key}.secret-file"),
+                    format!("cannot read {}: {e}", path.display()),
+                )
+            })?;
+            let what = format!("secret in {}", path.display());
+            (strip_newline(bytes), span, "secret-file", what)
+        }
+    };
+    let max = auth_type.max_key_len();
+    if secret.is_empty() || secret.len() > max {
+        return Err(origin.invalid(
+            secret_span,
+            format!("{key}.{secret_key}"),
+            format!(
+                "{what} is {} bytes; {auth_type} takes 1..={max}",
+                secret.len()
+            ),
+        ));
+    }
+    Ok(AuthConfig {
+        auth_type,
+        key_id: a.key_id,
+        secret,
+    })
+}
+
+/// `p` as seen from the directory of `config`: relative secret files travel with the config.
+fn relative_to(config: &Path, p: &Path) -> PathBuf {
+    match config.parent() {
+        Some(dir) => dir.join(p),
+        None => p.to_owned(),
+    }
+}
+
+/// Drops one trailing "\n" or "\r\n", as editors and `echo` add one. A binary key that really
+/// ends in a newline needs one more.
+fn strip_newline(mut bytes: Vec<u8>) -> Vec<u8> {
+    if bytes.last() == Some(&b'\n') {
+        bytes.pop();
+        if bytes.last() == Some(&b'\r') {
+            bytes.pop();
+        }
+    }
+    bytes
+}
+
+fn routes(
+    settings: RawRoutes,
+    raw: Vec<Spanned<RawRoute>>,
+    peers: &[PeerConfig],
+    origin: &Origin<'_>,
+) -> Result<RoutesConfig, ConfigError> {
+    let table = match settings.table {
+        Some(t) if *t.get_ref() == 0 => {
+            return Err(origin.invalid(
+                t.span(),
+                "routes.table",
+                "0 is not a routing table (254 is main)",
+            ))
+        }
+        Some(t) => t.into_inner(),
+        None => DEFAULT_ROUTE_TABLE,
+    };
+    let protocol = match settings.protocol {
+        Some(p) if *p.get_ref() <= 4 => {
+            return Err(origin.invalid(
+                p.span(),
+                "routes.protocol",
+                format!(
+                    "{} is reserved (0-4: unspec, redirect, kernel, boot, static); use e.g. {DEFAULT_ROUTE_PROTOCOL}",
+                    p.get_ref()
+                ),
+            ))
+        }
+        Some(p) => p.into_inner(),
+        None => DEFAULT_ROUTE_PROTOCOL,
+    };
+    let peer_addresses: HashSet<IpAddr> = peers.iter().map(|p| p.address).collect();
+    let mut seen: HashMap<(super::Prefix, IpAddr), (usize, usize)> = HashMap::new();
+    let mut routes = Vec::with_capacity(raw.len());
+    for (i, spanned) in raw.into_iter().enumerate() {
+        let span = spanned.span();
+        let r = spanned.into_inner();
+        let destination = *r.destination.get_ref();
+        let gateway = r.gateway.get_ref().0;
+        if gateway.is_ipv4() != destination.addr().is_ipv4() {
+            return Err(origin.invalid(
+                r.gateway.span(),
+                format!("route[{i}].gateway"),
+                format!(
+                    "{gateway} is {} but destination {destination} is {}",
+                    family(gateway),
+                    family(destination.addr())
+                ),
+            ));
+        }
+        let bfd = match r.bfd {
+            Some(b) if *b.get_ref() && !peer_addresses.contains(&gateway) => {
+                return Err(origin.invalid(
+                    b.span(),
+                    format!("route[{i}].bfd"),
+                    format!("bfd = true but no [[peer]] has address = \"{gateway}\""),
+                ))
+            }
+            Some(b) => b.into_inner(),
+            None => false,
+        };
+        let line = origin.line(span.start);
+        if let Some((j, first_line)) = seen.insert((destination, gateway), (i, line)) {
+            return Err(origin.invalid(
+                span,
+                format!("route[{i}]"),
+                format!(
+                    "duplicate of route[{j}] at line {first_line} (same destination and gateway)"
+                ),
+            ));
+        }
+        routes.push(RouteConfig {
+            destination,
+            gateway,
+            bfd,
+        });
+    }
+    Ok(RoutesConfig {
+        table,
+        protocol,
+        keep_on_exit: settings.keep_on_exit,
+        routes,
+    })
+}
