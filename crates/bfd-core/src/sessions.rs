@@ -237,6 +237,14 @@ impl Sessions {
         }
     }
 
+    /// One session goes AdminDown with a packet due at once, before it is removed.
+    pub fn shutdown_session(&mut self, now: Instant, id: SessionId) {
+        if let Some(slot) = self.slot_mut(id) {
+            slot.session.shutdown(now);
+            self.after_input(id);
+        }
+    }
+
     /// Every session goes AdminDown with a packet due at once: the daemon's last words.
     pub fn shutdown(&mut self, now: Instant) {
         for i in 0..self.slots.len() {
