@@ -1,3 +1,171 @@
-//! placeholder
+//! bfdd: a BFD daemon (RFC 5880, 5881, 5883) for OVN-Kubernetes external gateways.
+//!
+//! The library holds everything; `main.rs` only parses arguments, sets up logging and signals,
+//! and calls [`run`]. Tests call [`run`] with a shutdown future of their own.
+#![warn(missing_docs)]
 
 pub mod config;
+pub mod control;
+pub mod driver;
+pub mod logging;
+pub mod metrics;
+pub mod net;
+pub mod peers;
+pub mod state_file;
+pub mod status;
+
+use std::future::Future;
+use std::path::PathBuf;
+
+use tokio::sync::mpsc;
+use tracing::{info, warn};
+
+use crate::config::Config;
+use crate::net::RxSocket;
+
+/// Why the daemon could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    /// A listening socket that a configured peer needs could not be bound.
+    #[error("cannot listen on UDP {port} ({family}): {source}")]
+    Listen {
+        /// 3784 or 4784
+        port: u16,
+        /// "IPv4" or "IPv6"
+        family: &'static str,
+        /// Why
+        #[source]
+        source: std::io::Error,
+    },
+    /// The control socket could not be bound.
+    #[error("cannot bind control socket {path}: {source}")]
+    Control {
+        /// Socket path
+        path: PathBuf,
+        /// Why
+        #[source]
+        source: std::io::Error,
+    },
+    /// The metrics endpoint could not be bound.
+    #[error("cannot listen for metrics on {address}: {source}")]
+    Metrics {
+        /// Address
+        address: std::net::SocketAddr,
+        /// Why
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+/// Binds the four listening sockets (IPv4/IPv6, single hop/multihop). One that fails is an
+/// error only when a configured peer needs it: a host without IPv6 still runs IPv4 peers.
+fn bind_listeners(config: &Config) -> Result<Vec<RxSocket>, StartError> {
+    let mut sockets = Vec::new();
+    for (v6, multihop) in [(false, false), (true, false), (false, true), (true, true)] {
+        match RxSocket::bind(v6, multihop) {
+            Ok(s) => sockets.push(s),
+            Err(source) => {
+                let needed = config
+                    .peers
+                    .iter()
+                    .any(|p| p.address.is_ipv6() == v6 && p.multihop == multihop);
+                let port = if multihop {
+                    net::MULTIHOP_PORT
+                } else {
+                    net::SINGLE_HOP_PORT
+                };
+                let family = if v6 { "IPv6" } else { "IPv4" };
+                if needed {
+                    return Err(StartError::Listen {
+                        port,
+                        family,
+                        source,
+                    });
+                }
+                warn!(port, family, error = %source, "not listening; no configured peer needs it");
+            }
+        }
+    }
+    Ok(sockets)
+}
+
+fn seed() -> u64 {
+    // Discriminators and jitter need variety between runs, not secrecy.
+    let t = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos() as u64);
+    t ^ (u64::from(std::process::id()) << 32)
+}
+
+/// Runs the daemon until `shutdown` completes; then every peer is sent AdminDown and the
+/// function returns. Must run inside a tokio runtime.
+pub async fn run(
+    config_path: PathBuf,
+    config: Config,
+    shutdown: impl Future<Output = ()>,
+) -> Result<(), StartError> {
+    let rx = bind_listeners(&config)?;
+    let listener =
+        control::bind(&config.daemon.control_socket).map_err(|source| StartError::Control {
+            path: config.daemon.control_socket.clone(),
+            source,
+        })?;
+    let _socket_file = control::SocketFile(config.daemon.control_socket.clone());
+    let metrics_listener = match config.daemon.metrics_address {
+        Some(address) => Some(
+            tokio::net::TcpListener::bind(address)
+                .await
+                .map_err(|source| StartError::Metrics { address, source })?,
+        ),
+        None => None,
+    };
+
+    let (store, warning) = state_file::DiscriminatorStore::load(&config.daemon.state_dir);
+    if let Some(warning) = warning {
+        warn!("{warning}");
+    }
+    let seed = seed();
+    let peers = peers::Peers::new(store, (seed >> 16) as u16);
+    let (control_tx, control_rx) = mpsc::channel(64);
+    let (metrics_tx, metrics_rx) = mpsc::channel(8);
+    let (reload_tx, reload_rx) = mpsc::channel(1);
+
+    let socket_path = config.daemon.control_socket.clone();
+    let metrics_address = config.daemon.metrics_address;
+    let peer_count = config.peers.len();
+    let driver = driver::Driver::new(config_path.clone(), config, rx, peers, seed);
+
+    let control_task = tokio::spawn(control::serve(listener, control_tx));
+    let metrics_task = metrics_listener.map(|l| tokio::spawn(metrics::serve(l, metrics_tx)));
+    let hup_task = tokio::spawn(forward_sighup(reload_tx));
+    info!(
+        config = %config_path.display(),
+        control_socket = %socket_path.display(),
+        metrics = %metrics_address.map_or("off".to_string(), |a| a.to_string()),
+        peers = peer_count,
+        version = env!("CARGO_PKG_VERSION"),
+        "bfdd ready"
+    );
+    driver
+        .run(shutdown, control_rx, metrics_rx, reload_rx)
+        .await;
+    control_task.abort();
+    hup_task.abort();
+    if let Some(t) = metrics_task {
+        t.abort();
+    }
+    Ok(())
+}
+
+async fn forward_sighup(reload: mpsc::Sender<()>) {
+    use tokio::signal::unix::{signal, SignalKind};
+    let Ok(mut hup) = signal(SignalKind::hangup()) else {
+        warn!("cannot listen for SIGHUP; use `bfdctl reload`");
+        return;
+    };
+    while hup.recv().await.is_some() {
+        info!("SIGHUP: reloading configuration");
+        // A reload already queued covers this one too.
+        let _ = reload.try_send(());
+    }
+}

@@ -1,0 +1,93 @@
+//! The Unix control socket: one JSON request line in, one JSON response line out.
+//!
+//! Each connection gets its own small task, so a client that stalls or vanishes mid-answer (a
+//! probe killed on timeout) costs only that task: the driver hands over its answer through a
+//! channel and never waits on a client.
+
+use std::io;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use bfd_control::{Request, Response, MAX_REQUEST_LEN};
+use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
+use tokio::net::{UnixListener, UnixStream};
+use tokio::sync::{mpsc, oneshot};
+use tracing::debug;
+
+/// A request on its way to the driver, with the way back.
+pub type ControlRequest = (Request, oneshot::Sender<Response>);
+
+/// How long a client may take to send its request line.
+const REQUEST_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Binds the control socket, replacing a stale socket file from an earlier run.
+pub fn bind(path: &Path) -> io::Result<UnixListener> {
+    if let Some(dir) = path.parent() {
+        if !dir.as_os_str().is_empty() {
+            std::fs::create_dir_all(dir)?;
+        }
+    }
+    match std::fs::remove_file(path) {
+        Ok(()) => {}
+        Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+        Err(e) => return Err(e),
+    }
+    UnixListener::bind(path)
+}
+
+/// Removes the socket file when the daemon stops.
+pub struct SocketFile(pub PathBuf);
+
+impl Drop for SocketFile {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.0);
+    }
+}
+
+/// Accepts clients until the listener fails, forwarding each request to the driver.
+pub async fn serve(listener: UnixListener, driver: mpsc::Sender<ControlRequest>) {
+    loop {
+        let stream = match listener.accept().await {
+            Ok((stream, _)) => stream,
+            Err(e) => {
+                debug!(error = %e, "control socket accept");
+                tokio::time::sleep(Duration::from_millis(10)).await;
+                continue;
+            }
+        };
+        let driver = driver.clone();
+        tokio::spawn(async move {
+            if let Err(e) = answer(stream, driver).await {
+                debug!(error = %e, "control client");
+            }
+        });
+    }
+}
+
+async fn answer(stream: UnixStream, driver: mpsc::Sender<ControlRequest>) -> io::Result<()> {
+    let (read, mut write) = stream.into_split();
+    let mut reader = BufReader::new(read).take(MAX_REQUEST_LEN as u64 + 1);
+    let mut line = String::new();
+    let response = match tokio::time::timeout(REQUEST_TIMEOUT, reader.read_line(&mut line)).await {
+        Err(_) => Response::error("no request received in time"),
+        Ok(Err(e)) => Response::error(format!("unreadable request: {e}")),
+        Ok(Ok(_)) if line.len() > MAX_REQUEST_LEN => Response::error("request too long"),
+        Ok(Ok(_)) => match serde_json::from_str::<Request>(line.trim_end()) {
+            Err(e) => Response::error(format!("bad request: {e}")),
+            Ok(request) => {
+                let (tx, rx) = oneshot::channel();
+                if driver.send((request, tx)).await.is_err() {
+                    Response::error("daemon is stopping")
+                } else {
+                    rx.await
+                        .unwrap_or_else(|_| Response::error("daemon is stopping"))
+                }
+            }
+        },
+    };
+    let mut text = serde_json::to_vec(&response).map_err(io::Error::other)?;
+    text.push(b'\n');
+    // A client that left already gets EPIPE here, which only ends this task.
+    write.write_all(&text).await?;
+    write.shutdown().await
+}

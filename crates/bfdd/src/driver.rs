@@ -1,0 +1,333 @@
+//! The driver: one task owning every session and one timer, in the manner of quinn's endpoint
+//! driver. It waits for a datagram, the next deadline, a control request or a signal, feeds it
+//! to the core, then sends what the core wants sent and logs what changed.
+
+use std::future::Future;
+use std::path::PathBuf;
+use std::pin::pin;
+use std::time::{Duration, Instant};
+
+use bfd_control::{ReadyStatus, Request, Response};
+use bfd_core::{Event, SessionId, Sessions, State};
+use tokio::sync::{mpsc, oneshot};
+use tokio::time::Sleep;
+use tracing::{debug, info, warn};
+
+use crate::config::Config;
+use crate::control::ControlRequest;
+use crate::metrics::SnapshotRequest;
+use crate::net::RxSocket;
+use crate::peers::Peers;
+use crate::status;
+
+/// Largest datagram read; BFD control packets are at most 52 bytes, the rest is for garbage.
+const RX_BUF: usize = 1500;
+/// How often peers that could not start (missing interface) are retried.
+const RETRY_INTERVAL: Duration = Duration::from_secs(5);
+
+/// The current time as the core sees it. Taken from tokio's clock so paused-time tests work.
+pub fn now() -> Instant {
+    tokio::time::Instant::now().into_std()
+}
+
+/// Why the driver woke.
+enum Wake {
+    Shutdown,
+    Rx(usize),
+    RxError(usize, std::io::Error),
+    Timer,
+    Control(Option<ControlRequest>),
+    Metrics(Option<SnapshotRequest>),
+    Reload,
+    Retry,
+}
+
+/// Everything the driver owns.
+pub struct Driver {
+    config_path: PathBuf,
+    config: Config,
+    sessions: Sessions,
+    peers: Peers,
+    rx: Vec<RxSocket>,
+    rx_buf: Vec<u8>,
+    tx_buf: Vec<u8>,
+    dropped: Vec<(&'static str, u64)>,
+}
+
+impl Driver {
+    /// Starts every configured peer. `rx` are the bound listening sockets.
+    pub fn new(
+        config_path: PathBuf,
+        config: Config,
+        rx: Vec<RxSocket>,
+        peers: Peers,
+        seed: u64,
+    ) -> Driver {
+        let mut driver = Driver {
+            config_path,
+            sessions: Sessions::new(seed),
+            peers,
+            rx,
+            rx_buf: vec![0; RX_BUF],
+            tx_buf: Vec::with_capacity(64),
+            dropped: Vec::new(),
+            config,
+        };
+        let now = now();
+        let peers_config = driver.config.peers.clone();
+        driver
+            .peers
+            .apply(now, &mut driver.sessions, &peers_config, &mut driver.tx_buf);
+        driver.flush(now);
+        driver
+    }
+
+    /// Runs until `shutdown` completes, then sends AdminDown to every peer.
+    pub async fn run(
+        mut self,
+        shutdown: impl Future<Output = ()>,
+        mut control: mpsc::Receiver<ControlRequest>,
+        mut metrics: mpsc::Receiver<SnapshotRequest>,
+        mut reload: mpsc::Receiver<()>,
+    ) {
+        let mut shutdown = pin!(shutdown);
+        let mut sleep: std::pin::Pin<&mut Sleep> =
+            pin!(tokio::time::sleep(Duration::from_secs(3600)));
+        let mut armed: Option<Instant> = None;
+        let mut retry = tokio::time::interval(RETRY_INTERVAL);
+        retry.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            let next = self.sessions.poll_timeout();
+            if next != armed {
+                armed = next;
+                let at = next.map_or_else(
+                    || tokio::time::Instant::now() + Duration::from_secs(3600),
+                    tokio::time::Instant::from_std,
+                );
+                sleep.as_mut().reset(at);
+            }
+            let wake = tokio::select! {
+                biased;
+                () = &mut shutdown => Wake::Shutdown,
+                () = &mut sleep, if armed.is_some() => Wake::Timer,
+                r = readable(self.rx.first()) => r.map_or_else(|e| Wake::RxError(0, e), |()| Wake::Rx(0)),
+                r = readable(self.rx.get(1)) => r.map_or_else(|e| Wake::RxError(1, e), |()| Wake::Rx(1)),
+                r = readable(self.rx.get(2)) => r.map_or_else(|e| Wake::RxError(2, e), |()| Wake::Rx(2)),
+                r = readable(self.rx.get(3)) => r.map_or_else(|e| Wake::RxError(3, e), |()| Wake::Rx(3)),
+                req = control.recv() => Wake::Control(req),
+                req = metrics.recv() => Wake::Metrics(req),
+                Some(()) = reload.recv() => Wake::Reload,
+                _ = retry.tick() => Wake::Retry,
+            };
+            let now = now();
+            match wake {
+                Wake::Shutdown => break,
+                Wake::Timer => {
+                    armed = None;
+                    self.sessions.handle_timeout(now);
+                }
+                Wake::Rx(i) => self.drain_socket(now, i),
+                Wake::RxError(i, e) => {
+                    warn!(socket = i, error = %e, "receive socket error");
+                    tokio::time::sleep(Duration::from_millis(10)).await;
+                }
+                Wake::Control(Some((request, reply))) => {
+                    let response = self.handle_request(now, request);
+                    // The client may have gone; that is its business.
+                    let _ = reply.send(response);
+                }
+                Wake::Metrics(Some(reply)) => {
+                    let _ = reply.send(self.snapshot(now));
+                }
+                Wake::Control(None) | Wake::Metrics(None) => {
+                    // The server task ended; keep running sessions regardless.
+                    tokio::time::sleep(Duration::from_millis(10)).await;
+                }
+                Wake::Reload => {
+                    let _ = self.reload(now);
+                }
+                Wake::Retry => self.peers.retry_pending(now, &mut self.sessions),
+            }
+            self.flush(now);
+        }
+        let now = now();
+        self.peers.shutdown(now, &mut self.sessions);
+        let sent = self
+            .peers
+            .send_due(now, &mut self.sessions, &mut self.tx_buf);
+        self.drain_events();
+        info!(
+            sessions = self.sessions.len(),
+            admin_down_sent = sent,
+            "bfdd stopping"
+        );
+    }
+
+    /// Reads every queued datagram of socket `i` and hands each to the core.
+    fn drain_socket(&mut self, now: Instant, i: usize) {
+        loop {
+            let Some(socket) = self.rx.get_mut(i) else {
+                return;
+            };
+            match socket.try_recv(&mut self.rx_buf) {
+                Ok(Some(received)) => {
+                    let payload = &self.rx_buf[..received.len];
+                    if let Err(e) = self.sessions.handle_datagram(now, &received.meta, payload) {
+                        debug!(src = %received.meta.src, error = %e, "packet dropped");
+                        self.count_drop(e.reason());
+                    }
+                }
+                Ok(None) => return,
+                Err(e) => {
+                    debug!(error = %e, "unusable datagram");
+                    self.count_drop("malformed");
+                }
+            }
+        }
+    }
+
+    fn count_drop(&mut self, reason: &'static str) {
+        match self.dropped.iter_mut().find(|(r, _)| *r == reason) {
+            Some((_, n)) => *n += 1,
+            None => self.dropped.push((reason, 1)),
+        }
+    }
+
+    /// Sends what is due and reports what changed.
+    fn flush(&mut self, now: Instant) {
+        self.peers
+            .send_due(now, &mut self.sessions, &mut self.tx_buf);
+        self.drain_events();
+    }
+
+    fn drain_events(&mut self) {
+        while let Some((id, event)) = self.sessions.poll_event() {
+            if let Event::StateChanged { old, new, diag } = event {
+                self.log_state_change(id, old, new, diag);
+                self.peers.note_transition(id, new);
+            }
+        }
+    }
+
+    /// The one line per state change operators grep for (FRR's `state-change:` line).
+    fn log_state_change(&self, id: SessionId, old: State, new: State, diag: bfd_core::Diagnostic) {
+        let Some(entry) = self.peers.entry(id) else {
+            return;
+        };
+        let l = &entry.labels;
+        let local = if l.local.is_empty() {
+            "-"
+        } else {
+            l.local.as_str()
+        };
+        let interface = if l.interface.is_empty() {
+            "-"
+        } else {
+            l.interface.as_str()
+        };
+        info!(
+            peer = %l.peer,
+            local,
+            interface,
+            old = %old,
+            new = %new,
+            diag = %diag,
+            "state-change: [mhop:{} peer:{} local:{} interface:{}] {} -> {} ({})",
+            if entry.config.multihop { "yes" } else { "no" },
+            l.peer,
+            local,
+            interface,
+            old,
+            new,
+            diag
+        );
+    }
+
+    fn handle_request(&mut self, now: Instant, request: Request) -> Response {
+        match request {
+            Request::Peers => Response::Peers {
+                peers: status::peer_summaries(now, &self.peers, &self.sessions),
+            },
+            Request::Peer {
+                address,
+                local,
+                interface,
+            } => match status::peer_detail(
+                now,
+                &self.peers,
+                &self.sessions,
+                &address,
+                local.as_deref(),
+                interface.as_deref(),
+            ) {
+                Ok(detail) => Response::Peer {
+                    peer: Box::new(detail),
+                },
+                Err(message) => Response::error(message),
+            },
+            Request::Ready => Response::Ready(ReadyStatus {
+                ready: true,
+                config: self.config_path.display().to_string(),
+                sessions: self.peers.len(),
+            }),
+            Request::Reload => match self.reload(now) {
+                Ok(summary) => Response::Reloaded(summary),
+                Err(message) => Response::error(message),
+            },
+            Request::Version => Response::Version {
+                version: env!("CARGO_PKG_VERSION").to_string(),
+            },
+            Request::Routes => Response::Routes { routes: Vec::new() },
+        }
+    }
+
+    /// Re-reads the configuration file; a bad file is reported and the running one kept.
+    fn reload(&mut self, now: Instant) -> Result<bfd_control::ReloadSummary, String> {
+        let mut config = match Config::load(&self.config_path) {
+            Ok(config) => config,
+            Err(e) => {
+                warn!(error = %e, "reload refused; the running configuration stays");
+                return Err(format!("reload refused, running configuration kept: {e}"));
+            }
+        };
+        config.apply_env();
+        if config.daemon != self.config.daemon {
+            warn!("[daemon] settings changed; they take effect on restart");
+        }
+        let summary = self
+            .peers
+            .apply(now, &mut self.sessions, &config.peers, &mut self.tx_buf);
+        info!(
+            added = summary.added,
+            removed = summary.removed,
+            changed = summary.changed,
+            unchanged = summary.unchanged,
+            "configuration reloaded"
+        );
+        self.config = config;
+        Ok(summary)
+    }
+
+    fn snapshot(&self, now: Instant) -> status::Snapshot {
+        status::Snapshot {
+            sessions: status::snapshot(now, &self.peers, &self.sessions),
+            dropped: self.dropped.clone(),
+            frr_exporter: self.config.daemon.frr_exporter_metrics,
+        }
+    }
+}
+
+/// Waits until the socket is readable; a missing socket never is.
+async fn readable(socket: Option<&RxSocket>) -> std::io::Result<()> {
+    match socket {
+        Some(s) => s.readable().await,
+        None => std::future::pending().await,
+    }
+}
+
+/// Asks a driver running elsewhere for a snapshot; used by tests.
+pub async fn request_snapshot(tx: &mpsc::Sender<SnapshotRequest>) -> Option<status::Snapshot> {
+    let (reply, rx) = oneshot::channel();
+    tx.send(reply).await.ok()?;
+    rx.await.ok()
+}

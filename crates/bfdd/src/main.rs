@@ -1,0 +1,103 @@
+//! `bfdd`: see the library for everything; this only reads arguments, logs and signals.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use bfdd::config::{Config, LogFormat};
+use clap::Parser;
+
+/// BFD daemon (RFC 5880/5881/5883) for OVN-Kubernetes external gateways.
+#[derive(Parser, Debug)]
+#[command(version, about)]
+struct Args {
+    /// Configuration file.
+    #[arg(long, short = 'c', default_value = "/etc/bfdd/bfdd.toml")]
+    config: PathBuf,
+    /// Validate this configuration file and exit: 0 when valid, 1 with the error otherwise.
+    #[arg(long, value_name = "PATH", conflicts_with = "config")]
+    check_config: Option<PathBuf>,
+    /// Log format; overrides `[daemon] log-format`.
+    #[arg(long, value_enum)]
+    log_format: Option<CliLogFormat>,
+}
+
+#[derive(Clone, Copy, Debug, clap::ValueEnum)]
+enum CliLogFormat {
+    Text,
+    Json,
+}
+
+fn main() -> ExitCode {
+    let args = Args::parse();
+    if let Some(path) = &args.check_config {
+        return match Config::load(path) {
+            Ok(config) => {
+                println!(
+                    "{}: ok ({} peers, {} routes)",
+                    path.display(),
+                    config.peers.len(),
+                    config.routes.routes.len()
+                );
+                ExitCode::SUCCESS
+            }
+            Err(e) => {
+                eprintln!("{e}");
+                ExitCode::from(1)
+            }
+        };
+    }
+    let mut config = match Config::load(&args.config) {
+        Ok(config) => config,
+        Err(e) => {
+            eprintln!("bfdd: {e}");
+            return ExitCode::from(1);
+        }
+    };
+    config.apply_env();
+    let format = match args.log_format {
+        Some(CliLogFormat::Text) => LogFormat::Text,
+        Some(CliLogFormat::Json) => LogFormat::Json,
+        None => config.daemon.log_format,
+    };
+    bfdd::logging::init(format);
+
+    let runtime = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("bfdd: cannot start the runtime: {e}");
+            return ExitCode::from(1);
+        }
+    };
+    let result = runtime.block_on(bfdd::run(args.config, config, terminate()));
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            tracing::error!("{e}");
+            eprintln!("bfdd: {e}");
+            ExitCode::from(1)
+        }
+    }
+}
+
+/// Completes on SIGTERM or SIGINT.
+async fn terminate() {
+    use tokio::signal::unix::{signal, SignalKind};
+    match (
+        signal(SignalKind::terminate()),
+        signal(SignalKind::interrupt()),
+    ) {
+        (Ok(mut term), Ok(mut int)) => {
+            tokio::select! {
+                _ = term.recv() => tracing::info!("SIGTERM"),
+                _ = int.recv() => tracing::info!("SIGINT"),
+            }
+        }
+        _ => {
+            tracing::warn!("cannot listen for SIGTERM/SIGINT; stop with SIGKILL");
+            std::future::pending::<()>().await;
+        }
+    }
+}

@@ -1,0 +1,221 @@
+//! Prometheus metrics: rendered from a snapshot on each scrape, so a session removed by a reload
+//! is gone from the next scrape, and the packet path never touches a metric.
+
+use std::time::Duration;
+
+use bfd_core::State;
+use prometheus::{Encoder, GaugeVec, IntCounterVec, IntGauge, Opts, Registry, TextEncoder};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::{mpsc, oneshot};
+use tracing::debug;
+
+use crate::status::Snapshot;
+
+const STATES: [State; 4] = [State::AdminDown, State::Down, State::Init, State::Up];
+const SESSION_LABELS: [&str; 3] = ["peer", "local", "interface"];
+
+fn gauge(
+    registry: &Registry,
+    name: &str,
+    help: &str,
+    labels: &[&str],
+) -> prometheus::Result<GaugeVec> {
+    let g = GaugeVec::new(Opts::new(name, help), labels)?;
+    registry.register(Box::new(g.clone()))?;
+    Ok(g)
+}
+
+fn counter(
+    registry: &Registry,
+    name: &str,
+    help: &str,
+    labels: &[&str],
+) -> prometheus::Result<IntCounterVec> {
+    let c = IntCounterVec::new(Opts::new(name, help), labels)?;
+    registry.register(Box::new(c.clone()))?;
+    Ok(c)
+}
+
+/// The text exposition of a snapshot.
+pub fn render(snapshot: &Snapshot) -> prometheus::Result<String> {
+    let r = Registry::new();
+    let up = gauge(
+        &r,
+        "bfd_session_up",
+        "1 when the BFD session is Up, else 0.",
+        &SESSION_LABELS,
+    )?;
+    let state = gauge(
+        &r,
+        "bfd_session_state",
+        "Current state of the session, one-hot over admin_down, down, init, up.",
+        &["peer", "local", "interface", "state"],
+    )?;
+    let changes = counter(
+        &r,
+        "bfd_session_state_changes_total",
+        "State transitions of the session, by the state entered.",
+        &["peer", "local", "interface", "to"],
+    )?;
+    let sent = counter(
+        &r,
+        "bfd_control_packets_sent_total",
+        "BFD control packets sent.",
+        &SESSION_LABELS,
+    )?;
+    let received = counter(
+        &r,
+        "bfd_control_packets_received_total",
+        "BFD control packets received and accepted by the session.",
+        &SESSION_LABELS,
+    )?;
+    let detection = gauge(
+        &r,
+        "bfd_session_detection_time_seconds",
+        "Negotiated detection time: silence longer than this takes the session down.",
+        &SESSION_LABELS,
+    )?;
+    let interval = gauge(
+        &r,
+        "bfd_session_tx_interval_seconds",
+        "Negotiated interval between transmitted control packets, before jitter.",
+        &SESSION_LABELS,
+    )?;
+    let dropped = counter(
+        &r,
+        "bfd_packets_dropped_total",
+        "Received packets discarded, by reason.",
+        &["reason"],
+    )?;
+    let count = IntGauge::new("bfd_sessions", "Configured BFD sessions.")?;
+    r.register(Box::new(count.clone()))?;
+    count.set(i64::try_from(snapshot.sessions.len()).unwrap_or(i64::MAX));
+
+    for s in &snapshot.sessions {
+        let l = [
+            s.labels.peer.as_str(),
+            s.labels.local.as_str(),
+            s.labels.interface.as_str(),
+        ];
+        up.with_label_values(&l)
+            .set(f64::from(u8::from(s.state == Some(State::Up))));
+        for st in STATES {
+            let v = f64::from(u8::from(s.state.unwrap_or(State::Down) == st));
+            state
+                .with_label_values(&[l[0], l[1], l[2], st.as_str()])
+                .set(v);
+            changes
+                .with_label_values(&[l[0], l[1], l[2], st.as_str()])
+                .inc_by(s.state_changes[usize::from(st.bits())]);
+        }
+        sent.with_label_values(&l).inc_by(s.tx_packets);
+        received.with_label_values(&l).inc_by(s.rx_packets);
+        if let Some(d) = s.detection_time {
+            detection.with_label_values(&l).set(d);
+        }
+        if let Some(i) = s.tx_interval {
+            interval.with_label_values(&l).set(i);
+        }
+    }
+    for (reason, n) in &snapshot.dropped {
+        dropped.with_label_values(&[reason]).inc_by(*n);
+    }
+
+    if snapshot.frr_exporter {
+        // The names frr_exporter derives from FRR, so dashboards built on it keep working.
+        let fs = gauge(
+            &r,
+            "frr_bfd_peer_state",
+            "State of the bfd peer, 1 up, 0 otherwise.",
+            &["local", "peer"],
+        )?;
+        let fu = gauge(
+            &r,
+            "frr_bfd_peer_uptime",
+            "Uptime of the bfd peer in seconds.",
+            &["local", "peer"],
+        )?;
+        let fc = IntGauge::new("frr_bfd_peer_count", "Number of peers detected.")?;
+        r.register(Box::new(fc.clone()))?;
+        fc.set(i64::try_from(snapshot.sessions.len()).unwrap_or(i64::MAX));
+        for s in &snapshot.sessions {
+            let l = [s.labels.local.as_str(), s.labels.peer.as_str()];
+            let is_up = s.state == Some(State::Up);
+            fs.with_label_values(&l).set(f64::from(u8::from(is_up)));
+            fu.with_label_values(&l)
+                .set(if is_up { s.state_seconds.floor() } else { 0.0 });
+        }
+    }
+
+    let mut out = Vec::new();
+    TextEncoder::new().encode(&r.gather(), &mut out)?;
+    String::from_utf8(out).map_err(|e| prometheus::Error::Msg(e.to_string()))
+}
+
+/// Asks the driver for a snapshot.
+pub type SnapshotRequest = oneshot::Sender<Snapshot>;
+
+/// Serves `GET /metrics` until the listener fails; each scrape asks the driver for a snapshot.
+pub async fn serve(listener: TcpListener, driver: mpsc::Sender<SnapshotRequest>) {
+    loop {
+        let Ok((stream, _)) = listener.accept().await else {
+            continue;
+        };
+        let driver = driver.clone();
+        tokio::spawn(async move {
+            if let Err(e) = answer(stream, driver).await {
+                debug!(error = %e, "metrics client");
+            }
+        });
+    }
+}
+
+async fn answer(
+    mut stream: TcpStream,
+    driver: mpsc::Sender<SnapshotRequest>,
+) -> std::io::Result<()> {
+    let mut head = Vec::with_capacity(512);
+    let mut chunk = [0u8; 1024];
+    let read_head = async {
+        while !head.windows(4).any(|w| w == b"\r\n\r\n") && head.len() < 8192 {
+            let n = stream.read(&mut chunk).await?;
+            if n == 0 {
+                break;
+            }
+            head.extend_from_slice(&chunk[..n]);
+        }
+        Ok::<_, std::io::Error>(())
+    };
+    tokio::time::timeout(Duration::from_secs(5), read_head)
+        .await
+        .map_err(|_| std::io::Error::new(std::io::ErrorKind::TimedOut, "request head"))??;
+    let line = head.split(|&b| b == b'\n').next().unwrap_or_default();
+    let path_ok = line.starts_with(b"GET /metrics ") || line.starts_with(b"GET /metrics?");
+    let (status, body) = if path_ok {
+        let (tx, rx) = oneshot::channel();
+        if driver.send(tx).await.is_err() {
+            (
+                "503 Service Unavailable",
+                "daemon is stopping\n".to_string(),
+            )
+        } else {
+            match rx.await.map(|s| render(&s)) {
+                Ok(Ok(text)) => ("200 OK", text),
+                Ok(Err(e)) => ("500 Internal Server Error", format!("{e}\n")),
+                Err(_) => (
+                    "503 Service Unavailable",
+                    "daemon is stopping\n".to_string(),
+                ),
+            }
+        }
+    } else {
+        ("404 Not Found", "see /metrics\n".to_string())
+    };
+    let response = format!(
+        "HTTP/1.1 {status}\r\nContent-Type: text/plain; version=0.0.4; charset=utf-8\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    );
+    stream.write_all(response.as_bytes()).await?;
+    stream.shutdown().await
+}

@@ -1,0 +1,293 @@
+//! UDP sockets with the RFC 5881 / 5883 rules: receive on 3784 / 4784 learning TTL, destination
+//! and interface of every datagram; send from a per-session source port in 49152-65535 with
+//! TTL 255.
+
+use std::io::{self, IoSliceMut};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, SocketAddrV6};
+use std::os::fd::AsRawFd;
+
+use bfd_core::RxMeta;
+use nix::sys::socket::{
+    recvmsg, setsockopt, sockopt, ControlMessageOwned, MsgFlags, SockaddrStorage,
+};
+use socket2::{Domain, Protocol, Socket, Type};
+use tokio::io::Interest;
+use tokio::net::UdpSocket;
+
+/// RFC 5881 §4: single-hop control packets go to this port.
+pub const SINGLE_HOP_PORT: u16 = 3784;
+/// RFC 5883 §5: multihop control packets go to this port.
+pub const MULTIHOP_PORT: u16 = 4784;
+/// RFC 5881 §4: source ports come from this range.
+pub const SOURCE_PORTS: std::ops::RangeInclusive<u16> = 49152..=65535;
+/// RFC 5881 §5: sent with, and (single hop) only accepted with, this TTL / hop limit.
+pub const BFD_TTL: u32 = 255;
+/// DSCP CS6 (network control), as routers mark BFD.
+const TOS_NETWORK_CONTROL: u32 = 0xc0;
+/// Large enough for a burst of thousands of sessions' packets between two driver wake-ups.
+const RX_BUFFER_BYTES: usize = 4 << 20;
+
+/// A datagram as received.
+#[derive(Clone, Copy, Debug)]
+pub struct Received {
+    /// Bytes written into the caller's buffer.
+    pub len: usize,
+    /// Addresses, interface, TTL.
+    pub meta: RxMeta,
+}
+
+/// A listening socket on 3784 or 4784 for one address family.
+pub struct RxSocket {
+    socket: UdpSocket,
+    multihop: bool,
+    v6: bool,
+    cmsg: Vec<u8>,
+}
+
+impl RxSocket {
+    /// Binds the wildcard address of the family on the port for single hop or multihop.
+    pub fn bind(v6: bool, multihop: bool) -> io::Result<RxSocket> {
+        let port = if multihop {
+            MULTIHOP_PORT
+        } else {
+            SINGLE_HOP_PORT
+        };
+        let (domain, addr) = if v6 {
+            (
+                Domain::IPV6,
+                SocketAddr::new(IpAddr::V6(Ipv6Addr::UNSPECIFIED), port),
+            )
+        } else {
+            (
+                Domain::IPV4,
+                SocketAddr::new(IpAddr::V4(Ipv4Addr::UNSPECIFIED), port),
+            )
+        };
+        let socket = Socket::new(domain, Type::DGRAM, Some(Protocol::UDP))?;
+        socket.set_reuse_address(true)?;
+        if v6 {
+            socket.set_only_v6(true)?;
+            setsockopt(&socket, sockopt::Ipv6RecvPacketInfo, &true)?;
+            setsockopt(&socket, sockopt::Ipv6RecvHopLimit, &true)?;
+        } else {
+            setsockopt(&socket, sockopt::Ipv4PacketInfo, &true)?;
+            setsockopt(&socket, sockopt::Ipv4RecvTtl, &true)?;
+        }
+        // A full buffer drops packets silently; better to ask for room than to flap.
+        let _ = socket.set_recv_buffer_size(RX_BUFFER_BYTES);
+        socket.set_nonblocking(true)?;
+        socket.bind(&addr.into())?;
+        let cmsg = if v6 {
+            nix::cmsg_space!(nix::libc::in6_pktinfo, nix::libc::c_int)
+        } else {
+            nix::cmsg_space!(nix::libc::in_pktinfo, nix::libc::c_int)
+        };
+        Ok(RxSocket {
+            socket: UdpSocket::from_std(socket.into())?,
+            multihop,
+            v6,
+            cmsg,
+        })
+    }
+
+    /// Whether this is the multihop port.
+    pub fn is_multihop(&self) -> bool {
+        self.multihop
+    }
+
+    /// Whether this is the IPv6 socket.
+    pub fn is_v6(&self) -> bool {
+        self.v6
+    }
+
+    /// Waits until a datagram may be read.
+    pub async fn readable(&self) -> io::Result<()> {
+        self.socket.readable().await
+    }
+
+    /// Reads one datagram if there is one; `Ok(None)` when the queue is empty.
+    pub fn try_recv(&mut self, buf: &mut [u8]) -> io::Result<Option<Received>> {
+        let RxSocket {
+            socket,
+            cmsg,
+            multihop,
+            ..
+        } = self;
+        // try_io clears the readiness only on WouldBlock, so a drained queue re-arms the wait.
+        let result = socket.try_io(Interest::READABLE, || {
+            let fd = socket.as_raw_fd();
+            let mut iov = [IoSliceMut::new(buf)];
+            let msg = recvmsg::<SockaddrStorage>(fd, &mut iov, Some(cmsg), MsgFlags::MSG_DONTWAIT)
+                .map_err(io::Error::from)?;
+            Ok(parse_msg(&msg, *multihop))
+        });
+        match result {
+            Ok(received) => received.map(Some),
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+}
+
+fn parse_msg(
+    msg: &nix::sys::socket::RecvMsg<'_, '_, SockaddrStorage>,
+    multihop: bool,
+) -> io::Result<Received> {
+    {
+        let len = msg.bytes;
+        let src = msg.address.as_ref().and_then(sockaddr_ip);
+        let mut dst = None;
+        let mut ifindex = None;
+        let mut ttl = None;
+        if let Ok(cmsgs) = msg.cmsgs() {
+            for cmsg in cmsgs {
+                match cmsg {
+                    ControlMessageOwned::Ipv4PacketInfo(info) => {
+                        dst = Some(IpAddr::V4(Ipv4Addr::from(u32::from_be(
+                            info.ipi_addr.s_addr,
+                        ))));
+                        ifindex = u32::try_from(info.ipi_ifindex).ok();
+                    }
+                    ControlMessageOwned::Ipv6PacketInfo(info) => {
+                        dst = Some(IpAddr::V6(Ipv6Addr::from(info.ipi6_addr.s6_addr)));
+                        ifindex = Some(info.ipi6_ifindex);
+                    }
+                    ControlMessageOwned::Ipv4Ttl(t) | ControlMessageOwned::Ipv6HopLimit(t) => {
+                        ttl = u8::try_from(t).ok();
+                    }
+                    _ => {}
+                }
+            }
+        }
+        let (Some(src), Some(dst)) = (src, dst) else {
+            // Without both addresses the packet cannot be matched to a session.
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidData,
+                "datagram without source or destination address",
+            ));
+        };
+        Ok(Received {
+            len,
+            meta: RxMeta {
+                src,
+                dst,
+                ifindex,
+                ttl,
+                multihop,
+            },
+        })
+    }
+}
+
+fn sockaddr_ip(addr: &SockaddrStorage) -> Option<IpAddr> {
+    if let Some(v4) = addr.as_sockaddr_in() {
+        return Some(IpAddr::V4(v4.ip()));
+    }
+    addr.as_sockaddr_in6().map(|v6| IpAddr::V6(v6.ip()))
+}
+
+/// What a session sends from.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TxBinding {
+    /// Peer address.
+    pub peer: IpAddr,
+    /// Local address to bind, if pinned.
+    pub local: Option<IpAddr>,
+    /// Interface to bind (SO_BINDTODEVICE), if any.
+    pub interface: Option<String>,
+    /// Interface index, for IPv6 link-local destinations.
+    pub ifindex: Option<u32>,
+    /// Multihop: send to 4784 instead of 3784.
+    pub multihop: bool,
+}
+
+/// A session's own sending socket: its source port identifies the session to the peer.
+pub struct TxSocket {
+    socket: UdpSocket,
+    destination: SocketAddr,
+    source_port: u16,
+}
+
+impl TxSocket {
+    /// Binds a socket for `binding` on the first free source port at or after `*next_port`,
+    /// advancing the cursor so sessions spread over the range.
+    pub fn bind(binding: &TxBinding, next_port: &mut u16) -> io::Result<TxSocket> {
+        let v6 = binding.peer.is_ipv6();
+        let domain = if v6 { Domain::IPV6 } else { Domain::IPV4 };
+        let local_ip = binding.local.unwrap_or(if v6 {
+            IpAddr::V6(Ipv6Addr::UNSPECIFIED)
+        } else {
+            IpAddr::V4(Ipv4Addr::UNSPECIFIED)
+        });
+        let range = usize::from(SOURCE_PORTS.end() - SOURCE_PORTS.start()) + 1;
+        let mut last_err = None;
+        for _ in 0..range {
+            let port = *next_port;
+            *next_port = if port >= *SOURCE_PORTS.end() {
+                *SOURCE_PORTS.start()
+            } else {
+                port + 1
+            };
+            let socket = Socket::new(domain, Type::DGRAM, Some(Protocol::UDP))?;
+            if v6 {
+                socket.set_only_v6(true)?;
+                socket.set_unicast_hops_v6(BFD_TTL)?;
+            } else {
+                socket.set_ttl(BFD_TTL)?;
+                let _ = socket.set_tos(TOS_NETWORK_CONTROL);
+            }
+            if let Some(interface) = &binding.interface {
+                socket.bind_device(Some(interface.as_bytes()))?;
+            }
+            socket.set_nonblocking(true)?;
+            match socket.bind(&SocketAddr::new(local_ip, port).into()) {
+                Ok(()) => {
+                    let port_dst = if binding.multihop {
+                        MULTIHOP_PORT
+                    } else {
+                        SINGLE_HOP_PORT
+                    };
+                    let destination = match binding.peer {
+                        IpAddr::V6(ip) => SocketAddr::V6(SocketAddrV6::new(
+                            ip,
+                            port_dst,
+                            0,
+                            binding.ifindex.filter(|_| is_link_local(ip)).unwrap_or(0),
+                        )),
+                        IpAddr::V4(ip) => SocketAddr::new(IpAddr::V4(ip), port_dst),
+                    };
+                    return Ok(TxSocket {
+                        socket: UdpSocket::from_std(socket.into())?,
+                        destination,
+                        source_port: port,
+                    });
+                }
+                Err(e) if e.kind() == io::ErrorKind::AddrInUse => last_err = Some(e),
+                Err(e) => return Err(e),
+            }
+        }
+        Err(last_err.unwrap_or_else(|| io::Error::other("no free source port")))
+    }
+
+    /// Sends without waiting: a full socket buffer loses this packet, as a congested link would,
+    /// rather than stalling every other session.
+    pub fn try_send(&self, payload: &[u8]) -> io::Result<()> {
+        self.socket
+            .try_send_to(payload, self.destination)
+            .map(|_| ())
+    }
+
+    /// The source port the peer sees.
+    pub fn source_port(&self) -> u16 {
+        self.source_port
+    }
+}
+
+fn is_link_local(ip: Ipv6Addr) -> bool {
+    ip.segments()[0] & 0xffc0 == 0xfe80
+}
+
+/// The index of a network interface, by name.
+pub fn interface_index(name: &str) -> io::Result<u32> {
+    nix::net::if_::if_nametoindex(name).map_err(io::Error::from)
+}
