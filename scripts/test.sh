@@ -1,0 +1,56 @@
+#!/usr/bin/env bash
+# Every test: installs the real BFD peers (FRR, BIRD 2) from Debian, lints, runs all tests.
+# .ci/run calls this; README.md shows it. Needs root (network namespaces, apt-get).
+# Runs as root with CI=true; the integration tests then fail instead of skipping when a
+# tool is missing.
+set -euo pipefail
+
+cd "$(dirname "$0")/.."
+
+export DEBIAN_FRONTEND=noninteractive
+
+# Keep the packages' postinst scripts from starting system frr/bird services: the tests start
+# their own daemons inside network namespaces. invoke-rc.d honours policy-rc.d (exit 101 =
+# action forbidden). Remove it again afterwards only if we created it.
+created_policy=0
+if [ ! -e /usr/sbin/policy-rc.d ]; then
+    printf '#!/bin/sh\nexit 101\n' > /usr/sbin/policy-rc.d
+    chmod 755 /usr/sbin/policy-rc.d
+    created_policy=1
+fi
+cleanup_policy() {
+    if [ "$created_policy" = 1 ]; then
+        rm -f /usr/sbin/policy-rc.d
+    fi
+}
+trap cleanup_policy EXIT
+
+echo "== apt-get install"
+apt-get update -qq
+apt-get install -y -qq --no-install-recommends frr bird2 iproute2 procps python3 >/dev/null
+
+cleanup_policy
+created_policy=0
+
+# Belt and braces: if some service got started anyway (e.g. a systemd without policy-rc.d
+# support), stop it. Only the system daemons started from their packaged paths are matched.
+for exe in /usr/sbin/bird /usr/lib/frr/watchfrr /usr/lib/frr/zebra /usr/lib/frr/bgpd \
+    /usr/lib/frr/staticd /usr/lib/frr/bfdd; do
+    for pid in $(pgrep -x -f "$exe( .*)?" 2>/dev/null || true); do
+        # Test daemons run inside network namespaces with -f / --vty_socket; the system
+        # service instances run in the root namespace with their packaged defaults.
+        if [ "$(readlink /proc/"$pid"/ns/net 2>/dev/null)" = "$(readlink /proc/1/ns/net)" ]; then
+            echo "stopping system daemon $exe (pid $pid)"
+            kill "$pid" 2>/dev/null || true
+        fi
+    done
+done
+
+echo "== cargo fmt"
+cargo fmt --all -- --check
+
+echo "== cargo clippy"
+cargo clippy --workspace --all-targets -- -D warnings
+
+echo "== cargo test"
+cargo test --workspace
