@@ -219,3 +219,80 @@ async fn answer(
     stream.write_all(response.as_bytes()).await?;
     stream.shutdown().await
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::peers::Labels;
+    use crate::status::SessionSnapshot;
+
+    fn session(peer: &str, state: Option<State>) -> SessionSnapshot {
+        SessionSnapshot {
+            labels: Labels {
+                peer: peer.into(),
+                local: "198.51.100.1".into(),
+                interface: "net1".into(),
+            },
+            state,
+            state_seconds: 42.7,
+            state_changes: [0, 1, 1, 2],
+            tx_packets: 10,
+            rx_packets: 9,
+            detection_time: Some(0.9),
+            tx_interval: Some(0.3),
+        }
+    }
+
+    #[test]
+    fn series_follow_prometheus_naming_and_session_state() {
+        let text = render(&Snapshot {
+            sessions: vec![
+                session("198.51.100.2", Some(State::Up)),
+                session("198.51.100.3", None),
+            ],
+            dropped: vec![("ttl", 3)],
+            frr_exporter: false,
+        })
+        .unwrap();
+        let l = r#"interface="net1",local="198.51.100.1",peer="198.51.100.2""#;
+        assert!(text.contains(&format!("bfd_session_up{{{l}}} 1")), "{text}");
+        assert!(text.contains(
+            r#"bfd_session_up{interface="net1",local="198.51.100.1",peer="198.51.100.3"} 0"#
+        ));
+        assert!(text.contains(&format!("bfd_session_state{{{l},state=\"up\"}} 1")));
+        assert!(text.contains(&format!("bfd_session_state{{{l},state=\"down\"}} 0")));
+        assert!(text.contains(r#"bfd_session_state{interface="net1",local="198.51.100.1",peer="198.51.100.3",state="down"} 1"#));
+        assert!(text.contains(&format!(
+            "bfd_session_state_changes_total{{{l},to=\"up\"}} 2"
+        )));
+        assert!(text.contains(&format!("bfd_control_packets_sent_total{{{l}}} 10")));
+        assert!(text.contains(&format!("bfd_control_packets_received_total{{{l}}} 9")));
+        assert!(text.contains(&format!("bfd_session_detection_time_seconds{{{l}}} 0.9")));
+        assert!(text.contains(&format!("bfd_session_tx_interval_seconds{{{l}}} 0.3")));
+        assert!(text.contains(r#"bfd_packets_dropped_total{reason="ttl"} 3"#));
+        assert!(text.contains("bfd_sessions 2"));
+        assert!(!text.contains("frr_bfd"));
+    }
+
+    #[test]
+    fn frr_exporter_series_on_request() {
+        let text = render(&Snapshot {
+            sessions: vec![
+                session("198.51.100.2", Some(State::Up)),
+                session("198.51.100.3", Some(State::Down)),
+            ],
+            dropped: vec![],
+            frr_exporter: true,
+        })
+        .unwrap();
+        assert!(
+            text.contains(r#"frr_bfd_peer_state{local="198.51.100.1",peer="198.51.100.2"} 1"#),
+            "{text}"
+        );
+        assert!(
+            text.contains(r#"frr_bfd_peer_uptime{local="198.51.100.1",peer="198.51.100.2"} 42"#)
+        );
+        assert!(text.contains(r#"frr_bfd_peer_state{local="198.51.100.1",peer="198.51.100.3"} 0"#));
+        assert!(text.contains("frr_bfd_peer_count 2"));
+    }
+}
