@@ -55,6 +55,7 @@ start() { # ns name
     ip netns exec "$1" "$BIN/bfdd" --config "$WORK/$2.toml" >"$WORK/$2.log" 2>&1 &
     PIDS+=($!)
     eval "PID_$2=$!"
+    disown  # the shell need not report the peer we kill on purpose
 }
 start "$GW" gw; start "$N1" n1; start "$N2" n2
 
