@@ -13,6 +13,7 @@
 //! Only documentation address ranges are accepted for test links (see
 //! [`check_test_prefix`]), and nothing is ever routed out of the namespaces.
 
+mod bfdd;
 mod bird;
 mod env;
 mod frr;
@@ -20,6 +21,11 @@ mod netns;
 mod process;
 mod wait;
 
+pub use bfdd::{
+    bfdctl_bin, bfdd_bin, control_exchange, metric, ms_between, parse_rfc3339, parse_state_changes,
+    python3, require_bfdd, target_dir, workspace_root, Bfdd, BfddAuth, BfddConfig, BfddPeer,
+    StateChange, METRICS_ADDRESS,
+};
 pub use bird::{
     check_config as bird_check_config, parse_bfd_sessions, Bird, BirdAuth, BirdConfig, BirdKey,
     BirdNeighbor, BirdSession,

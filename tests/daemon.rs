@@ -1,0 +1,563 @@
+//! bfdd against bfdd: the daemon's own behaviour on a real link. GTSM (RFC 5881 §5) drops a
+//! single-hop packet with TTL 254, `bfdctl` and the control socket agree with `/metrics`, local
+//! discriminators survive a restart, reload keeps the running configuration when the file is
+//! bad and adds/removes sessions (removal sends AdminDown), a passive session (RFC 5880 §6.1)
+//! comes up against an active one, and multihop sessions (RFC 5883) run on UDP 4784.
+//!
+//! Topology: bfdd A in namespace A (198.51.100.1, 2001:db8:1::1), bfdd B in B (.2, ::2).
+
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, ensure, Context, Result};
+use bfd_control::{PeerSummary, Response};
+use bfdd_integration::{
+    bfdctl_bin, control_exchange, metric, python3, require_bfdd, wait_until, Bfdd, BfddConfig,
+    BfddPeer, Netns, Topology, A_V4, A_V6, B_V4, B_V6,
+};
+
+const UP: Duration = Duration::from_secs(5);
+
+/// A's side: peers B over IPv4 and IPv6.
+fn config_a(f: impl Fn(BfddPeer) -> BfddPeer) -> BfddConfig {
+    BfddConfig::new()
+        .peer(f(BfddPeer::new(B_V4).local(A_V4)))
+        .peer(f(BfddPeer::new(B_V6).local(A_V6)))
+}
+
+/// B's side: peers A over IPv4 and IPv6.
+fn config_b(f: impl Fn(BfddPeer) -> BfddPeer) -> BfddConfig {
+    BfddConfig::new()
+        .peer(f(BfddPeer::new(A_V4).local(B_V4)))
+        .peer(f(BfddPeer::new(A_V6).local(B_V6)))
+}
+
+/// (A's peer, B's peer) for IPv4 and IPv6.
+const PAIRS: [(&str, &str); 2] = [(B_V4, A_V4), (B_V6, A_V6)];
+
+fn wait_all_up(a: &Bfdd<'_>, b: &Bfdd<'_>) -> Result<Duration> {
+    let t = Instant::now();
+    for (pa, pb) in PAIRS {
+        a.wait_peer_state(pa, "up", UP)?;
+        b.wait_peer_state(pb, "up", UP)?;
+    }
+    Ok(t.elapsed())
+}
+
+/// Sends `count` BFD Control packets (version 1, state Down, Detect Mult 3, length 24, My
+/// Discriminator 1, Your Discriminator 0, 1 s intervals) from `src` to `dst`:3784 with the
+/// given TTL / hop limit, from inside `ns`.
+fn send_forged(ns: &Netns, src: &str, dst: &str, ttl: u8, count: u32) -> Result<()> {
+    let script = r#"
+import socket, struct, sys
+src, dst, ttl, count = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4])
+v6 = ':' in dst
+# vers 1 | diag 0, state Down (1) << 6, detect mult 3, length 24, my 1, your 0, tx, rx, echo
+pkt = struct.pack('!BBBBIIIII', 1 << 5, 1 << 6, 3, 24, 1, 0, 1000000, 1000000, 0)
+s = socket.socket(socket.AF_INET6 if v6 else socket.AF_INET, socket.SOCK_DGRAM)
+if v6:
+    s.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_UNICAST_HOPS, ttl)
+else:
+    s.setsockopt(socket.IPPROTO_IP, socket.IP_TTL, ttl)
+s.bind((src, 0))
+for _ in range(count):
+    s.sendto(pkt, (dst, 3784))
+"#;
+    ns.exec(&[
+        python3(),
+        "-c",
+        script,
+        src,
+        dst,
+        &ttl.to_string(),
+        &count.to_string(),
+    ])
+    .map(|_| ())
+}
+
+#[test]
+fn rfc5881_5_single_hop_packet_with_ttl_254_is_dropped_and_counted() -> Result<()> {
+    if !require_bfdd() {
+        return Ok(());
+    }
+    let topo = Topology::new()?;
+    // Only A runs: every packet it gets from B's addresses is one we forged.
+    let a = Bfdd::start(&topo.a, config_a(|p| p))?;
+    send_forged(&topo.b, B_V4, A_V4, 254, 3)?;
+    send_forged(&topo.b, B_V6, A_V6, 254, 3)?;
+
+    let mut m = String::new();
+    let counted = wait_until(Duration::from_secs(3), Duration::from_millis(50), || {
+        m = a.metrics().unwrap_or_default();
+        metric(&m, "bfd_packets_dropped_total", &[("reason", "ttl")]) == Some(6.0)
+    });
+    ensure!(
+        counted,
+        "expected 6 TTL drops in bfd_packets_dropped_total{{reason=\"ttl\"}}:\n{m}"
+    );
+    for (peer, _) in PAIRS {
+        let d = a.peer(peer)?;
+        ensure!(d.rx_errors == 3 && d.rx_packets == 0, "{d:?}");
+        ensure!(d.summary.state == "down" && d.remote_id == 0, "{d:?}");
+        ensure!(
+            metric(&m, "bfd_control_packets_received_total", &[("peer", peer)]) == Some(0.0),
+            "{m}"
+        );
+    }
+    eprintln!("MEASURED ttl: 3 IPv4 packets with TTL 254 and 3 IPv6 with hop limit 254 dropped, bfd_packets_dropped_total{{reason=\"ttl\"}} = 6");
+
+    // The same packet with TTL 255 is accepted: the drop was the TTL's doing.
+    send_forged(&topo.b, B_V4, A_V4, 255, 1)?;
+    let d = a.wait_peer_state(B_V4, "init", Duration::from_secs(3))?;
+    ensure!(d.rx_packets == 1 && d.remote_id == 1, "{d:?}");
+    let m = a.metrics()?;
+    ensure!(
+        metric(&m, "bfd_packets_dropped_total", &[("reason", "ttl")]) == Some(6.0),
+        "{m}"
+    );
+    Ok(())
+}
+
+/// What `bfdctl peers --check` says, or the control-socket equivalent when bfdctl does not
+/// build: `Some(0)` all Up, `Some(1)` not all Up, `Some(2)` no daemon.
+fn peers_check(a: &Bfdd<'_>) -> Result<i32> {
+    if let Some(out) = a.bfdctl(&["peers", "--check"]) {
+        let out = out?;
+        return out
+            .status
+            .code()
+            .with_context(|| format!("bfdctl: {out:?}"));
+    }
+    Ok(match a.peers() {
+        Err(_) => 2,
+        Ok(p) if !p.is_empty() && p.iter().all(|p| p.state == "up") => 0,
+        Ok(_) => 1,
+    })
+}
+
+#[test]
+fn bfdctl_peers_check_table_and_json_agree_with_metrics() -> Result<()> {
+    if !require_bfdd() {
+        return Ok(());
+    }
+    let have_bfdctl = bfdctl_bin().is_some();
+    if !have_bfdctl {
+        eprintln!("NOTE: bfdctl unavailable (does not build, or BFDCTL_BIN is empty): checking the control socket directly instead");
+    }
+    let topo = Topology::new()?;
+    let mut a = Bfdd::prepare(&topo.a, config_a(|p| p))?;
+    // No daemon yet.
+    ensure!(peers_check(&a)? == 2, "peers --check without a daemon");
+    ensure!(control_exchange(&a.socket_path(), r#"{"request":"peers"}"#).is_err());
+
+    a.spawn()?;
+    // Configured, but the peer is not there: not Up, exit 1.
+    let before = a.peers()?;
+    ensure!(
+        before.len() == 2 && before.iter().all(|p| p.state != "up"),
+        "{before:?}"
+    );
+    ensure!(
+        peers_check(&a)? == 1,
+        "peers --check before the peer exists"
+    );
+
+    let b = Bfdd::start(&topo.b, config_b(|p| p))?;
+    wait_all_up(&a, &b)?;
+    ensure!(peers_check(&a)? == 0, "peers --check with every session Up");
+
+    // JSON (bfdctl or the socket), then detail, then metrics: counters only grow, so the
+    // later reading is never smaller.
+    let json: Vec<PeerSummary> = match a.bfdctl(&["peers", "--json"]) {
+        Some(out) => {
+            let out = out?;
+            ensure!(out.status.success(), "bfdctl peers --json: {out:?}");
+            serde_json::from_slice(&out.stdout).context("parsing bfdctl peers --json")?
+        }
+        None => a.peers()?,
+    };
+    let table = match a.bfdctl(&["peers"]) {
+        Some(out) => {
+            let out = out?;
+            ensure!(out.status.success(), "bfdctl peers: {out:?}");
+            Some(String::from_utf8_lossy(&out.stdout).into_owned())
+        }
+        None => None,
+    };
+    let details: Vec<_> = PAIRS
+        .iter()
+        .map(|(p, _)| a.peer(p))
+        .collect::<Result<_>>()?;
+    let m = a.metrics()?;
+    eprintln!(
+        "bfdctl peers:\n{}",
+        table.as_deref().unwrap_or("<bfdctl unavailable>")
+    );
+
+    ensure!(json.len() == 2, "{json:?}");
+    ensure!(metric(&m, "bfd_sessions", &[]) == Some(2.0), "{m}");
+    for (s, d) in json.iter().zip(&details) {
+        let peer = s.peer.as_str();
+        let l = [("peer", peer)];
+        ensure!(s.state == "up" && s.diag == "ok", "{s:?}");
+        ensure!(s.id == d.summary.id && s.id != 0, "{s:?} vs {d:?}");
+        ensure!(metric(&m, "bfd_session_up", &l) == Some(1.0), "{m}");
+        ensure!(
+            metric(&m, "bfd_session_state", &[("peer", peer), ("state", "up")]) == Some(1.0),
+            "{m}"
+        );
+        ensure!(
+            metric(
+                &m,
+                "bfd_session_state_changes_total",
+                &[("peer", peer), ("to", "up")]
+            ) == Some(d.up_count as f64),
+            "{m}"
+        );
+        let tx = metric(&m, "bfd_control_packets_sent_total", &l).context("no tx counter")?;
+        let rx = metric(&m, "bfd_control_packets_received_total", &l).context("no rx counter")?;
+        ensure!(d.tx_packets > 0 && d.rx_packets > 0, "{d:?}");
+        ensure!(
+            tx >= d.tx_packets as f64 && rx >= d.rx_packets as f64,
+            "metrics tx {tx} rx {rx} behind the earlier detail {d:?}"
+        );
+        let detect =
+            metric(&m, "bfd_session_detection_time_seconds", &l).context("no detection")?;
+        ensure!(
+            Some((detect * 1e6).round() as u32) == d.detection_time_us,
+            "detection {detect} s vs {:?} us",
+            d.detection_time_us
+        );
+        if let Some(t) = &table {
+            let row = t
+                .lines()
+                .find(|r| r.split_whitespace().any(|w| w == peer))
+                .with_context(|| format!("no table row for {peer}:\n{t}"))?;
+            let words: Vec<&str> = row.split_whitespace().collect();
+            ensure!(words.first() == Some(&s.id.to_string().as_str()), "{row}");
+            ensure!(words.contains(&"up"), "{row}");
+        }
+    }
+    // The peer's detail as bfdctl prints it matches the socket's.
+    if let Some(out) = a.bfdctl(&["peer", B_V4, "--json"]) {
+        let out = out?;
+        ensure!(out.status.success(), "bfdctl peer --json: {out:?}");
+        let v: serde_json::Value = serde_json::from_slice(&out.stdout)?;
+        ensure!(
+            v["state"] == "up" && v["id"] == details[0].summary.id,
+            "{v}"
+        );
+    }
+    Ok(())
+}
+
+#[test]
+fn restart_keeps_local_discriminators_from_the_state_dir() -> Result<()> {
+    if !require_bfdd() {
+        return Ok(());
+    }
+    let topo = Topology::new()?;
+    let mut a = Bfdd::start(&topo.a, config_a(|p| p))?;
+    let b = Bfdd::start(&topo.b, config_b(|p| p))?;
+    wait_all_up(&a, &b)?;
+    let ids: Vec<u32> = a.peers()?.iter().map(|p| p.id).collect();
+    for ((_, pb), id) in PAIRS.iter().zip(&ids) {
+        ensure!(b.peer(pb)?.remote_id == *id, "B does not address A's {id}");
+    }
+    ensure!(a.state_dir().join("discriminators.json").exists());
+
+    let st = a.stop()?;
+    ensure!(st.success(), "bfdd exited with {st}");
+    for (_, pb) in PAIRS {
+        let d = b.wait_peer_state(pb, "down", Duration::from_secs(2))?;
+        ensure!(d.summary.diag == "neighbor-down", "{d:?}");
+    }
+    a.spawn()?;
+    let again: Vec<u32> = a.peers()?.iter().map(|p| p.id).collect();
+    eprintln!("MEASURED restart: discriminators before {ids:?}, after {again:?}");
+    ensure!(
+        again == ids,
+        "discriminators changed across restart: {ids:?} -> {again:?}"
+    );
+    wait_all_up(&a, &b)?;
+    for ((_, pb), id) in PAIRS.iter().zip(&ids) {
+        ensure!(b.peer(pb)?.remote_id == *id);
+    }
+    Ok(())
+}
+
+#[test]
+fn reload_with_a_bad_file_keeps_the_running_configuration() -> Result<()> {
+    if !require_bfdd() {
+        return Ok(());
+    }
+    let topo = Topology::new()?;
+    let mut a = Bfdd::start(&topo.a, config_a(|p| p))?;
+    let b = Bfdd::start(&topo.b, config_b(|p| p))?;
+    wait_all_up(&a, &b)?;
+    let before = a.peers()?;
+
+    // A good file with one bad value appended: a third peer with an impossible interval.
+    let good = std::fs::read_to_string(a.config_path())?;
+    let mut bad = good.clone();
+    bad.push_str("\n[[peer]]\naddress = \"198.51.100.77\"\ndesired-min-tx = \"5 parsecs\"\n");
+    let bad_line = bad.lines().count();
+    a.write_config_text(&bad)?;
+
+    let message = match a.reload()? {
+        Response::Error { message } => message,
+        other => bail!("reload of a bad file answered {other:?}"),
+    };
+    eprintln!("MEASURED bad reload: answer {message:?}");
+    let path = a.config_path().display().to_string();
+    ensure!(
+        message.contains(&format!("{path}:{bad_line}:")),
+        "reload error does not name {path}:{bad_line}: {message}"
+    );
+    ensure!(message.contains("desired-min-tx"), "{message}");
+
+    // SIGHUP with the same file: refused in the log, daemon still running.
+    a.signal("HUP")?;
+    ensure!(
+        wait_until(Duration::from_secs(3), Duration::from_millis(50), || a
+            .log()
+            .matches("reload refused")
+            .count()
+            >= 2),
+        "no refusal logged for SIGHUP:\n{}",
+        a.log()
+    );
+    a.ensure_running()?;
+
+    let after = a.peers()?;
+    ensure!(after.len() == 2, "{after:?}");
+    for (x, y) in before.iter().zip(&after) {
+        ensure!(
+            x.id == y.id && x.peer == y.peer && y.state == "up",
+            "{x:?} -> {y:?}"
+        );
+    }
+    for (pa, pb) in PAIRS {
+        let d = a.peer(pa)?;
+        ensure!(d.up_count == 1 && d.down_count == 0, "{d:?}");
+        ensure!(b.peer(pb)?.up_count == 1);
+    }
+    match a.request(&bfd_control::Request::Ready)? {
+        Response::Ready(r) => ensure!(r.ready && r.sessions == 2, "{r:?}"),
+        other => bail!("ready: {other:?}"),
+    }
+
+    // Restoring the file and reloading changes nothing.
+    a.write_config_text(&good)?;
+    match a.reload()? {
+        Response::Reloaded(s) => ensure!(
+            s.unchanged == 2 && s.added + s.removed + s.changed == 0,
+            "{s:?}"
+        ),
+        other => bail!("reload of the good file answered {other:?}"),
+    }
+    Ok(())
+}
+
+#[test]
+fn reload_adds_a_peer_and_a_removed_peer_gets_admin_down() -> Result<()> {
+    if !require_bfdd() {
+        return Ok(());
+    }
+    let topo = Topology::new()?;
+    // A's Detect Mult 10: B's detection time is 3 s, so a Down within 1 s is our AdminDown.
+    let only_v4 = BfddConfig::new()
+        .multiplier(10)
+        .peer(BfddPeer::new(B_V4).local(A_V4));
+    let mut a = Bfdd::start(&topo.a, only_v4)?;
+    let b = Bfdd::start(&topo.b, config_b(|p| p))?;
+    a.wait_peer_state(B_V4, "up", UP)?;
+    b.wait_peer_state(A_V4, "up", UP)?;
+    ensure!(b.peer(A_V6)?.summary.state != "up");
+
+    // Add the IPv6 peer.
+    a.set_config(config_a(|p| p).multiplier(10))?;
+    let t = Instant::now();
+    match a.reload()? {
+        Response::Reloaded(s) => ensure!(
+            s.added == 1 && s.unchanged == 1 && s.removed == 0 && s.changed == 0,
+            "{s:?}"
+        ),
+        other => bail!("reload answered {other:?}"),
+    }
+    a.wait_peer_state(B_V6, "up", UP)?;
+    b.wait_peer_state(A_V6, "up", UP)?;
+    eprintln!(
+        "MEASURED reload add: new session Up {:?} after the reload",
+        t.elapsed()
+    );
+
+    // Remove the IPv4 peer: A says AdminDown before forgetting it.
+    let v4_detect = b.peer(A_V4)?.detection_time_us;
+    ensure!(v4_detect == Some(3_000_000), "{v4_detect:?}");
+    a.set_config(
+        BfddConfig::new()
+            .multiplier(10)
+            .peer(BfddPeer::new(B_V6).local(A_V6)),
+    )?;
+    let t = Instant::now();
+    match a.reload()? {
+        Response::Reloaded(s) => ensure!(
+            s.removed == 1 && s.unchanged == 1 && s.added == 0 && s.changed == 0,
+            "{s:?}"
+        ),
+        other => bail!("reload answered {other:?}"),
+    }
+    let d = b.wait_peer_state(A_V4, "down", Duration::from_secs(5))?;
+    let after = t.elapsed();
+    eprintln!(
+        "MEASURED reload remove: peer saw Down after {after:?} (its detection time 3 s): diag {} remote_state {} remote_diag {}",
+        d.summary.diag, d.remote_state, d.remote_diag
+    );
+    ensure!(
+        d.summary.diag == "neighbor-down",
+        "not AdminDown-driven: {d:?}"
+    );
+    ensure!(d.remote_state == "admin_down", "{d:?}");
+    ensure!(
+        after < Duration::from_secs(1),
+        "Down only after {after:?}: a timeout"
+    );
+
+    let left = a.peers()?;
+    ensure!(left.len() == 1 && left[0].peer == B_V6, "{left:?}");
+    let v6 = a.peer(B_V6)?;
+    ensure!(v6.summary.state == "up" && v6.up_count == 1, "{v6:?}");
+    ensure!(b.peer_state(A_V6)? == "up");
+    let m = a.metrics()?;
+    ensure!(
+        metric(&m, "bfd_session_up", &[("peer", B_V4)]).is_none(),
+        "{m}"
+    );
+    ensure!(metric(&m, "bfd_sessions", &[]) == Some(1.0), "{m}");
+    Ok(())
+}
+
+#[test]
+fn rfc5880_6_1_passive_side_comes_up_with_an_active_peer() -> Result<()> {
+    if !require_bfdd() {
+        return Ok(());
+    }
+    let topo = Topology::new()?;
+    let a = Bfdd::start(&topo.a, config_a(|p| p.passive(true)))?;
+    // Passive: silent until the peer speaks (longer than the 1 s slow rate while Down).
+    let spoke = wait_until(
+        Duration::from_millis(1500),
+        Duration::from_millis(100),
+        || {
+            PAIRS
+                .iter()
+                .any(|(p, _)| a.peer(p).map(|d| d.tx_packets > 0).unwrap_or(true))
+        },
+    );
+    ensure!(!spoke, "passive session sent before hearing its peer");
+
+    let t = Instant::now();
+    let b = Bfdd::start(&topo.b, config_b(|p| p))?;
+    wait_all_up(&a, &b)?;
+    eprintln!(
+        "MEASURED passive: Up {:?} after the active side started",
+        t.elapsed()
+    );
+    for (p, _) in PAIRS {
+        let d = a.peer(p)?;
+        ensure!(d.passive && d.tx_packets > 0, "{d:?}");
+    }
+    Ok(())
+}
+
+/// Listens in `ns` on UDP 3784 and 4784 of `addrs` until a packet arrived on 4784 for each
+/// address (at most `secs`); prints `port ttl` per datagram.
+fn capture_bfd_ports(ns: &Netns, addrs: &[&str], secs: u32) -> Result<Vec<(String, u16, u8)>> {
+    let script = r#"
+import select, socket, struct, sys, time
+secs, addrs = float(sys.argv[1]), sys.argv[2:]
+socks = {}
+for a in addrs:
+    v6 = ':' in a
+    for port in (3784, 4784):
+        s = socket.socket(socket.AF_INET6 if v6 else socket.AF_INET, socket.SOCK_DGRAM)
+        if v6:
+            s.setsockopt(socket.IPPROTO_IPV6, getattr(socket, 'IPV6_RECVHOPLIMIT', 51), 1)
+        else:
+            s.setsockopt(socket.IPPROTO_IP, getattr(socket, 'IP_RECVTTL', 12), 1)
+        s.bind((a, port))
+        socks[s] = (a, port)
+seen = set()
+end = time.time() + secs
+while time.time() < end and len(seen) < len(addrs):
+    r, _, _ = select.select(list(socks), [], [], max(0.0, end - time.time()))
+    for s in r:
+        data, anc, _, _ = s.recvmsg(1500, 256)
+        ttl = -1
+        for level, typ, d in anc:
+            ttl = struct.unpack('i', d[:4])[0]
+        a, port = socks[s]
+        print(a, port, ttl, flush=True)
+        if port == 4784:
+            seen.add(a)
+"#;
+    let mut argv = vec![python3(), "-c", script];
+    let secs = secs.to_string();
+    argv.push(&secs);
+    argv.extend_from_slice(addrs);
+    let out = ns.exec(&argv)?;
+    let mut v = Vec::new();
+    for line in out.lines() {
+        let w: Vec<&str> = line.split_whitespace().collect();
+        if let [a, p, t] = w[..] {
+            v.push((
+                a.to_string(),
+                p.parse()?,
+                t.parse::<i32>()?.clamp(0, 255) as u8,
+            ));
+        }
+    }
+    Ok(v)
+}
+
+#[test]
+fn rfc5883_multihop_sessions_between_two_bfdd_come_up_on_port_4784() -> Result<()> {
+    if !require_bfdd() {
+        return Ok(());
+    }
+    let topo = Topology::new()?;
+    let mh = |p: BfddPeer| p.multihop(true).minimum_ttl(254);
+    let a = Bfdd::start(&topo.a, config_a(mh))?;
+    // Before B runs: what A sends arrives on 4784 (never 3784) with TTL 255.
+    let got = capture_bfd_ports(&topo.b, &[B_V4, B_V6], 4)?;
+    eprintln!("MEASURED multihop: datagrams from A (addr, port, ttl): {got:?}");
+    for addr in [B_V4, B_V6] {
+        ensure!(
+            got.iter().any(|(a, p, _)| a == addr && *p == 4784),
+            "nothing on {addr}:4784: {got:?}"
+        );
+    }
+    ensure!(
+        got.iter().all(|(_, p, ttl)| *p == 4784 && *ttl == 255),
+        "{got:?}"
+    );
+
+    let b = Bfdd::start(&topo.b, config_b(mh))?;
+    let up = wait_all_up(&a, &b)?;
+    eprintln!("MEASURED multihop: Up on both sides {up:?} after B started");
+    for (pa, pb) in PAIRS {
+        for (d, who) in [(a.peer(pa)?, "A"), (b.peer(pb)?, "B")] {
+            ensure!(
+                d.summary.multihop && d.summary.state == "up",
+                "{who}: {d:?}"
+            );
+            ensure!(d.rx_errors == 0, "{who}: {d:?}");
+        }
+    }
+    let m = a.metrics()?;
+    ensure!(
+        metric(&m, "bfd_packets_dropped_total", &[("reason", "hop_mode")]).is_none(),
+        "{m}"
+    );
+    Ok(())
+}
