@@ -35,6 +35,9 @@ pub enum RxError {
         /// Required minimum
         min: u8,
     },
+    /// The socket layer did not report the TTL / hop limit, so it cannot be checked.
+    #[error("TTL of the packet unknown")]
+    TtlUnknown,
     /// A single-hop packet for a multihop session or the other way round.
     #[error("packet arrived on the {got} port for a {expected} session")]
     HopModeMismatch {
@@ -86,7 +89,7 @@ impl RxError {
             RxError::UnknownDiscriminator(_)
             | RxError::NoSessionForPeer { .. }
             | RxError::PeerMismatch { .. } => "unknown_session",
-            RxError::Ttl { .. } => "ttl",
+            RxError::Ttl { .. } | RxError::TtlUnknown => "ttl",
             RxError::HopModeMismatch { .. } => "hop_mode",
             RxError::AuthMissing
             | RxError::AuthUnexpected

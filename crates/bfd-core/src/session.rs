@@ -98,17 +98,26 @@ pub struct Session {
     desired_min_tx: Duration,
     /// bfd.RequiredMinRxInterval as advertised.
     required_min_rx: Duration,
+    /// bfd.DetectMult as advertised.
+    detect_mult: u8,
     /// Desired Min TX the transmit interval is computed from: lags an increase until the Final.
     tx_interval_basis: Duration,
     /// Required Min RX the detection time is computed from: lags a decrease until the Final.
     detect_basis: Duration,
     poll: Option<PollSequence>,
+    /// Polls sent and not yet answered by a Final.
+    unanswered_polls: u32,
+    /// Finals still expected for Polls of an earlier sequence (each Poll draws its own Final),
+    /// and until when they can plausibly arrive. They must not complete a newer sequence.
+    stale_finals: u32,
+    stale_until: Option<Instant>,
     final_pending: bool,
     auth: Option<AuthState>,
     timers: Timers,
     last_tx: Option<Instant>,
     last_rx: Option<Instant>,
     last_immediate: Option<Instant>,
+    last_poll_sent: Option<Instant>,
     last_sent: Option<Contents>,
     last_state_change: Option<Instant>,
     stats: SessionStats,
@@ -167,15 +176,20 @@ impl Session {
             // Advertised from the first packet: a peer that scheduled its next packet from a slow
             // value would miss our detection time right after Up (the OVN slow-start trap).
             required_min_rx: config.required_min_rx,
+            detect_mult: config.detect_mult,
             tx_interval_basis: desired_min_tx,
             detect_basis: config.required_min_rx,
             poll: None,
+            unanswered_polls: 0,
+            stale_finals: 0,
+            stale_until: None,
             final_pending: false,
             auth,
             timers: Timers::default(),
             last_tx: None,
             last_rx: None,
             last_immediate: None,
+            last_poll_sent: None,
             last_sent: None,
             last_state_change: None,
             stats: SessionStats::default(),
@@ -206,6 +220,7 @@ impl Session {
         }
         self.stats.rx_packets += 1;
         self.last_rx = Some(now);
+        let old_interval = self.transmit_interval();
 
         self.remote.discriminator = packet.my_discriminator;
         self.remote.state = packet.state;
@@ -217,8 +232,10 @@ impl Session {
         self.remote.detect_mult = packet.detect_mult;
 
         if packet.final_ {
-            self.finish_poll();
+            self.finish_poll(now);
         }
+        // §6.8.3: a changed Required Min RX of the peer is honoured from the next packet on.
+        self.after_interval_change(old_interval);
         self.arm_detection();
 
         if self.state == State::AdminDown {
@@ -270,10 +287,11 @@ impl Session {
                 },
             });
         }
-        if let Some(ttl) = ttl {
-            if ttl < min_ttl {
-                return Err(RxError::Ttl { ttl, min: min_ttl });
-            }
+        // RFC 5881 §5: without the TTL the GTSM check cannot be made, so the packet cannot be
+        // trusted to come from the link.
+        let ttl = ttl.ok_or(RxError::TtlUnknown)?;
+        if ttl < min_ttl {
+            return Err(RxError::Ttl { ttl, min: min_ttl });
         }
         match (&mut self.auth, packet.auth.is_some()) {
             (None, false) => Ok(()),
@@ -305,6 +323,10 @@ impl Session {
         self.remote.discriminator = 0;
         self.remote.state = State::Down;
         self.remote.demand = false;
+        // §6.8.18: after a Detection Time of silence, send at the rate we would to a new peer.
+        let old_interval = self.transmit_interval();
+        self.remote.min_rx = Duration::from_micros(1);
+        self.after_interval_change(old_interval);
         self.refresh_transmit(now);
     }
 
@@ -368,6 +390,8 @@ impl Session {
         if packet.poll {
             if let Some(poll) = &mut self.poll {
                 poll.current_values_sent = true;
+                self.unanswered_polls += 1;
+                self.last_poll_sent = Some(now);
             }
         }
         // Out-of-schedule packets leave the periodic schedule alone (§6.5: a Final is
@@ -478,8 +502,8 @@ impl Session {
     }
 
     /// Recomputes the advertised intervals from the configuration and state (§6.8.3): the slow
-    /// one-second Desired Min TX while not Up, the configured one once Up, changed through a
-    /// Poll sequence while Up.
+    /// one-second Desired Min TX while not Up, the configured one once Up. A change is announced
+    /// by a Poll sequence; while Up, what is unsafe before the peer knows waits for the Final.
     fn apply_intervals(&mut self) {
         let desired = if self.state == State::Up {
             self.config.desired_min_tx
@@ -487,37 +511,87 @@ impl Session {
             self.config.desired_min_tx.max(SLOW_TX_INTERVAL)
         };
         let required = self.config.required_min_rx;
-        let changed = desired != self.desired_min_tx || required != self.required_min_rx;
+        let up = self.state == State::Up;
+        if self.config.detect_mult != self.detect_mult {
+            // §6.8.12: sent with the next packet, no Poll needed, unless the peer is in Demand
+            // mode and would otherwise never hear it (§6.6).
+            self.detect_mult = self.config.detect_mult;
+            if self.remote_demand_active() && self.poll.is_none() {
+                self.start_poll();
+            }
+        }
+        if desired == self.desired_min_tx && required == self.required_min_rx {
+            return;
+        }
+        if up && self.poll.is_some_and(|p| p.current_values_sent) {
+            // Every Poll of a sequence carries the same values, so whichever Poll a Final
+            // answers, the peer has them. Newer values wait for that Final (`finish_poll`) and
+            // then get a sequence of their own.
+            return;
+        }
+        let old_interval = self.transmit_interval();
         self.desired_min_tx = desired;
         self.required_min_rx = required;
-        if self.state == State::Up {
-            if changed {
-                self.poll = Some(PollSequence {
-                    current_values_sent: false,
-                });
-                // Changes that are safe before the peer knows take effect now: sending faster,
-                // and waiting longer before declaring the peer dead.
-                self.tx_interval_basis = self.tx_interval_basis.min(desired);
-                self.detect_basis = self.detect_basis.max(required);
-            }
+        if up {
+            // Safe before the peer knows: sending faster, and waiting longer before declaring
+            // the peer dead. The rest takes effect at the Final.
+            self.tx_interval_basis = self.tx_interval_basis.min(desired);
+            self.detect_basis = self.detect_basis.max(required);
         } else {
-            // Not Up: nothing to protect, and any running Poll is moot.
-            self.poll = None;
             self.tx_interval_basis = desired;
             self.detect_basis = required;
         }
-        self.rearm_after_interval_change();
+        // §6.8.3: any change is announced by a Poll, whenever there is a peer to answer it.
+        if up || self.remote.discriminator != 0 {
+            self.start_poll();
+        } else {
+            self.retire_polls();
+            self.poll = None;
+        }
+        self.after_interval_change(old_interval);
+    }
+
+    /// Starts (or restarts) a Poll sequence for the values advertised now.
+    fn start_poll(&mut self) {
+        self.retire_polls();
+        self.poll = Some(PollSequence {
+            current_values_sent: false,
+        });
+    }
+
+    /// Polls already sent belong to an older sequence: their Finals must not count for the next.
+    fn retire_polls(&mut self) {
+        if self.unanswered_polls > 0 {
+            self.stale_finals += self.unanswered_polls;
+            self.unanswered_polls = 0;
+            // A Final later than a Detection Time after our last Poll is no longer in flight.
+            let window = self.detection_time().unwrap_or(SLOW_TX_INTERVAL * 3);
+            self.stale_until = self.last_poll_sent.map(|t| t + window);
+        }
     }
 
     /// A Final arrived (§6.5): the peer knows our new values, so all of them take effect.
-    fn finish_poll(&mut self) {
+    fn finish_poll(&mut self, now: Instant) {
+        if self.stale_finals > 0 && self.stale_until.is_some_and(|t| now < t) {
+            // The answer to a Poll of an earlier sequence, carrying earlier values.
+            self.stale_finals -= 1;
+            return;
+        }
+        self.stale_finals = 0;
         if !self.poll.is_some_and(|p| p.current_values_sent) {
             return;
         }
+        let old_interval = self.transmit_interval();
         self.poll = None;
+        // This Final answers one of our Polls; the others may still draw Finals.
+        self.unanswered_polls = self.unanswered_polls.saturating_sub(1);
+        self.retire_polls();
         self.tx_interval_basis = self.desired_min_tx;
         self.detect_basis = self.required_min_rx;
         self.events.push_back(Event::PollCompleted);
+        self.after_interval_change(old_interval);
+        // Values changed while the sequence ran get their own.
+        self.apply_intervals();
     }
 
     fn arm_detection(&mut self) {
@@ -533,17 +607,19 @@ impl Session {
         }
     }
 
-    /// After the in-use intervals changed: a shorter transmit interval should not wait out the
-    /// longer old one, and the detection deadline moves with the detection time.
-    fn rearm_after_interval_change(&mut self) {
+    /// After the intervals in use changed: the detection deadline moves with the detection time,
+    /// and the next packet is rescheduled from the last one (§6.8.7 "recalculated"), sooner for
+    /// a shorter interval, later for a longer one so we never send faster than now allowed.
+    fn after_interval_change(&mut self, old_interval: Duration) {
         if self.timers.get(Timer::Detect).is_some() {
             self.arm_detection();
         }
-        if let (Some(last_tx), Some(next)) = (self.last_tx, self.timers.get(Timer::Transmit)) {
-            let sooner = last_tx + self.jittered(self.transmit_interval());
-            if sooner < next {
-                self.timers.set(Timer::Transmit, sooner);
-            }
+        if self.transmit_interval() == old_interval {
+            return;
+        }
+        if let (Some(last_tx), Some(_)) = (self.last_tx, self.timers.get(Timer::Transmit)) {
+            let next = last_tx + self.jittered(self.transmit_interval());
+            self.timers.set(Timer::Transmit, next);
         }
     }
 
@@ -556,11 +632,12 @@ impl Session {
         if self.remote.min_rx.is_zero() {
             return false;
         }
-        let remote_demand_active = self.remote.demand
-            && self.state == State::Up
-            && self.remote.state == State::Up
-            && self.poll.is_none();
-        !remote_demand_active
+        !(self.remote_demand_active() && self.poll.is_none())
+    }
+
+    /// §6.8.7: Demand mode is active on the remote system.
+    fn remote_demand_active(&self) -> bool {
+        self.remote.demand && self.state == State::Up && self.remote.state == State::Up
     }
 
     /// Keeps the transmit deadlines in step with the state after any input.
@@ -609,11 +686,7 @@ impl Session {
 
     /// §6.8.7: 75-100% of the interval, or 75-90% with a Detect Mult of 1.
     fn jittered(&mut self, interval: Duration) -> Duration {
-        let top = if self.config.detect_mult == 1 {
-            900
-        } else {
-            1000
-        };
+        let top = if self.detect_mult == 1 { 900 } else { 1000 };
         let permille: u32 = self.rng.gen_range(750..=top);
         interval * permille / 1000
     }
@@ -623,7 +696,7 @@ impl Session {
             state: self.state,
             diag: self.local_diag,
             your_discriminator: self.remote.discriminator,
-            detect_mult: self.config.detect_mult,
+            detect_mult: self.detect_mult,
         }
     }
 
@@ -639,7 +712,7 @@ impl Session {
             control_plane_independent: false,
             // bfd.DemandMode is always 0: OVN latches the D bit and goes silent.
             demand: false,
-            detect_mult: self.config.detect_mult,
+            detect_mult: self.detect_mult,
             my_discriminator: self.local_discr,
             your_discriminator: self.remote.discriminator,
             desired_min_tx: micros(self.desired_min_tx),

@@ -282,9 +282,13 @@ impl Sessions {
                 .by_discriminator
                 .get(&packet.your_discriminator)
                 .ok_or(RxError::UnknownDiscriminator(packet.your_discriminator))?;
-            // The discriminator selects the session; a packet naming it must still come from
-            // that session's peer, or anyone on the link could steer it.
-            if self.slot(id).is_some_and(|s| s.key.peer != meta.src) {
+            // The discriminator alone selects the session (RFC 5881 §6: a single-hop peer may
+            // change its source address; the TTL check keeps off-link senders out). Multihop
+            // has no such guard, so there the source must also be the configured peer.
+            if self
+                .slot(id)
+                .is_some_and(|s| s.key.multihop && s.key.peer != meta.src)
+            {
                 return Err(RxError::PeerMismatch {
                     discriminator: packet.your_discriminator,
                     peer: meta.src,

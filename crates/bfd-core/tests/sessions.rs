@@ -157,15 +157,33 @@ fn session_bound_to_interface_ignores_other_interfaces() {
 }
 
 #[test]
-fn discriminator_from_another_peer_is_refused() {
+fn rfc5881_6_single_hop_demultiplexes_by_discriminator_alone() {
+    // A single-hop peer may change its source address; the discriminator still selects the
+    // session. A multihop session, without the TTL guard, also requires the configured source.
     let now = origin();
     let mut s = Sessions::new(1);
     let id = s
         .insert(now, key(ADDR_B), SessionConfig::default(), None)
         .unwrap();
     let d = s.get(id).unwrap().local_discriminator();
-    assert!(matches!(
+    assert_eq!(
         s.handle_datagram(now, &meta(v6(5), v6(1)), &down_packet(9, d)),
+        Ok(id)
+    );
+    let mh = PeerKey {
+        multihop: true,
+        ..key(v6(7))
+    };
+    let config = SessionConfig {
+        hop_mode: bfd_core::HopMode::MultiHop { min_ttl: 250 },
+        ..SessionConfig::default()
+    };
+    let id = s.insert(now, mh, config, None).unwrap();
+    let d = s.get(id).unwrap().local_discriminator();
+    let mut m = meta(v6(8), v6(1));
+    m.multihop = true;
+    assert!(matches!(
+        s.handle_datagram(now, &m, &down_packet(9, d)),
         Err(RxError::PeerMismatch { .. })
     ));
 }
