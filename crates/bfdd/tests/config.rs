@@ -781,13 +781,13 @@ secret-file = "/etc/bfdd/secret"
 "#,
         7,
         "peer[0].auth.secret-file",
-        "set either secret or secret-file, not both",
+        "set only one of secret, secret-hex and secret-file",
     );
     assert_invalid(
         "[[peer]]\naddress = \"198.51.100.4\"\n\n[peer.auth]\ntype = \"keyed-md5\"\nkey-id = 1\n",
         5,
         "peer[0].auth",
-        "missing secret or secret-file",
+        "missing secret, secret-hex or secret-file",
     );
 }
 
@@ -938,4 +938,28 @@ fn example_config_parses() {
     assert!(c.peers.iter().any(|p| p.auth.is_some()));
     assert!(c.peers.iter().any(|p| p.multihop));
     assert!(c.routes.routes.iter().any(|r| r.bfd));
+}
+
+#[test]
+fn rfc5880_6_7_2_secret_hex_gives_arbitrary_bytes() {
+    let path = std::path::Path::new("bfdd.toml");
+    let config = Config::parse(
+        "[[peer]]\naddress = \"198.51.100.4\"\n[peer.auth]\ntype = \"keyed-sha1\"\nkey-id = 2\nsecret-hex = \"00ff0A\"\n",
+        path,
+    )
+    .unwrap();
+    let auth = config.peers[0].auth.as_ref().unwrap();
+    assert_eq!(auth.secret, vec![0x00, 0xff, 0x0a]);
+    assert_invalid(
+        "[[peer]]\naddress = \"198.51.100.4\"\n[peer.auth]\ntype = \"keyed-sha1\"\nkey-id = 2\nsecret-hex = \"abc\"\n",
+        6,
+        "peer[0].auth.secret-hex",
+        "even number of hexadecimal digits",
+    );
+    assert_invalid(
+        "[[peer]]\naddress = \"198.51.100.4\"\n[peer.auth]\ntype = \"keyed-sha1\"\nkey-id = 2\nsecret = \"x\"\nsecret-hex = \"ab\"\n",
+        7,
+        "peer[0].auth.secret-hex",
+        "set only one of",
+    );
 }

@@ -81,6 +81,7 @@ pub(super) struct RawAuth {
     pub auth_type: Spanned<AuthTypeName>,
     pub key_id: u8,
     pub secret: Option<Spanned<String>>,
+    pub secret_hex: Option<Spanned<String>>,
     pub secret_file: Option<Spanned<PathBuf>>,
 }
 

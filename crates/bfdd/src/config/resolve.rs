@@ -141,39 +141,52 @@ fn auth(a: RawAuth, key: &str, origin: &Origin<'_>) -> Result<AuthConfig, Config
     // The table itself has no position (see RawPeer::auth); `type` is required and close by.
     let span = a.auth_type.span();
     let auth_type = a.auth_type.into_inner().0;
-    let (secret, secret_span, secret_key, what) = match (a.secret, a.secret_file) {
-        (Some(_), Some(file)) => {
-            return Err(origin.invalid(
-                file.span(),
-                format!("{key}.secret-file"),
-                "set either secret or secret-file, not both",
-            ))
-        }
-        (None, None) => {
-            return Err(origin.invalid(span, key, "missing secret or secret-file"));
-        }
-        (Some(s), None) => {
-            let span = s.span();
-            (
-                s.into_inner().into_bytes(),
-                span,
-                "secret",
-                "secret".to_owned(),
+    // Point at the later of two conflicting keys: that is the line to delete.
+    let conflict = match (&a.secret, &a.secret_hex, &a.secret_file) {
+        (_, Some(_), Some(f)) | (Some(_), None, Some(f)) => Some((f.span(), "secret-file")),
+        (Some(_), Some(h), None) => Some((h.span(), "secret-hex")),
+        _ => None,
+    };
+    if let Some((conflict_span, name)) = conflict {
+        return Err(origin.invalid(
+            conflict_span,
+            format!("{key}.{name}"),
+            "set only one of secret, secret-hex and secret-file",
+        ));
+    }
+    let (secret, secret_span, secret_key, what) = if let Some(s) = a.secret {
+        let span = s.span();
+        (
+            s.into_inner().into_bytes(),
+            span,
+            "secret",
+            "secret".to_owned(),
+        )
+    } else if let Some(h) = a.secret_hex {
+        // RFC 5880 §6.7.2-6.7.4: keys SHOULD be accepted as arbitrary bytes in hexadecimal.
+        let span = h.span();
+        let bytes = decode_hex(h.get_ref()).ok_or_else(|| {
+            origin.invalid(
+                span.clone(),
+                format!("{key}.secret-hex"),
+                "must be an even number of hexadecimal digits, e.g. \"0a1b2c\"",
             )
-        }
-        (None, Some(file)) => {
-            let span = file.span();
-            let path = relative_to(origin.file, file.get_ref());
-            let bytes = std::fs::read(&path).map_err(|e| {
-                origin.invalid(
-                    span.clone(),
-                    format!("{key}.secret-file"),
-                    format!("cannot read {}: {e}", path.display()),
-                )
-            })?;
-            let what = format!("secret in {}", path.display());
-            (strip_newline(bytes), span, "secret-file", what)
-        }
+        })?;
+        (bytes, span, "secret-hex", "secret-hex".to_owned())
+    } else if let Some(file) = a.secret_file {
+        let span = file.span();
+        let path = relative_to(origin.file, file.get_ref());
+        let bytes = std::fs::read(&path).map_err(|e| {
+            origin.invalid(
+                span.clone(),
+                format!("{key}.secret-file"),
+                format!("cannot read {}: {e}", path.display()),
+            )
+        })?;
+        let what = format!("secret in {}", path.display());
+        (strip_newline(bytes), span, "secret-file", what)
+    } else {
+        return Err(origin.invalid(span, key, "missing secret, secret-hex or secret-file"));
     };
     let max = auth_type.max_key_len();
     if secret.is_empty() || secret.len() > max {
@@ -296,4 +309,16 @@ fn routes(
         keep_on_exit: settings.keep_on_exit,
         routes,
     })
+}
+
+/// `"0a1B2c"` to bytes; `None` unless an even number of hex digits.
+fn decode_hex(text: &str) -> Option<Vec<u8>> {
+    let text = text.strip_prefix("0x").unwrap_or(text);
+    if text.len() % 2 != 0 {
+        return None;
+    }
+    (0..text.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(text.get(i..i + 2)?, 16).ok())
+        .collect()
 }
