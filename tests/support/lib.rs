@@ -19,6 +19,7 @@ mod env;
 mod frr;
 mod netns;
 mod process;
+mod routes;
 mod wait;
 
 pub use bfdd::{
@@ -39,4 +40,9 @@ pub use netns::{
     B_V4, B_V6,
 };
 pub use process::{Process, TestDir};
+pub use routes::{
+    route_gateways, route_statuses, shown_routes, sorted, start_bfdd_with_routes,
+    write_routes_config, RouteEntry, RouteTopology, RoutesToml, ShownRoute, A_C_V4, A_C_V6, C_V4,
+    C_V6,
+};
 pub use wait::{poll_until, wait_until};

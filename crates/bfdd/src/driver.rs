@@ -18,6 +18,7 @@ use crate::control::ControlRequest;
 use crate::metrics::SnapshotRequest;
 use crate::net::RxSocket;
 use crate::peers::Peers;
+use crate::routes::RouteHandle;
 use crate::status;
 
 /// Largest datagram read; BFD control packets are at most 52 bytes, the rest is for garbage.
@@ -52,15 +53,18 @@ pub struct Driver {
     rx_buf: Vec<u8>,
     tx_buf: Vec<u8>,
     dropped: Vec<(&'static str, u64)>,
+    routes: Option<RouteHandle>,
 }
 
 impl Driver {
-    /// Starts every configured peer. `rx` are the bound listening sockets.
+    /// Starts every configured peer. `rx` are the bound listening sockets; `routes` the route
+    /// installer, told whenever a gateway's sessions come Up or go down.
     pub fn new(
         config_path: PathBuf,
         config: Config,
         rx: Vec<RxSocket>,
         peers: Peers,
+        routes: Option<RouteHandle>,
         seed: u64,
     ) -> Driver {
         let mut driver = Driver {
@@ -71,6 +75,7 @@ impl Driver {
             rx_buf: vec![0; RX_BUF],
             tx_buf: Vec::with_capacity(64),
             dropped: Vec::new(),
+            routes,
             config,
         };
         let now = now();
@@ -131,6 +136,20 @@ impl Driver {
                     warn!(socket = i, error = %e, "receive socket error");
                     tokio::time::sleep(Duration::from_millis(10)).await;
                 }
+                Wake::Control(Some((Request::Routes, reply))) => {
+                    // The installer answers asynchronously; the driver does not wait for it.
+                    match self.routes.clone() {
+                        Some(routes) => {
+                            tokio::spawn(async move {
+                                let routes = routes.status().await;
+                                let _ = reply.send(Response::Routes { routes });
+                            });
+                        }
+                        None => {
+                            let _ = reply.send(Response::Routes { routes: Vec::new() });
+                        }
+                    }
+                }
                 Wake::Control(Some((request, reply))) => {
                     let response = self.handle_request(now, request);
                     // The client may have gone; that is its business.
@@ -155,12 +174,18 @@ impl Driver {
         let sent = self
             .peers
             .send_due(now, &mut self.sessions, &mut self.tx_buf);
-        self.drain_events();
+        self.drain_events(now);
         info!(
             sessions = self.sessions.len(),
             admin_down_sent = sent,
             "bfdd stopping"
         );
+        // AdminDown first, so OVN stops using the gateway before its routes go.
+        if let Some(routes) = self.routes.take() {
+            let withdraw = !self.config.routes.keep_on_exit;
+            routes.shutdown(withdraw).await;
+            info!(withdrawn = withdraw, "routes done");
+        }
     }
 
     /// Reads every queued datagram of socket `i` and hands each to the core.
@@ -197,14 +222,25 @@ impl Driver {
     fn flush(&mut self, now: Instant) {
         self.peers
             .send_due(now, &mut self.sessions, &mut self.tx_buf);
-        self.drain_events();
+        self.drain_events(now);
     }
 
-    fn drain_events(&mut self) {
+    /// Logs state changes and tells the route installer about gateways coming and going; `now`
+    /// is the changes' timestamp, from which the withdraw latency is measured.
+    fn drain_events(&mut self, now: Instant) {
         while let Some((id, event)) = self.sessions.poll_event() {
             if let Event::StateChanged { old, new, diag } = event {
                 self.log_state_change(id, old, new, diag);
-                self.peers.note_transition(id, new);
+                self.peers.note_transition(id, old, new);
+            }
+        }
+        self.report_gateways(now);
+    }
+
+    fn report_gateways(&mut self, now: Instant) {
+        for (gateway, up) in self.peers.take_gateway_changes() {
+            if let Some(routes) = &self.routes {
+                routes.session_changed(gateway, up, now);
             }
         }
     }
@@ -277,6 +313,7 @@ impl Driver {
             Request::Version => Response::Version {
                 version: env!("CARGO_PKG_VERSION").to_string(),
             },
+            // Answered in `run`, which hands it to the route installer.
             Request::Routes => Response::Routes { routes: Vec::new() },
         }
     }
@@ -297,6 +334,10 @@ impl Driver {
         let summary = self
             .peers
             .apply(now, &mut self.sessions, &config.peers, &mut self.tx_buf);
+        self.report_gateways(now);
+        if let Some(routes) = &self.routes {
+            routes.reconfigure(config.routes.clone());
+        }
         info!(
             added = summary.added,
             removed = summary.removed,
@@ -313,6 +354,7 @@ impl Driver {
             sessions: status::snapshot(now, &self.peers, &self.sessions),
             dropped: self.dropped.clone(),
             frr_exporter: self.config.daemon.frr_exporter_metrics,
+            routes: None,
         }
     }
 }

@@ -11,6 +11,7 @@ pub mod logging;
 pub mod metrics;
 pub mod net;
 pub mod peers;
+pub mod routes;
 pub mod state_file;
 pub mod status;
 
@@ -133,10 +134,19 @@ pub async fn run(
     let socket_path = config.daemon.control_socket.clone();
     let metrics_address = config.daemon.metrics_address;
     let peer_count = config.peers.len();
-    let driver = driver::Driver::new(config_path.clone(), config, rx, peers, seed);
+    // Started even with no [[route]]: routes of ours left by an earlier run must still go.
+    let routes = match routes::spawn_netlink(config.routes.clone()) {
+        Ok(handle) => Some(handle),
+        Err(e) => {
+            warn!(error = %e, "no route installer: netlink unavailable");
+            None
+        }
+    };
+    let driver = driver::Driver::new(config_path.clone(), config, rx, peers, routes.clone(), seed);
 
     let control_task = tokio::spawn(control::serve(listener, control_tx));
-    let metrics_task = metrics_listener.map(|l| tokio::spawn(metrics::serve(l, metrics_tx)));
+    let metrics_task =
+        metrics_listener.map(|l| tokio::spawn(metrics::serve(l, metrics_tx, routes)));
     let hup_task = tokio::spawn(forward_sighup(reload_tx));
     info!(
         config = %config_path.display(),

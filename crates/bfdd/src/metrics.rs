@@ -10,6 +10,7 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{mpsc, oneshot};
 use tracing::debug;
 
+use crate::routes::{RouteHandle, RouteMetrics};
 use crate::status::Snapshot;
 
 const STATES: [State; 4] = [State::AdminDown, State::Down, State::Init, State::Up];
@@ -121,6 +122,9 @@ pub fn render(snapshot: &Snapshot) -> prometheus::Result<String> {
     for (reason, n) in &snapshot.dropped {
         dropped.with_label_values(&[reason]).inc_by(*n);
     }
+    if let Some(routes) = &snapshot.routes {
+        render_routes(&r, routes)?;
+    }
 
     if snapshot.frr_exporter {
         // The names frr_exporter derives from FRR, so dashboards built on it keep working.
@@ -153,18 +157,51 @@ pub fn render(snapshot: &Snapshot) -> prometheus::Result<String> {
     String::from_utf8(out).map_err(|e| prometheus::Error::Msg(e.to_string()))
 }
 
+fn render_routes(r: &Registry, routes: &RouteMetrics) -> prometheus::Result<()> {
+    let installed = IntGauge::new("bfd_routes_installed", "Routes of ours in the kernel now.")?;
+    r.register(Box::new(installed.clone()))?;
+    installed.set(i64::try_from(routes.installed).unwrap_or(i64::MAX));
+    let ops = counter(
+        r,
+        "bfd_route_operations_total",
+        "Netlink route operations, by operation and result.",
+        &["op", "result"],
+    )?;
+    for (op, result, n) in &routes.operations {
+        ops.with_label_values(&[op, result]).inc_by(*n);
+    }
+    let latency = gauge(
+        r,
+        "bfd_route_withdraw_latency_seconds",
+        "From a session leaving Up to the kernel's ack of the route change, over recent withdrawals.",
+        &["quantile"],
+    )?;
+    let w = &routes.withdraw_latency;
+    for (q, v) in [("0.5", w.p50_us), ("0.99", w.p99_us), ("1", w.max_us)] {
+        if let Some(us) = v {
+            latency.with_label_values(&[q]).set(us as f64 / 1e6);
+        }
+    }
+    Ok(())
+}
+
 /// Asks the driver for a snapshot.
 pub type SnapshotRequest = oneshot::Sender<Snapshot>;
 
 /// Serves `GET /metrics` until the listener fails; each scrape asks the driver for a snapshot.
-pub async fn serve(listener: TcpListener, driver: mpsc::Sender<SnapshotRequest>) {
+pub async fn serve(
+    listener: TcpListener,
+    driver: mpsc::Sender<SnapshotRequest>,
+    routes: Option<RouteHandle>,
+) {
     loop {
         let Ok((stream, _)) = listener.accept().await else {
             continue;
         };
         let driver = driver.clone();
+        let routes = routes.clone();
         tokio::spawn(async move {
-            if let Err(e) = answer(stream, driver).await {
+            if let Err(e) = answer(stream, driver, routes).await {
                 debug!(error = %e, "metrics client");
             }
         });
@@ -174,6 +211,7 @@ pub async fn serve(listener: TcpListener, driver: mpsc::Sender<SnapshotRequest>)
 async fn answer(
     mut stream: TcpStream,
     driver: mpsc::Sender<SnapshotRequest>,
+    routes: Option<RouteHandle>,
 ) -> std::io::Result<()> {
     let mut head = Vec::with_capacity(512);
     let mut chunk = [0u8; 1024];
@@ -200,7 +238,16 @@ async fn answer(
                 "daemon is stopping\n".to_string(),
             )
         } else {
-            match rx.await.map(|s| render(&s)) {
+            let snapshot = match rx.await {
+                Ok(mut snapshot) => {
+                    if let Some(routes) = &routes {
+                        snapshot.routes = Some(routes.metrics().await);
+                    }
+                    Ok(snapshot)
+                }
+                Err(e) => Err(e),
+            };
+            match snapshot.map(|s| render(&s)) {
                 Ok(Ok(text)) => ("200 OK", text),
                 Ok(Err(e)) => ("500 Internal Server Error", format!("{e}\n")),
                 Err(_) => (
@@ -252,6 +299,7 @@ mod tests {
             ],
             dropped: vec![("ttl", 3)],
             frr_exporter: false,
+            routes: None,
         })
         .unwrap();
         let l = r#"interface="net1",local="198.51.100.1",peer="198.51.100.2""#;
@@ -283,6 +331,7 @@ mod tests {
             ],
             dropped: vec![],
             frr_exporter: true,
+            routes: None,
         })
         .unwrap();
         assert!(

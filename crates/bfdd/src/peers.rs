@@ -2,6 +2,7 @@
 //! them without flapping the untouched ones, and what the daemon keeps beside each session.
 
 use std::collections::{BTreeMap, HashMap};
+use std::net::IpAddr;
 use std::time::Instant;
 
 use bfd_control::ReloadSummary;
@@ -55,6 +56,10 @@ pub struct Peers {
     pending: BTreeMap<PeerKey, PendingPeer>,
     next_port: u16,
     store: DiscriminatorStore,
+    /// Up sessions per peer address: a route's gateway is usable while any session to it is Up.
+    up_by_address: HashMap<IpAddr, u32>,
+    /// Gateways that became usable (true) or unusable (false), for the route installer.
+    gateway_changes: Vec<(IpAddr, bool)>,
 }
 
 /// The core's view of a peer's settings.
@@ -102,6 +107,8 @@ impl Peers {
             pending: BTreeMap::new(),
             next_port: SOURCE_PORTS.start() + port_seed % span,
             store,
+            up_by_address: HashMap::new(),
+            gateway_changes: Vec::new(),
         }
     }
 
@@ -296,11 +303,16 @@ impl Peers {
         let Some(id) = self.by_key.remove(key) else {
             return;
         };
+        let old = sessions.get(id).map(bfd_core::Session::state);
         // Tell the peer before going: it sees AdminDown instead of waiting out a timeout.
         sessions.shutdown_session(now, id);
         self.send_due(now, sessions, buf);
-        if let Some(session) = sessions.remove(id) {
-            info!(peer = %key, state = %session.state(), "session removed");
+        // The session's events go with it, so account for its last transition here.
+        if let Some(old) = old.filter(|&s| s != State::AdminDown) {
+            self.note_transition(id, old, State::AdminDown);
+        }
+        if sessions.remove(id).is_some() {
+            info!(peer = %key, last_state = ?old, "session removed after sending AdminDown");
         }
         self.entries.remove(&id);
     }
@@ -333,11 +345,34 @@ impl Peers {
         sent
     }
 
-    /// Counts a transition for the metrics.
-    pub fn note_transition(&mut self, id: SessionId, new: State) {
-        if let Some(entry) = self.entries.get_mut(&id) {
-            entry.state_changes[usize::from(new.bits())] += 1;
+    /// Counts a transition for the metrics, and notes when the peer's address becomes usable
+    /// or unusable as a gateway.
+    pub fn note_transition(&mut self, id: SessionId, old: State, new: State) {
+        let Some(entry) = self.entries.get_mut(&id) else {
+            return;
+        };
+        entry.state_changes[usize::from(new.bits())] += 1;
+        let address = entry.config.address;
+        if new == State::Up && old != State::Up {
+            let n = self.up_by_address.entry(address).or_insert(0);
+            *n += 1;
+            if *n == 1 {
+                self.gateway_changes.push((address, true));
+            }
+        } else if old == State::Up && new != State::Up {
+            if let Some(n) = self.up_by_address.get_mut(&address) {
+                *n = n.saturating_sub(1);
+                if *n == 0 {
+                    self.up_by_address.remove(&address);
+                    self.gateway_changes.push((address, false));
+                }
+            }
         }
+    }
+
+    /// Gateway usability changes since the last call, oldest first.
+    pub fn take_gateway_changes(&mut self) -> std::vec::Drain<'_, (IpAddr, bool)> {
+        self.gateway_changes.drain(..)
     }
 }
 

@@ -150,6 +150,8 @@ pub struct Snapshot {
     pub dropped: Vec<(&'static str, u64)>,
     /// Also emit frr_exporter's series.
     pub frr_exporter: bool,
+    /// The route installer's figures, filled in outside the driver.
+    pub routes: Option<crate::routes::RouteMetrics>,
 }
 
 /// Copies the metric figures of every configured peer.

@@ -1,0 +1,120 @@
+//! [`RouteHandle`]: how the rest of the daemon talks to the route manager task.
+
+use std::net::IpAddr;
+use std::time::{Duration, Instant};
+
+use bfd_control::RouteStatus;
+use tokio::sync::{mpsc, oneshot};
+use tokio::task::AbortHandle;
+use tracing::warn;
+
+use super::listener::Notice;
+use super::stats::RouteMetrics;
+use crate::config::RoutesConfig;
+
+/// How long [`RouteHandle::shutdown`] waits for the withdrawals before giving up: the
+/// daemon's exit must not hang on a wedged netlink socket.
+pub const SHUTDOWN_TIMEOUT: Duration = Duration::from_secs(1);
+
+/// A BFD session change, on the manager's priority lane.
+#[derive(Clone, Copy, Debug)]
+pub(super) struct SessionEvent {
+    pub gateway: IpAddr,
+    pub up: bool,
+    pub at: Instant,
+}
+
+/// Everything else the manager is asked, in order.
+#[derive(Debug)]
+pub(super) enum Command {
+    Reconfigure(RoutesConfig),
+    Reconcile,
+    Notice(Notice),
+    Status(oneshot::Sender<Vec<RouteStatus>>),
+    Metrics(oneshot::Sender<RouteMetrics>),
+    Shutdown {
+        withdraw: bool,
+        done: oneshot::Sender<()>,
+    },
+}
+
+/// A cheap, cloneable handle to the route manager task (see [`super::spawn`]).
+///
+/// Session changes travel on their own channel, which the task always empties first, so a
+/// withdrawal never waits behind a status query, a reload or a periodic check. The task ends
+/// on [`RouteHandle::shutdown`], or, leaving the routes in place, when every handle is dropped.
+#[derive(Clone, Debug)]
+pub struct RouteHandle {
+    pub(super) urgent: mpsc::UnboundedSender<SessionEvent>,
+    pub(super) commands: mpsc::UnboundedSender<Command>,
+    pub(super) task: AbortHandle,
+}
+
+impl RouteHandle {
+    /// Reports that the BFD session to `gateway` went Up (`up = true`) or left Up, at `at` (the
+    /// state change's timestamp: the withdraw latency is measured from it). Call it for every
+    /// transition into or out of Up, and with `up = false` when a session is removed. Never
+    /// blocks; the route change follows within microseconds unless the kernel objects.
+    pub fn session_changed(&self, gateway: IpAddr, up: bool, at: Instant) {
+        // A send error means the task has ended (shutdown): nothing left to update.
+        let _ = self.urgent.send(SessionEvent { gateway, up, at });
+    }
+
+    /// Applies a reloaded `[routes]`/`[[route]]` configuration: routes no longer configured are
+    /// withdrawn, new ones installed. A changed table or protocol id moves every route.
+    pub fn reconfigure(&self, config: RoutesConfig) {
+        let _ = self.commands.send(Command::Reconfigure(config));
+    }
+
+    /// Asks for a check of the kernel's routes now, as the periodic one does.
+    pub fn reconcile(&self) {
+        let _ = self.commands.send(Command::Reconcile);
+    }
+
+    /// Hands a kernel notification to the manager, as the netlink listener of
+    /// [`super::spawn_netlink`] does; with another backend, tests use it to simulate one.
+    pub fn notice(&self, notice: Notice) {
+        let _ = self.commands.send(Command::Notice(notice));
+    }
+
+    /// Each configured destination with its next hops and state (`bfdctl routes`). Empty once
+    /// the task has ended.
+    pub async fn status(&self) -> Vec<RouteStatus> {
+        let (tx, rx) = oneshot::channel();
+        if self.commands.send(Command::Status(tx)).is_err() {
+            return Vec::new();
+        }
+        rx.await.unwrap_or_default()
+    }
+
+    /// Counters and withdraw latency figures (for `/metrics` and tests). Zeros once the task
+    /// has ended.
+    pub async fn metrics(&self) -> RouteMetrics {
+        let (tx, rx) = oneshot::channel();
+        if self.commands.send(Command::Metrics(tx)).is_err() {
+            return RouteMetrics::default();
+        }
+        rx.await.unwrap_or_default()
+    }
+
+    /// Stops the task; with `withdraw`, first removes every route of ours (call it after the
+    /// peers were sent AdminDown; pass `!keep_on_exit`). Waits at most [`SHUTDOWN_TIMEOUT`],
+    /// then aborts the task and logs that routes may remain.
+    pub async fn shutdown(self, withdraw: bool) {
+        let (tx, rx) = oneshot::channel();
+        if self
+            .commands
+            .send(Command::Shutdown { withdraw, done: tx })
+            .is_err()
+        {
+            return;
+        }
+        if tokio::time::timeout(SHUTDOWN_TIMEOUT, rx).await.is_err() {
+            warn!(
+                timeout = ?SHUTDOWN_TIMEOUT,
+                "route manager did not finish in time; some routes may remain installed"
+            );
+            self.task.abort();
+        }
+    }
+}
