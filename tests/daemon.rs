@@ -561,3 +561,56 @@ fn rfc5883_multihop_sessions_between_two_bfdd_come_up_on_port_4784() -> Result<(
     );
     Ok(())
 }
+
+/// A readiness probe killed on its timeout vanishes mid-conversation: before writing, after
+/// writing, or before reading the answer. None of that may kill bfdd (SIGPIPE) or stall its
+/// driver; the next client is answered at once and sessions keep running.
+#[test]
+fn control_socket_survives_clients_that_vanish_mid_answer() -> Result<()> {
+    use std::io::{Read, Write};
+    use std::os::unix::net::UnixStream;
+    if !require_bfdd() {
+        return Ok(());
+    }
+    let topo = Topology::new()?;
+    let mut a = Bfdd::start(&topo.a, config_a(|p| p))?;
+    let b = Bfdd::start(&topo.b, config_b(|p| p))?;
+    wait_all_up(&a, &b)?;
+    let socket = a.socket_path();
+    for round in 0..50 {
+        let mut s = UnixStream::connect(&socket).context("connect")?;
+        match round % 4 {
+            // Connects and leaves without a word.
+            0 => drop(s),
+            // Sends the request and leaves before the answer (the daemon then writes into a
+            // closed socket: EPIPE, not SIGPIPE).
+            1 => {
+                s.write_all(b"{\"request\":\"peers\"}\n")?;
+                drop(s);
+            }
+            // Half a request.
+            2 => {
+                s.write_all(b"{\"request\":\"pe")?;
+                drop(s);
+            }
+            // Reads one byte of the answer and leaves.
+            _ => {
+                s.write_all(b"{\"request\":\"peers\"}\n")?;
+                let mut byte = [0u8; 1];
+                s.read_exact(&mut byte)?;
+                drop(s);
+            }
+        }
+    }
+    a.ensure_running()?;
+    let started = Instant::now();
+    let peers = a.peers()?;
+    let took = started.elapsed();
+    eprintln!("MEASURED control answer after 50 vanished clients: {took:?}");
+    ensure!(
+        took < Duration::from_secs(1),
+        "the driver stalled: {took:?}"
+    );
+    ensure!(peers.iter().all(|p| p.state == "up"), "{peers:?}");
+    Ok(())
+}
