@@ -27,7 +27,7 @@ trap cleanup_policy EXIT
 
 echo "== apt-get install"
 apt-get update -qq
-apt-get install -y -qq --no-install-recommends frr bird2 iproute2 procps python3 >/dev/null
+apt-get install -y -qq --no-install-recommends frr bird2 iproute2 procps python3 buildah podman runc >/dev/null
 
 cleanup_policy
 created_policy=0
