@@ -85,7 +85,8 @@ pub fn session_config(peer: &PeerConfig) -> SessionConfig {
     }
 }
 
-fn labels(peer: &PeerConfig) -> Labels {
+/// The label values of a peer's metrics.
+pub fn labels(peer: &PeerConfig) -> Labels {
     Labels {
         peer: peer.address.to_string(),
         local: peer

@@ -177,15 +177,7 @@ pub fn snapshot(now: Instant, peers: &Peers, sessions: &Sessions) -> Vec<Session
                 }
             }
             PeerRef::Pending(pending) => SessionSnapshot {
-                labels: Labels {
-                    peer: pending.config.address.to_string(),
-                    local: pending
-                        .config
-                        .local_address
-                        .map(|a| a.to_string())
-                        .unwrap_or_default(),
-                    interface: pending.config.interface.clone().unwrap_or_default(),
-                },
+                labels: crate::peers::labels(&pending.config),
                 state: None,
                 state_seconds: 0.0,
                 state_changes: [0; 4],
