@@ -98,6 +98,21 @@ fn seed() -> u64 {
     t ^ (u64::from(std::process::id()) << 32)
 }
 
+/// Every session has its own sending socket (its source port identifies it to the peer), so a
+/// daemon with thousands of peers needs more descriptors than the usual soft limit of 1,024.
+fn raise_fd_limit() {
+    use nix::sys::resource::{getrlimit, setrlimit, Resource};
+    match getrlimit(Resource::RLIMIT_NOFILE) {
+        Ok((soft, hard)) if soft < hard => {
+            if let Err(e) = setrlimit(Resource::RLIMIT_NOFILE, hard, hard) {
+                warn!(soft, hard, error = %e, "cannot raise the open-file limit");
+            }
+        }
+        Ok(_) => {}
+        Err(e) => warn!(error = %e, "cannot read the open-file limit"),
+    }
+}
+
 /// Runs the daemon until `shutdown` completes; then every peer is sent AdminDown and the
 /// function returns. Must run inside a tokio runtime.
 pub async fn run(
@@ -105,6 +120,7 @@ pub async fn run(
     config: Config,
     shutdown: impl Future<Output = ()>,
 ) -> Result<(), StartError> {
+    raise_fd_limit();
     let rx = bind_listeners(&config)?;
     let listener =
         control::bind(&config.daemon.control_socket).map_err(|source| StartError::Control {
