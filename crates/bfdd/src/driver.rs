@@ -99,6 +99,8 @@ impl Driver {
         let mut sleep: std::pin::Pin<&mut Sleep> =
             pin!(tokio::time::sleep(Duration::from_secs(3600)));
         let mut armed: Option<Instant> = None;
+        let (mut control_open, mut metrics_open) = (true, true);
+        let mut rx_broken = [false; 4];
         let mut retry = tokio::time::interval(RETRY_INTERVAL);
         retry.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
@@ -115,12 +117,12 @@ impl Driver {
                 biased;
                 () = &mut shutdown => Wake::Shutdown,
                 () = &mut sleep, if armed.is_some() => Wake::Timer,
-                r = readable(self.rx.first()) => r.map_or_else(|e| Wake::RxError(0, e), |()| Wake::Rx(0)),
-                r = readable(self.rx.get(1)) => r.map_or_else(|e| Wake::RxError(1, e), |()| Wake::Rx(1)),
-                r = readable(self.rx.get(2)) => r.map_or_else(|e| Wake::RxError(2, e), |()| Wake::Rx(2)),
-                r = readable(self.rx.get(3)) => r.map_or_else(|e| Wake::RxError(3, e), |()| Wake::Rx(3)),
-                req = control.recv() => Wake::Control(req),
-                req = metrics.recv() => Wake::Metrics(req),
+                r = readable(self.rx.first().filter(|_| !rx_broken[0])) => r.map_or_else(|e| Wake::RxError(0, e), |()| Wake::Rx(0)),
+                r = readable(self.rx.get(1).filter(|_| !rx_broken[1])) => r.map_or_else(|e| Wake::RxError(1, e), |()| Wake::Rx(1)),
+                r = readable(self.rx.get(2).filter(|_| !rx_broken[2])) => r.map_or_else(|e| Wake::RxError(2, e), |()| Wake::Rx(2)),
+                r = readable(self.rx.get(3).filter(|_| !rx_broken[3])) => r.map_or_else(|e| Wake::RxError(3, e), |()| Wake::Rx(3)),
+                req = control.recv(), if control_open => Wake::Control(req),
+                req = metrics.recv(), if metrics_open => Wake::Metrics(req),
                 Some(()) = reload.recv() => Wake::Reload,
                 _ = retry.tick() => Wake::Retry,
             };
@@ -133,8 +135,10 @@ impl Driver {
                 }
                 Wake::Rx(i) => self.drain_socket(now, i),
                 Wake::RxError(i, e) => {
-                    warn!(socket = i, error = %e, "receive socket error");
-                    tokio::time::sleep(Duration::from_millis(10)).await;
+                    // Readiness itself failed: the socket is unusable, and polling it again would
+                    // spin. Sessions on the other sockets keep running.
+                    warn!(socket = i, error = %e, "receive socket failed; no longer listening on it");
+                    rx_broken[i] = true;
                 }
                 Wake::Control(Some((Request::Routes, reply))) => {
                     // The installer answers asynchronously; the driver does not wait for it.
@@ -158,10 +162,10 @@ impl Driver {
                 Wake::Metrics(Some(reply)) => {
                     let _ = reply.send(self.snapshot(now));
                 }
-                Wake::Control(None) | Wake::Metrics(None) => {
-                    // The server task ended; keep running sessions regardless.
-                    tokio::time::sleep(Duration::from_millis(10)).await;
-                }
+                // A server that is off (metrics disabled) or ended: stop listening to it, and
+                // keep running sessions regardless.
+                Wake::Control(None) => control_open = false,
+                Wake::Metrics(None) => metrics_open = false,
                 Wake::Reload => {
                     let _ = self.reload(now);
                 }
