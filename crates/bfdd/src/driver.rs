@@ -23,6 +23,8 @@ use crate::status;
 
 /// Largest datagram read; BFD control packets are at most 52 bytes, the rest is for garbage.
 const RX_BUF: usize = 1500;
+/// Datagrams read from one socket per turn of the driver loop.
+const RX_BATCH: usize = 256;
 /// How often peers that could not start (missing interface) are retried.
 const RETRY_INTERVAL: Duration = Duration::from_secs(5);
 
@@ -194,7 +196,9 @@ impl Driver {
 
     /// Reads every queued datagram of socket `i` and hands each to the core.
     fn drain_socket(&mut self, now: Instant, i: usize) {
-        loop {
+        // Bounded, so a flood on one socket cannot hold back timers: readiness stays set until
+        // the socket is drained, so the rest is read on the next turn of the loop.
+        for _ in 0..RX_BATCH {
             let Some(socket) = self.rx.get_mut(i) else {
                 return;
             };
