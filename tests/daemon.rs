@@ -392,8 +392,14 @@ fn reload_adds_a_peer_and_a_removed_peer_gets_admin_down() -> Result<()> {
     );
 
     // Remove the IPv4 peer: A says AdminDown before forgetting it.
-    let v4_detect = b.peer(A_V4)?.detection_time_us;
-    ensure!(v4_detect == Some(3_000_000), "{v4_detect:?}");
+    // B's detection time follows A's Desired Min TX: 1 s x 10 until A's first packet as Up
+    // (with its Poll for 300 ms) arrives, which may still be under way right after Up.
+    let mut v4_detect = None;
+    let settled = wait_until(Duration::from_secs(3), Duration::from_millis(20), || {
+        v4_detect = b.peer(A_V4).ok().and_then(|d| d.detection_time_us);
+        v4_detect == Some(3_000_000)
+    });
+    ensure!(settled, "{v4_detect:?}");
     a.set_config(
         BfddConfig::new()
             .multiplier(10)

@@ -8,10 +8,10 @@ use std::io;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use bfd_control::{Request, Response, MAX_REQUEST_LEN};
+use bfd_control::{ReadyStatus, Request, Response, MAX_REQUEST_LEN};
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::{UnixListener, UnixStream};
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::{mpsc, oneshot, watch};
 use tracing::debug;
 
 /// A request on its way to the driver, with the way back.
@@ -45,7 +45,14 @@ impl Drop for SocketFile {
 }
 
 /// Accepts clients until the listener fails, forwarding each request to the driver.
-pub async fn serve(listener: UnixListener, driver: mpsc::Sender<ControlRequest>) {
+///
+/// `ready` is answered here, from what the driver last published: readiness probes get their
+/// answer even while the driver is busy starting thousands of sessions.
+pub async fn serve(
+    listener: UnixListener,
+    driver: mpsc::Sender<ControlRequest>,
+    ready: watch::Receiver<ReadyStatus>,
+) {
     loop {
         let stream = match listener.accept().await {
             Ok((stream, _)) => stream,
@@ -56,15 +63,20 @@ pub async fn serve(listener: UnixListener, driver: mpsc::Sender<ControlRequest>)
             }
         };
         let driver = driver.clone();
+        let ready = ready.clone();
         tokio::spawn(async move {
-            if let Err(e) = answer(stream, driver).await {
+            if let Err(e) = answer(stream, driver, ready).await {
                 debug!(error = %e, "control client");
             }
         });
     }
 }
 
-async fn answer(stream: UnixStream, driver: mpsc::Sender<ControlRequest>) -> io::Result<()> {
+async fn answer(
+    stream: UnixStream,
+    driver: mpsc::Sender<ControlRequest>,
+    ready: watch::Receiver<ReadyStatus>,
+) -> io::Result<()> {
     let (read, mut write) = stream.into_split();
     let mut reader = BufReader::new(read).take(MAX_REQUEST_LEN as u64 + 1);
     let mut line = String::new();
@@ -74,6 +86,7 @@ async fn answer(stream: UnixStream, driver: mpsc::Sender<ControlRequest>) -> io:
         Ok(Ok(_)) if line.len() > MAX_REQUEST_LEN => Response::error("request too long"),
         Ok(Ok(_)) => match serde_json::from_str::<Request>(line.trim_end()) {
             Err(e) => Response::error(format!("bad request: {e}")),
+            Ok(Request::Ready) => Response::Ready(ready.borrow().clone()),
             Ok(request) => {
                 let (tx, rx) = oneshot::channel();
                 if driver.send((request, tx)).await.is_err() {
@@ -85,7 +98,12 @@ async fn answer(stream: UnixStream, driver: mpsc::Sender<ControlRequest>) -> io:
             }
         },
     };
-    let mut text = serde_json::to_vec(&response).map_err(io::Error::other)?;
+    // Thousands of sessions make a large answer: encode it off the runtime's thread, so the
+    // driver's timers do not wait for it.
+    let mut text = tokio::task::spawn_blocking(move || serde_json::to_vec(&response))
+        .await
+        .map_err(io::Error::other)?
+        .map_err(io::Error::other)?;
     text.push(b'\n');
     // A client that left already gets EPIPE here, which only ends this task.
     write.write_all(&text).await?;

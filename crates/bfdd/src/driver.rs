@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use bfd_control::{ReadyStatus, Request, Response};
 use bfd_core::{Event, SessionId, Sessions, State};
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::{mpsc, oneshot, watch};
 use tokio::time::Sleep;
 use tracing::{debug, info, warn};
 
@@ -56,6 +56,7 @@ pub struct Driver {
     tx_buf: Vec<u8>,
     dropped: Vec<(&'static str, u64)>,
     routes: Option<RouteHandle>,
+    ready: watch::Sender<ReadyStatus>,
 }
 
 impl Driver {
@@ -67,6 +68,7 @@ impl Driver {
         rx: Vec<RxSocket>,
         peers: Peers,
         routes: Option<RouteHandle>,
+        ready: watch::Sender<ReadyStatus>,
         seed: u64,
     ) -> Driver {
         let mut driver = Driver {
@@ -78,6 +80,7 @@ impl Driver {
             tx_buf: Vec::with_capacity(64),
             dropped: Vec::new(),
             routes,
+            ready,
             config,
         };
         let now = now();
@@ -309,11 +312,7 @@ impl Driver {
                 },
                 Err(message) => Response::error(message),
             },
-            Request::Ready => Response::Ready(ReadyStatus {
-                ready: true,
-                config: self.config_path.display().to_string(),
-                sessions: self.peers.len(),
-            }),
+            Request::Ready => Response::Ready(self.ready.borrow().clone()),
             Request::Reload => match self.reload(now) {
                 Ok(summary) => Response::Reloaded(summary),
                 Err(message) => Response::error(message),
@@ -346,6 +345,7 @@ impl Driver {
         if let Some(routes) = &self.routes {
             routes.reconfigure(config.routes.clone());
         }
+        self.ready.send_modify(|r| r.sessions = config.peers.len());
         info!(
             added = summary.added,
             removed = summary.removed,

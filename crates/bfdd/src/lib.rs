@@ -158,9 +158,23 @@ pub async fn run(
             None
         }
     };
-    let driver = driver::Driver::new(config_path.clone(), config, rx, peers, routes.clone(), seed);
+    // Ready: configuration loaded and listening sockets bound, which is true from here on.
+    let (ready_tx, ready_rx) = tokio::sync::watch::channel(bfd_control::ReadyStatus {
+        ready: true,
+        config: config_path.display().to_string(),
+        sessions: config.peers.len(),
+    });
+    let control_task = tokio::spawn(control::serve(listener, control_tx, ready_rx));
+    let driver = driver::Driver::new(
+        config_path.clone(),
+        config,
+        rx,
+        peers,
+        routes.clone(),
+        ready_tx,
+        seed,
+    );
 
-    let control_task = tokio::spawn(control::serve(listener, control_tx));
     let metrics_task =
         metrics_listener.map(|l| tokio::spawn(metrics::serve(l, metrics_tx, routes)));
     let hup_task = tokio::spawn(forward_sighup(reload_tx));

@@ -61,7 +61,12 @@ fn main() -> ExitCode {
     };
     bfdd::logging::init(format);
 
-    let runtime = match tokio::runtime::Builder::new_current_thread()
+    // The driver runs on this thread (block_on); control and metrics clients are served by
+    // two workers, so a probe is answered even while the driver is busy, say starting 10,000
+    // sessions, and a large answer never delays the driver's packets.
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .thread_name("bfdd-io")
         .enable_all()
         .build()
     {

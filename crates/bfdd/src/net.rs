@@ -202,8 +202,11 @@ pub struct TxBinding {
 }
 
 /// A session's own sending socket: its source port identifies the session to the peer.
+///
+/// A plain non-blocking socket, not registered with tokio: nothing ever waits on it, and at
+/// thousands of sessions the registrations cost memory and time for nothing.
 pub struct TxSocket {
-    socket: UdpSocket,
+    socket: std::net::UdpSocket,
     destination: SocketAddr,
     source_port: u16,
 }
@@ -257,7 +260,7 @@ impl TxSocket {
                         IpAddr::V4(ip) => SocketAddr::new(IpAddr::V4(ip), port_dst),
                     };
                     return Ok(TxSocket {
-                        socket: UdpSocket::from_std(socket.into())?,
+                        socket: socket.into(),
                         destination,
                         source_port: port,
                     });
@@ -272,9 +275,7 @@ impl TxSocket {
     /// Sends without waiting: a full socket buffer loses this packet, as a congested link would,
     /// rather than stalling every other session.
     pub fn try_send(&self, payload: &[u8]) -> io::Result<()> {
-        self.socket
-            .try_send_to(payload, self.destination)
-            .map(|_| ())
+        self.socket.send_to(payload, self.destination).map(|_| ())
     }
 
     /// The source port the peer sees.

@@ -7,7 +7,7 @@ use std::time::Instant;
 
 use bfd_control::ReloadSummary;
 use bfd_core::{AuthKey, HopMode, SessionConfig, SessionId, Sessions, State};
-use tracing::{info, warn};
+use tracing::{debug, info, warn};
 
 use crate::config::{PeerConfig, PeerKey};
 use crate::net::{interface_index, TxBinding, TxSocket, SOURCE_PORTS};
@@ -235,7 +235,7 @@ impl Peers {
         match self.try_start(now, sessions, config) {
             Ok(id) => {
                 let tx = self.entries.get(&id).map(|e| e.tx.source_port());
-                info!(peer = %key, source_port = tx, "session started");
+                debug!(peer = %key, source_port = tx, "session started");
                 self.by_key.insert(key, id);
             }
             Err(error) => {

@@ -1,0 +1,104 @@
+//! Prometheus metrics at `/metrics`: rendered from a snapshot on each scrape, so a session
+//! removed by a reload is gone from the next scrape, and the packet path never touches a metric.
+
+mod render;
+mod text;
+
+use std::time::Duration;
+
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::{mpsc, oneshot};
+use tracing::debug;
+
+pub use render::render;
+
+use crate::routes::RouteHandle;
+use crate::status::Snapshot;
+
+/// Asks the driver for a snapshot.
+pub type SnapshotRequest = oneshot::Sender<Snapshot>;
+
+/// Serves `GET /metrics` until the listener fails; each scrape asks the driver for a snapshot.
+pub async fn serve(
+    listener: TcpListener,
+    driver: mpsc::Sender<SnapshotRequest>,
+    routes: Option<RouteHandle>,
+) {
+    loop {
+        let Ok((stream, _)) = listener.accept().await else {
+            continue;
+        };
+        let driver = driver.clone();
+        let routes = routes.clone();
+        tokio::spawn(async move {
+            if let Err(e) = answer(stream, driver, routes).await {
+                debug!(error = %e, "metrics client");
+            }
+        });
+    }
+}
+
+async fn answer(
+    mut stream: TcpStream,
+    driver: mpsc::Sender<SnapshotRequest>,
+    routes: Option<RouteHandle>,
+) -> std::io::Result<()> {
+    let mut head = Vec::with_capacity(512);
+    let mut chunk = [0u8; 1024];
+    let read_head = async {
+        while !head.windows(4).any(|w| w == b"\r\n\r\n") && head.len() < 8192 {
+            let n = stream.read(&mut chunk).await?;
+            if n == 0 {
+                break;
+            }
+            head.extend_from_slice(&chunk[..n]);
+        }
+        Ok::<_, std::io::Error>(())
+    };
+    tokio::time::timeout(Duration::from_secs(5), read_head)
+        .await
+        .map_err(|_| std::io::Error::new(std::io::ErrorKind::TimedOut, "request head"))??;
+    let line = head.split(|&b| b == b'\n').next().unwrap_or_default();
+    let path_ok = line.starts_with(b"GET /metrics ") || line.starts_with(b"GET /metrics?");
+    let (status, body) = if path_ok {
+        let (tx, rx) = oneshot::channel();
+        if driver.send(tx).await.is_err() {
+            (
+                "503 Service Unavailable",
+                "daemon is stopping\n".to_string(),
+            )
+        } else {
+            let snapshot = match rx.await {
+                Ok(mut snapshot) => {
+                    if let Some(routes) = &routes {
+                        snapshot.routes = Some(routes.metrics().await);
+                    }
+                    Ok(snapshot)
+                }
+                Err(e) => Err(e),
+            };
+            // Rendering is O(sessions) and large (about 1 KB per session): off the runtime's
+            // thread, so a scrape never delays the driver's packets.
+            let rendered = match snapshot {
+                Ok(s) => tokio::task::spawn_blocking(move || render(&s)).await.ok(),
+                Err(_) => None,
+            };
+            match rendered {
+                Some(text) => ("200 OK", text),
+                None => (
+                    "503 Service Unavailable",
+                    "daemon is stopping\n".to_string(),
+                ),
+            }
+        }
+    } else {
+        ("404 Not Found", "see /metrics\n".to_string())
+    };
+    let response = format!(
+        "HTTP/1.1 {status}\r\nContent-Type: text/plain; version=0.0.4; charset=utf-8\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    );
+    stream.write_all(response.as_bytes()).await?;
+    stream.shutdown().await
+}

@@ -1,0 +1,272 @@
+//! Which series `/metrics` shows, from a [`Snapshot`].
+
+use bfd_core::State;
+
+use super::text::{Exposition, Kind};
+use crate::routes::RouteMetrics;
+use crate::status::{SessionSnapshot, Snapshot};
+
+const STATES: [State; 4] = [State::AdminDown, State::Down, State::Init, State::Up];
+
+/// Bytes of text per session, to size the buffer once.
+const BYTES_PER_SESSION: usize = 1400;
+
+fn session_labels(s: &SessionSnapshot) -> [(&'static str, &str); 3] {
+    [
+        ("interface", s.labels.interface.as_str()),
+        ("local", s.labels.local.as_str()),
+        ("peer", s.labels.peer.as_str()),
+    ]
+}
+
+/// The text exposition of a snapshot.
+pub fn render(snapshot: &Snapshot) -> String {
+    let sessions = &snapshot.sessions;
+    let mut e = Exposition::with_capacity(4096 + sessions.len() * BYTES_PER_SESSION);
+
+    e.family("bfd_sessions", "Configured BFD sessions.", Kind::Gauge);
+    e.sample("bfd_sessions", &[], sessions.len());
+
+    let name = "bfd_session_up";
+    e.family(name, "1 when the BFD session is Up, else 0.", Kind::Gauge);
+    for s in sessions {
+        e.sample(
+            name,
+            &session_labels(s),
+            u8::from(s.state == Some(State::Up)),
+        );
+    }
+
+    let name = "bfd_session_state";
+    e.family(
+        name,
+        "Current state of the session, one-hot over admin_down, down, init, up.",
+        Kind::Gauge,
+    );
+    for s in sessions {
+        let [i, l, p] = session_labels(s);
+        // A peer not started yet counts as down.
+        let current = s.state.unwrap_or(State::Down);
+        for st in STATES {
+            let labels = [i, l, p, ("state", st.as_str())];
+            e.sample(name, &labels, u8::from(current == st));
+        }
+    }
+
+    let name = "bfd_session_state_changes_total";
+    e.family(
+        name,
+        "State transitions of the session, by the state entered.",
+        Kind::Counter,
+    );
+    for s in sessions {
+        let [i, l, p] = session_labels(s);
+        for st in STATES {
+            let labels = [i, l, p, ("to", st.as_str())];
+            e.sample(name, &labels, s.state_changes[usize::from(st.bits())]);
+        }
+    }
+
+    let name = "bfd_control_packets_sent_total";
+    e.family(name, "BFD control packets sent.", Kind::Counter);
+    for s in sessions {
+        e.sample(name, &session_labels(s), s.tx_packets);
+    }
+
+    let name = "bfd_control_packets_received_total";
+    e.family(
+        name,
+        "BFD control packets received and accepted by the session.",
+        Kind::Counter,
+    );
+    for s in sessions {
+        e.sample(name, &session_labels(s), s.rx_packets);
+    }
+
+    let name = "bfd_session_detection_time_seconds";
+    e.family(
+        name,
+        "Negotiated detection time: silence longer than this takes the session down.",
+        Kind::Gauge,
+    );
+    for s in sessions {
+        if let Some(d) = s.detection_time {
+            e.sample(name, &session_labels(s), d);
+        }
+    }
+
+    let name = "bfd_session_tx_interval_seconds";
+    e.family(
+        name,
+        "Negotiated interval between transmitted control packets, before jitter.",
+        Kind::Gauge,
+    );
+    for s in sessions {
+        if let Some(i) = s.tx_interval {
+            e.sample(name, &session_labels(s), i);
+        }
+    }
+
+    let name = "bfd_packets_dropped_total";
+    e.family(
+        name,
+        "Received packets discarded, by reason.",
+        Kind::Counter,
+    );
+    for (reason, n) in &snapshot.dropped {
+        e.sample(name, &[("reason", reason)], n);
+    }
+
+    if let Some(routes) = &snapshot.routes {
+        render_routes(&mut e, routes);
+    }
+    if snapshot.frr_exporter {
+        render_frr_exporter(&mut e, sessions);
+    }
+    e.finish()
+}
+
+fn render_routes(e: &mut Exposition, routes: &RouteMetrics) {
+    e.family(
+        "bfd_routes_installed",
+        "Routes of ours in the kernel now.",
+        Kind::Gauge,
+    );
+    e.sample("bfd_routes_installed", &[], routes.installed);
+    let name = "bfd_route_operations_total";
+    e.family(
+        name,
+        "Netlink route operations, by operation and result.",
+        Kind::Counter,
+    );
+    for (op, result, n) in &routes.operations {
+        e.sample(name, &[("op", op), ("result", result)], n);
+    }
+    let name = "bfd_route_withdraw_latency_seconds";
+    e.family(
+        name,
+        "From a session leaving Up to the kernel's ack of the route change, over recent withdrawals.",
+        Kind::Gauge,
+    );
+    let w = &routes.withdraw_latency;
+    for (q, v) in [("0.5", w.p50_us), ("0.99", w.p99_us), ("1", w.max_us)] {
+        if let Some(us) = v {
+            e.sample(name, &[("quantile", q)], us as f64 / 1e6);
+        }
+    }
+}
+
+/// The series frr_exporter derives from FRR, so dashboards built on it keep working.
+fn render_frr_exporter(e: &mut Exposition, sessions: &[SessionSnapshot]) {
+    let name = "frr_bfd_peer_state";
+    e.family(
+        name,
+        "State of the bfd peer, 1 up, 0 otherwise.",
+        Kind::Gauge,
+    );
+    for s in sessions {
+        let labels = [
+            ("local", s.labels.local.as_str()),
+            ("peer", s.labels.peer.as_str()),
+        ];
+        e.sample(name, &labels, u8::from(s.state == Some(State::Up)));
+    }
+    let name = "frr_bfd_peer_uptime";
+    e.family(name, "Uptime of the bfd peer in seconds.", Kind::Gauge);
+    for s in sessions {
+        let labels = [
+            ("local", s.labels.local.as_str()),
+            ("peer", s.labels.peer.as_str()),
+        ];
+        let up = s.state == Some(State::Up);
+        e.sample(
+            name,
+            &labels,
+            if up { s.state_seconds.floor() } else { 0.0 },
+        );
+    }
+    e.family(
+        "frr_bfd_peer_count",
+        "Number of peers detected.",
+        Kind::Gauge,
+    );
+    e.sample("frr_bfd_peer_count", &[], sessions.len());
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::render;
+    use crate::peers::Labels;
+    use crate::status::{SessionSnapshot, Snapshot};
+    use bfd_core::State;
+
+    fn session(peer: &str, state: Option<State>) -> SessionSnapshot {
+        SessionSnapshot {
+            labels: Labels {
+                peer: peer.into(),
+                local: "198.51.100.1".into(),
+                interface: "net1".into(),
+            },
+            state,
+            state_seconds: 42.7,
+            state_changes: [0, 1, 1, 2],
+            tx_packets: 10,
+            rx_packets: 9,
+            detection_time: Some(0.9),
+            tx_interval: Some(0.3),
+        }
+    }
+
+    #[test]
+    fn series_follow_prometheus_naming_and_session_state() {
+        let text = render(&Snapshot {
+            sessions: vec![
+                session("198.51.100.2", Some(State::Up)),
+                session("198.51.100.3", None),
+            ],
+            dropped: vec![("ttl", 3)],
+            frr_exporter: false,
+            routes: None,
+        });
+        let l = r#"interface="net1",local="198.51.100.1",peer="198.51.100.2""#;
+        assert!(text.contains(&format!("bfd_session_up{{{l}}} 1")), "{text}");
+        assert!(text.contains(
+            r#"bfd_session_up{interface="net1",local="198.51.100.1",peer="198.51.100.3"} 0"#
+        ));
+        assert!(text.contains(&format!("bfd_session_state{{{l},state=\"up\"}} 1")));
+        assert!(text.contains(&format!("bfd_session_state{{{l},state=\"down\"}} 0")));
+        assert!(text.contains(r#"bfd_session_state{interface="net1",local="198.51.100.1",peer="198.51.100.3",state="down"} 1"#));
+        assert!(text.contains(&format!(
+            "bfd_session_state_changes_total{{{l},to=\"up\"}} 2"
+        )));
+        assert!(text.contains(&format!("bfd_control_packets_sent_total{{{l}}} 10")));
+        assert!(text.contains(&format!("bfd_control_packets_received_total{{{l}}} 9")));
+        assert!(text.contains(&format!("bfd_session_detection_time_seconds{{{l}}} 0.9")));
+        assert!(text.contains(&format!("bfd_session_tx_interval_seconds{{{l}}} 0.3")));
+        assert!(text.contains(r#"bfd_packets_dropped_total{reason="ttl"} 3"#));
+        assert!(text.contains("bfd_sessions 2"));
+        assert!(!text.contains("frr_bfd"));
+    }
+
+    #[test]
+    fn frr_exporter_series_on_request() {
+        let text = render(&Snapshot {
+            sessions: vec![
+                session("198.51.100.2", Some(State::Up)),
+                session("198.51.100.3", Some(State::Down)),
+            ],
+            dropped: vec![],
+            frr_exporter: true,
+            routes: None,
+        });
+        assert!(
+            text.contains(r#"frr_bfd_peer_state{local="198.51.100.1",peer="198.51.100.2"} 1"#),
+            "{text}"
+        );
+        assert!(
+            text.contains(r#"frr_bfd_peer_uptime{local="198.51.100.1",peer="198.51.100.2"} 42"#)
+        );
+        assert!(text.contains(r#"frr_bfd_peer_state{local="198.51.100.1",peer="198.51.100.3"} 0"#));
+        assert!(text.contains("frr_bfd_peer_count 2"));
+    }
+}
