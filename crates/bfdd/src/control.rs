@@ -21,7 +21,8 @@ pub type ControlRequest = (Request, oneshot::Sender<Response>);
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// Binds the control socket, replacing a stale socket file from an earlier run.
-pub fn bind(path: &Path) -> io::Result<UnixListener> {
+/// A std listener, so it can be bound before the runtime that serves it exists.
+pub fn bind(path: &Path) -> io::Result<std::os::unix::net::UnixListener> {
     if let Some(dir) = path.parent() {
         if !dir.as_os_str().is_empty() {
             std::fs::create_dir_all(dir)?;
@@ -32,7 +33,9 @@ pub fn bind(path: &Path) -> io::Result<UnixListener> {
         Err(e) if e.kind() == io::ErrorKind::NotFound => {}
         Err(e) => return Err(e),
     }
-    UnixListener::bind(path)
+    let listener = std::os::unix::net::UnixListener::bind(path)?;
+    listener.set_nonblocking(true)?;
+    Ok(listener)
 }
 
 /// Removes the socket file when the daemon stops.

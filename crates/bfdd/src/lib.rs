@@ -12,6 +12,7 @@ pub mod metrics;
 pub mod net;
 pub mod peers;
 pub mod routes;
+pub mod services;
 pub mod state_file;
 pub mod status;
 
@@ -122,7 +123,7 @@ pub async fn run(
 ) -> Result<(), StartError> {
     raise_fd_limit();
     let rx = bind_listeners(&config)?;
-    let listener =
+    let control_listener =
         control::bind(&config.daemon.control_socket).map_err(|source| StartError::Control {
             path: config.daemon.control_socket.clone(),
             source,
@@ -130,8 +131,8 @@ pub async fn run(
     let _socket_file = control::SocketFile(config.daemon.control_socket.clone());
     let metrics_listener = match config.daemon.metrics_address {
         Some(address) => Some(
-            tokio::net::TcpListener::bind(address)
-                .await
+            std::net::TcpListener::bind(address)
+                .and_then(|l| l.set_nonblocking(true).map(|()| l))
                 .map_err(|source| StartError::Metrics { address, source })?,
         ),
         None => None,
@@ -146,37 +147,40 @@ pub async fn run(
     let (control_tx, control_rx) = mpsc::channel(64);
     let (metrics_tx, metrics_rx) = mpsc::channel(8);
     let (reload_tx, reload_rx) = mpsc::channel(1);
-
-    let socket_path = config.daemon.control_socket.clone();
-    let metrics_address = config.daemon.metrics_address;
-    let peer_count = config.peers.len();
-    // Started even with no [[route]]: routes of ours left by an earlier run must still go.
-    let routes = match routes::spawn_netlink(config.routes.clone()) {
-        Ok(handle) => Some(handle),
-        Err(e) => {
-            warn!(error = %e, "no route installer: netlink unavailable");
-            None
-        }
-    };
     // Ready: configuration loaded and listening sockets bound, which is true from here on.
     let (ready_tx, ready_rx) = tokio::sync::watch::channel(bfd_control::ReadyStatus {
         ready: true,
         config: config_path.display().to_string(),
         sessions: config.peers.len(),
     });
-    let control_task = tokio::spawn(control::serve(listener, control_tx, ready_rx));
+
+    let socket_path = config.daemon.control_socket.clone();
+    let metrics_address = config.daemon.metrics_address;
+    let peer_count = config.peers.len();
+    let sockets = services::ServiceSockets {
+        control: control_listener,
+        metrics: metrics_listener,
+    };
+    let (services, routes) = services::Services::start(
+        sockets,
+        config.routes.clone(),
+        control_tx,
+        metrics_tx,
+        ready_rx,
+    )
+    .map_err(|source| StartError::Control {
+        path: socket_path.clone(),
+        source,
+    })?;
     let driver = driver::Driver::new(
         config_path.clone(),
         config,
         rx,
         peers,
-        routes.clone(),
+        routes,
         ready_tx,
         seed,
     );
-
-    let metrics_task =
-        metrics_listener.map(|l| tokio::spawn(metrics::serve(l, metrics_tx, routes)));
     let hup_task = tokio::spawn(forward_sighup(reload_tx));
     info!(
         config = %config_path.display(),
@@ -189,11 +193,8 @@ pub async fn run(
     driver
         .run(shutdown, control_rx, metrics_rx, reload_rx)
         .await;
-    control_task.abort();
     hup_task.abort();
-    if let Some(t) = metrics_task {
-        t.abort();
-    }
+    drop(services);
     Ok(())
 }
 

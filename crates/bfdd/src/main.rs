@@ -61,12 +61,9 @@ fn main() -> ExitCode {
     };
     bfdd::logging::init(format);
 
-    // The driver runs on this thread (block_on); control and metrics clients are served by
-    // two workers, so a probe is answered even while the driver is busy, say starting 10,000
-    // sessions, and a large answer never delays the driver's packets.
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .thread_name("bfdd-io")
+    // One thread for the driver: a packet or a deadline wakes exactly one thread. Clients and
+    // netlink are served on a thread of their own (see `bfdd::services`).
+    let runtime = match tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
     {
