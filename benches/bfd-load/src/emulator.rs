@@ -1,0 +1,563 @@
+//! N emulated BFD peers in one thread: each a real RFC 5880 session (`bfd_core::Sessions`,
+//! virtual clock = real time), all behind one receive socket and one raw send socket, read and
+//! written in batches.
+//!
+//! Besides running the sessions, the emulator watches the daemon's packets: its state per
+//! session (time to all Up, false Down transitions), the gaps between its periodic packets
+//! during the measurement window (transmit-interval accuracy), and, once a subset of sessions
+//! goes silent, when the daemon's packets for them turn Down (detection latency). Times are
+//! the kernel's receive timestamps, so the harness's own scheduling does not blur them.
+
+use std::net::{IpAddr, SocketAddrV4};
+use std::sync::mpsc;
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use anyhow::{anyhow, Context, Result};
+use bfd_core::{Event, HopMode, PeerKey, RxMeta, SessionConfig, Sessions, State};
+
+use crate::net::{self, RawSender, RxDatagram, RxSocket};
+use crate::stats::Histogram;
+use crate::topology::{d_addr, l_addr, l_index};
+
+/// RFC 5881 §4.
+pub const BFD_PORT: u16 = 3784;
+/// First source port of the emulated peers (RFC 5881 §4: 49152-65535).
+const SOURCE_PORT_BASE: u16 = 49152;
+/// Most flap records kept for the report.
+const FLAP_LOG: usize = 20;
+/// Longest sleep between looks at the command channel.
+const MAX_SLEEP: Duration = Duration::from_millis(10);
+/// Receive batches handled before the timers get a turn.
+const RX_BATCHES_PER_TURN: usize = 16;
+
+/// What the emulator runs.
+#[derive(Clone, Debug)]
+pub struct EmulatorConfig {
+    /// Number of emulated peers (sessions).
+    pub sessions: usize,
+    /// Desired Min TX and Required Min RX of every emulated peer.
+    pub interval: Duration,
+    /// Detect Mult of every emulated peer.
+    pub multiplier: u8,
+    /// The namespace it runs in (L).
+    pub netns: String,
+    /// Shortest time between two wake-ups: work due meanwhile is batched.
+    pub tick: Duration,
+}
+
+/// Counters readable at any time.
+#[derive(Clone, Debug, Default)]
+pub struct Snapshot {
+    /// Kernel time of the daemon's first packet.
+    pub first_packet_at: Option<f64>,
+    /// Kernel time of the packet that made the daemon's sessions all Up (first time).
+    pub all_up_at: Option<f64>,
+    /// Sessions whose last packet from the daemon said Up.
+    pub daemon_up: usize,
+    /// Emulated sessions in state Up.
+    pub local_up: usize,
+    /// Packets received from the daemon.
+    pub rx: u64,
+    /// Packets sent to the daemon.
+    pub tx: u64,
+    /// Up -> not Up in the daemon's packets, on sessions that were never silenced.
+    pub flaps_daemon: u64,
+    /// Up -> not Up of emulated sessions that were never silenced.
+    pub flaps_local: u64,
+    /// Sessions silenced so far.
+    pub silenced: usize,
+    /// Silenced sessions whose Down the daemon has sent.
+    pub detected: usize,
+    /// Datagrams that matched no emulated session.
+    pub rx_unmatched: u64,
+    /// Datagrams a session rejected (or that did not parse).
+    pub rx_rejected: u64,
+    /// Datagrams the kernel refused to send (full buffers).
+    pub tx_dropped: u64,
+}
+
+/// What the daemon did during the measurement window.
+#[derive(Clone, Debug)]
+pub struct WindowStats {
+    /// Window length, by the realtime clock.
+    pub seconds: f64,
+    /// Packets received from the daemon.
+    pub rx: u64,
+    /// Packets sent to the daemon.
+    pub tx: u64,
+    /// Gaps between consecutive periodic packets of a session, over the negotiated interval.
+    pub ratio: Histogram,
+    /// How far each ratio lies outside [0.75, 1.0], in intervals (0 inside).
+    pub error: Histogram,
+    /// The negotiated transmit interval of the daemon (the largest seen), seconds.
+    pub interval_s: f64,
+    /// Flaps (both kinds) during the window.
+    pub flaps: u64,
+}
+
+/// Everything at the end.
+#[derive(Clone, Debug)]
+pub struct Final {
+    /// Counters at the end.
+    pub snapshot: Snapshot,
+    /// Silence -> Down per detected session: daemon's Down packet minus our last packet, ms.
+    pub detect_latency_ms: Vec<f64>,
+    /// The negotiated detection time of each detected session, ms.
+    pub detect_time_ms: Vec<f64>,
+    /// The first flaps: (time, session, what).
+    pub flap_log: Vec<(f64, usize, String)>,
+    /// Per detected session: (session, our last packet, the daemon's first Down packet), in
+    /// realtime seconds.
+    pub detections: Vec<(usize, f64, f64)>,
+}
+
+enum Command {
+    Snapshot(mpsc::Sender<Snapshot>),
+    BeginWindow,
+    EndWindow(mpsc::Sender<WindowStats>),
+    Silence(Vec<usize>),
+    Stop,
+}
+
+/// The running emulator thread. Dropping it stops the thread.
+pub struct Emulator {
+    cmd: mpsc::Sender<Command>,
+    handle: Option<JoinHandle<Result<Final>>>,
+}
+
+impl Emulator {
+    /// Starts the thread: enters the namespace, binds the sockets, starts every session.
+    /// Returns once the sockets are bound.
+    pub fn start(config: EmulatorConfig) -> Result<Emulator> {
+        let (cmd_tx, cmd_rx) = mpsc::channel();
+        let (ready_tx, ready_rx) = mpsc::channel::<Result<()>>();
+        let handle = std::thread::Builder::new()
+            .name("emulator".into())
+            .spawn(move || -> Result<Final> {
+                let setup = (|| -> Result<(RxSocket, RawSender)> {
+                    net::enter_netns(&config.netns)?;
+                    Ok((RxSocket::bind(BFD_PORT, true)?, RawSender::open()?))
+                })();
+                let (rx, tx) = match setup {
+                    Ok(s) => {
+                        let _ = ready_tx.send(Ok(()));
+                        s
+                    }
+                    Err(e) => {
+                        let msg = format!("{e:#}");
+                        let _ = ready_tx.send(Err(e));
+                        return Err(anyhow!(msg));
+                    }
+                };
+                let mut state = State_::new(&config)?;
+                state.run(rx, tx, &cmd_rx)
+            })
+            .context("spawning the emulator thread")?;
+        let mut me = Emulator {
+            cmd: cmd_tx,
+            handle: Some(handle),
+        };
+        match ready_rx.recv_timeout(Duration::from_secs(10)) {
+            Ok(Ok(())) => Ok(me),
+            Ok(Err(e)) => {
+                me.handle.take();
+                Err(e.context("emulator setup"))
+            }
+            Err(_) => Err(me.join_error("emulator did not start")),
+        }
+    }
+
+    fn join_error(&mut self, what: &str) -> anyhow::Error {
+        match self.handle.take().map(JoinHandle::join) {
+            Some(Ok(Err(e))) => e.context(what.to_string()),
+            Some(Err(_)) => anyhow!("{what}: emulator thread panicked"),
+            _ => anyhow!("{what}"),
+        }
+    }
+
+    fn ask<T>(&mut self, make: impl FnOnce(mpsc::Sender<T>) -> Command) -> Result<T> {
+        let (tx, rx) = mpsc::channel();
+        if self.cmd.send(make(tx)).is_err() {
+            return Err(self.join_error("emulator stopped"));
+        }
+        match rx.recv_timeout(Duration::from_secs(10)) {
+            Ok(v) => Ok(v),
+            Err(_) => Err(self.join_error("emulator did not answer")),
+        }
+    }
+
+    /// Current counters.
+    pub fn snapshot(&mut self) -> Result<Snapshot> {
+        self.ask(Command::Snapshot)
+    }
+
+    /// Starts the measurement window (window counters and gaps restart).
+    pub fn begin_window(&mut self) -> Result<()> {
+        self.cmd
+            .send(Command::BeginWindow)
+            .map_err(|_| self.join_error("emulator stopped"))
+    }
+
+    /// Ends the window and returns what happened in it.
+    pub fn end_window(&mut self) -> Result<WindowStats> {
+        self.ask(Command::EndWindow)
+    }
+
+    /// Stops transmitting for these sessions (the daemon must declare them Down).
+    pub fn silence(&mut self, sessions: Vec<usize>) -> Result<()> {
+        self.cmd
+            .send(Command::Silence(sessions))
+            .map_err(|_| self.join_error("emulator stopped"))
+    }
+
+    /// Stops the thread and returns the final figures.
+    pub fn stop(mut self) -> Result<Final> {
+        let _ = self.cmd.send(Command::Stop);
+        match self.handle.take().map(JoinHandle::join) {
+            Some(Ok(r)) => r,
+            Some(Err(_)) => Err(anyhow!("emulator thread panicked")),
+            None => Err(anyhow!("emulator already stopped")),
+        }
+    }
+}
+
+impl Drop for Emulator {
+    fn drop(&mut self) {
+        let _ = self.cmd.send(Command::Stop);
+        if let Some(h) = self.handle.take() {
+            let _ = h.join();
+        }
+    }
+}
+
+const NO_STATE: u8 = u8::MAX;
+
+/// The emulator thread's state.
+struct State_ {
+    n: usize,
+    interval_us: u32,
+    multiplier: u8,
+    tick: Duration,
+    sessions: Sessions,
+    /// Session id index -> session number.
+    by_id: Vec<u32>,
+    daemon_state: Vec<u8>,
+    daemon_tx_us: Vec<u32>,
+    daemon_rx_us: Vec<u32>,
+    local_up: Vec<bool>,
+    last_gap_ts: Vec<f64>,
+    last_tx_rt: Vec<f64>,
+    silenced: Vec<bool>,
+    /// max(the daemon's Required Min RX, our Desired Min TX) when the session went silent.
+    silence_basis_us: Vec<u32>,
+    down_at: Vec<f64>,
+    snap: Snapshot,
+    window: Option<Window>,
+    flap_log: Vec<(f64, usize, String)>,
+}
+
+struct Window {
+    started: f64,
+    rx0: u64,
+    tx0: u64,
+    flaps0: u64,
+    ratio: Histogram,
+    error: Histogram,
+    interval_s: f64,
+}
+
+impl State_ {
+    fn new(config: &EmulatorConfig) -> Result<State_> {
+        let n = config.sessions;
+        let interval_us = u32::try_from(config.interval.as_micros()).context("interval")?;
+        let mut sessions = Sessions::new(0x5eed_b0fd);
+        let now = Instant::now();
+        let mut by_id = Vec::with_capacity(n);
+        let session_config = SessionConfig {
+            desired_min_tx: config.interval,
+            required_min_rx: config.interval,
+            detect_mult: config.multiplier,
+            passive: false,
+            admin_down: false,
+            auth: None,
+            hop_mode: HopMode::SingleHop,
+        };
+        for i in 0..n {
+            let key = PeerKey {
+                peer: IpAddr::V4(d_addr(i)),
+                local: Some(IpAddr::V4(l_addr(i))),
+                ifindex: None,
+                multihop: false,
+            };
+            let id = sessions
+                .insert(now, key, session_config.clone(), None)
+                .map_err(|e| anyhow!("emulated session {i}: {e}"))?;
+            if by_id.len() <= id.index() {
+                by_id.resize(id.index() + 1, u32::MAX);
+            }
+            by_id[id.index()] = i as u32;
+        }
+        Ok(State_ {
+            n,
+            interval_us,
+            multiplier: config.multiplier,
+            tick: config.tick,
+            sessions,
+            by_id,
+            daemon_state: vec![NO_STATE; n],
+            daemon_tx_us: vec![0; n],
+            daemon_rx_us: vec![0; n],
+            local_up: vec![false; n],
+            last_gap_ts: vec![f64::NAN; n],
+            last_tx_rt: vec![f64::NAN; n],
+            silenced: vec![false; n],
+            silence_basis_us: vec![0; n],
+            down_at: vec![f64::NAN; n],
+            snap: Snapshot::default(),
+            window: None,
+            flap_log: Vec::new(),
+        })
+    }
+
+    fn run(
+        &mut self,
+        mut rx: RxSocket,
+        mut tx: RawSender,
+        commands: &mpsc::Receiver<Command>,
+    ) -> Result<Final> {
+        let mut batch: Vec<RxDatagram> = Vec::with_capacity(net::BATCH);
+        let mut buf = Vec::with_capacity(64);
+        let mut last_wake = Instant::now();
+        loop {
+            loop {
+                match commands.try_recv() {
+                    Ok(Command::Stop) | Err(mpsc::TryRecvError::Disconnected) => {
+                        return Ok(self.finish(&tx));
+                    }
+                    Ok(c) => self.command(c, &tx),
+                    Err(mpsc::TryRecvError::Empty) => break,
+                }
+            }
+            for _ in 0..RX_BATCHES_PER_TURN {
+                rx.recv_batch(&mut batch)?;
+                if batch.is_empty() {
+                    break;
+                }
+                let now = Instant::now();
+                for d in &batch {
+                    self.receive(now, d, rx.payload(d));
+                }
+            }
+            let now = Instant::now();
+            self.sessions.handle_timeout(now);
+            let t_rt = net::now_rt();
+            while let Some(t) = self.sessions.poll_transmit(now, &mut buf) {
+                let Some(&i) = self.by_id.get(t.session.index()) else {
+                    continue;
+                };
+                let i = i as usize;
+                if self.silenced.get(i).copied().unwrap_or(true) {
+                    continue;
+                }
+                let src = SocketAddrV4::new(l_addr(i), SOURCE_PORT_BASE + (i % 16384) as u16);
+                let dst = SocketAddrV4::new(d_addr(i), BFD_PORT);
+                tx.push(src, dst, &buf)?;
+                self.last_tx_rt[i] = t_rt;
+                self.snap.tx += 1;
+            }
+            if tx.pending() > 0 {
+                tx.flush()?;
+            }
+            while let Some((id, event)) = self.sessions.poll_event() {
+                let Some(&i) = self.by_id.get(id.index()) else {
+                    continue;
+                };
+                if let Event::StateChanged { old, new, diag } = event {
+                    self.local_change(i as usize, old, new, diag);
+                }
+            }
+            // Sleep: at most one wake-up per tick, so work due meanwhile goes out in batches.
+            let after = Instant::now();
+            let earliest = last_wake + self.tick;
+            if after < earliest {
+                std::thread::sleep(earliest - after);
+            }
+            last_wake = Instant::now();
+            let wait = self
+                .sessions
+                .poll_timeout()
+                .map(|t| t.saturating_duration_since(last_wake))
+                .unwrap_or(MAX_SLEEP)
+                .min(MAX_SLEEP);
+            if !wait.is_zero() {
+                net::wait_readable(rx.socket(), wait)?;
+            }
+        }
+    }
+
+    fn command(&mut self, c: Command, tx: &RawSender) {
+        match c {
+            Command::Snapshot(reply) => {
+                self.snap.tx_dropped = tx.dropped;
+                let _ = reply.send(self.snap.clone());
+            }
+            Command::BeginWindow => {
+                self.last_gap_ts.iter_mut().for_each(|t| *t = f64::NAN);
+                self.window = Some(Window {
+                    started: net::now_rt(),
+                    rx0: self.snap.rx,
+                    tx0: self.snap.tx,
+                    flaps0: self.snap.flaps_daemon + self.snap.flaps_local,
+                    ratio: Histogram::new(0.0005, 4.0),
+                    error: Histogram::new(0.0005, 4.0),
+                    interval_s: 0.0,
+                });
+            }
+            Command::EndWindow(reply) => {
+                if let Some(w) = self.window.take() {
+                    let _ = reply.send(WindowStats {
+                        seconds: net::now_rt() - w.started,
+                        rx: self.snap.rx - w.rx0,
+                        tx: self.snap.tx - w.tx0,
+                        ratio: w.ratio,
+                        error: w.error,
+                        interval_s: w.interval_s,
+                        flaps: self.snap.flaps_daemon + self.snap.flaps_local - w.flaps0,
+                    });
+                }
+            }
+            Command::Silence(list) => {
+                for i in list {
+                    if let Some(s) = self.silenced.get_mut(i) {
+                        if !*s {
+                            *s = true;
+                            self.snap.silenced += 1;
+                            self.silence_basis_us[i] = self.daemon_rx_us[i].max(self.interval_us);
+                        }
+                    }
+                }
+            }
+            Command::Stop => {}
+        }
+    }
+
+    fn receive(&mut self, now: Instant, d: &RxDatagram, payload: &[u8]) {
+        let Some(i) = d.dst.and_then(l_index).filter(|&i| i < self.n) else {
+            self.snap.rx_unmatched += 1;
+            return;
+        };
+        if *d.src.ip() != d_addr(i) {
+            self.snap.rx_unmatched += 1;
+            return;
+        }
+        let Ok(packet) = bfd_wire::parse(payload) else {
+            self.snap.rx_rejected += 1;
+            return;
+        };
+        self.snap.rx += 1;
+        self.snap.first_packet_at.get_or_insert(d.ts);
+        let meta = RxMeta {
+            src: IpAddr::V4(d_addr(i)),
+            dst: IpAddr::V4(l_addr(i)),
+            ifindex: None,
+            ttl: d.ttl,
+            multihop: false,
+        };
+        if self.sessions.handle_datagram(now, &meta, payload).is_err() {
+            self.snap.rx_rejected += 1;
+        }
+
+        let up = State::Up.bits();
+        let prev = self.daemon_state[i];
+        let new = packet.state.bits();
+        self.daemon_tx_us[i] = packet.desired_min_tx;
+        self.daemon_rx_us[i] = packet.required_min_rx;
+        if new == up && prev != up {
+            self.snap.daemon_up += 1;
+            if self.snap.daemon_up == self.n && self.snap.all_up_at.is_none() {
+                self.snap.all_up_at = Some(d.ts);
+            }
+        } else if prev == up && new != up {
+            self.snap.daemon_up -= 1;
+            if !self.silenced[i] {
+                self.snap.flaps_daemon += 1;
+                self.log_flap(
+                    d.ts,
+                    i,
+                    format!("daemon sent {:?} diag {:?}", packet.state, packet.diag),
+                );
+            }
+        }
+        self.daemon_state[i] = new;
+        if self.silenced[i] && new != up && self.down_at[i].is_nan() {
+            self.down_at[i] = d.ts;
+            self.snap.detected += 1;
+        }
+        if let Some(w) = &mut self.window {
+            if new == up && !packet.final_ && !self.silenced[i] {
+                let last = self.last_gap_ts[i];
+                self.last_gap_ts[i] = d.ts;
+                if !last.is_nan() {
+                    let interval = f64::from(packet.desired_min_tx.max(self.interval_us)) * 1e-6;
+                    w.interval_s = w.interval_s.max(interval);
+                    let r = (d.ts - last) / interval;
+                    w.ratio.record(r);
+                    w.error.record((r - 1.0).max(0.75 - r).max(0.0));
+                }
+            }
+        }
+    }
+
+    fn local_change(&mut self, i: usize, old: State, new: State, diag: bfd_core::Diagnostic) {
+        if new == State::Up && old != State::Up {
+            self.local_up[i] = true;
+            self.snap.local_up += 1;
+        } else if old == State::Up && new != State::Up {
+            self.local_up[i] = false;
+            self.snap.local_up -= 1;
+            if !self.silenced[i] {
+                self.snap.flaps_local += 1;
+                self.log_flap(
+                    net::now_rt(),
+                    i,
+                    format!("emulated peer went {new:?} ({diag:?})"),
+                );
+            }
+        }
+    }
+
+    fn log_flap(&mut self, at: f64, i: usize, what: String) {
+        if self.flap_log.len() < FLAP_LOG {
+            self.flap_log.push((at, i, what));
+        }
+    }
+
+    fn finish(&mut self, tx: &RawSender) -> Final {
+        self.snap.tx_dropped = tx.dropped;
+        let mut latency = Vec::new();
+        let mut detect = Vec::new();
+        let mut detections = Vec::new();
+        for i in 0..self.n {
+            if !self.silenced[i] {
+                continue;
+            }
+            if self.down_at[i].is_nan() || self.last_tx_rt[i].is_nan() {
+                continue;
+            }
+            latency.push((self.down_at[i] - self.last_tx_rt[i]) * 1e3);
+            detections.push((i, self.last_tx_rt[i], self.down_at[i]));
+            // The daemon's detection time: our Detect Mult x max(its Required Min RX, our
+            // Desired Min TX) (RFC 5880 §6.8.4).
+            let basis = f64::from(self.silence_basis_us[i]);
+            detect.push(basis * f64::from(self.multiplier) * 1e-3);
+        }
+        Final {
+            snapshot: self.snap.clone(),
+            detect_latency_ms: latency,
+            detect_time_ms: detect,
+            flap_log: std::mem::take(&mut self.flap_log),
+            detections,
+        }
+    }
+}

@@ -1,0 +1,131 @@
+//! What /proc says about a process: CPU time (utime + stime of all its threads, and the
+//! nanosecond on-CPU time from schedstat) and memory (VmRSS, VmHWM).
+
+use std::sync::OnceLock;
+
+use anyhow::{Context, Result};
+use serde::{Deserialize, Serialize};
+
+/// CPU time of a process at one instant.
+#[derive(Clone, Copy, Debug, Default, Serialize, Deserialize, PartialEq)]
+#[serde(default)]
+pub struct CpuSample {
+    /// utime + stime from /proc/PID/stat, in seconds (clock-tick resolution, usually 10 ms).
+    pub stat_s: f64,
+    /// Sum of /proc/PID/task/*/schedstat on-CPU time in seconds (ns resolution), if available.
+    pub sched_s: Option<f64>,
+}
+
+impl CpuSample {
+    /// The CPU seconds between `earlier` and `self`: (utime+stime, schedstat).
+    pub fn since(&self, earlier: &CpuSample) -> (f64, Option<f64>) {
+        let stat = (self.stat_s - earlier.stat_s).max(0.0);
+        let sched = match (self.sched_s, earlier.sched_s) {
+            (Some(a), Some(b)) => Some((a - b).max(0.0)),
+            _ => None,
+        };
+        (stat, sched)
+    }
+}
+
+fn clock_ticks() -> f64 {
+    static TCK: OnceLock<f64> = OnceLock::new();
+    *TCK.get_or_init(|| {
+        nix::unistd::sysconf(nix::unistd::SysconfVar::CLK_TCK)
+            .ok()
+            .flatten()
+            .filter(|&t| t > 0)
+            .map(|t| t as f64)
+            .unwrap_or(100.0)
+    })
+}
+
+/// `pid` = `None` reads this process.
+fn proc_dir(pid: Option<u32>) -> String {
+    match pid {
+        Some(p) => format!("/proc/{p}"),
+        None => "/proc/self".to_string(),
+    }
+}
+
+/// CPU time of `pid` (or of this process).
+pub fn cpu(pid: Option<u32>) -> Result<CpuSample> {
+    let dir = proc_dir(pid);
+    let stat = std::fs::read_to_string(format!("{dir}/stat"))
+        .with_context(|| format!("reading {dir}/stat"))?;
+    // Fields after the parenthesised command name: state is field 3, utime 14, stime 15.
+    let rest = stat
+        .rsplit_once(')')
+        .map(|(_, r)| r)
+        .context("malformed /proc/PID/stat")?;
+    let f: Vec<&str> = rest.split_whitespace().collect();
+    let field = |i: usize| -> Result<f64> {
+        f.get(i)
+            .and_then(|v| v.parse::<u64>().ok())
+            .map(|v| v as f64)
+            .with_context(|| format!("/proc/PID/stat field {}", i + 3))
+    };
+    let stat_s = (field(11)? + field(12)?) / clock_ticks();
+    Ok(CpuSample {
+        stat_s,
+        sched_s: schedstat(&dir),
+    })
+}
+
+fn schedstat(dir: &str) -> Option<f64> {
+    let mut total = 0u64;
+    let mut any = false;
+    for t in std::fs::read_dir(format!("{dir}/task")).ok()?.flatten() {
+        let s = std::fs::read_to_string(t.path().join("schedstat")).ok()?;
+        total += s.split_whitespace().next()?.parse::<u64>().ok()?;
+        any = true;
+    }
+    any.then_some(total as f64 * 1e-9)
+}
+
+/// Memory of a process, in KiB.
+#[derive(Clone, Copy, Debug, Default, Serialize, Deserialize, PartialEq)]
+#[serde(default)]
+pub struct Memory {
+    /// VmRSS: resident now.
+    pub rss_kib: u64,
+    /// VmHWM: peak resident.
+    pub hwm_kib: u64,
+}
+
+/// VmRSS and VmHWM of `pid`.
+pub fn memory(pid: u32) -> Result<Memory> {
+    let path = format!("/proc/{pid}/status");
+    let s = std::fs::read_to_string(&path).with_context(|| format!("reading {path}"))?;
+    let kib = |key: &str| -> Result<u64> {
+        s.lines()
+            .find_map(|l| l.strip_prefix(key))
+            .and_then(|r| r.split_whitespace().next())
+            .and_then(|v| v.parse().ok())
+            .with_context(|| format!("{key} missing in {path}"))
+    };
+    Ok(Memory {
+        rss_kib: kib("VmRSS:")?,
+        hwm_kib: kib("VmHWM:")?,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_self() {
+        let a = cpu(None).expect("own /proc/self/stat");
+        let mut x = 0u64;
+        for i in 0..2_000_000u64 {
+            x = x.wrapping_mul(31).wrapping_add(i);
+        }
+        std::hint::black_box(x);
+        let b = cpu(None).expect("own /proc/self/stat");
+        let (stat, _) = b.since(&a);
+        assert!(stat >= 0.0);
+        let m = memory(std::process::id()).expect("own status");
+        assert!(m.hwm_kib >= m.rss_kib && m.rss_kib > 0);
+    }
+}
