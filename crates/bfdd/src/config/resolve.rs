@@ -122,8 +122,9 @@ fn peers(
             shutdown: p.shutdown,
             auth,
         };
-        let line = origin.line(span.start);
-        if let Some((j, first_line)) = seen.insert(peer.key(), (i, line)) {
+        // Only the offset: counting lines for every entry would make loading O(N^2).
+        if let Some((j, first)) = seen.insert(peer.key(), (i, span.start)) {
+            let first_line = origin.line(first);
             return Err(origin.invalid(
                 span,
                 format!("peer[{i}]"),
@@ -287,8 +288,8 @@ fn routes(
             Some(b) => b.into_inner(),
             None => false,
         };
-        let line = origin.line(span.start);
-        if let Some((j, first_line)) = seen.insert((destination, gateway), (i, line)) {
+        if let Some((j, first)) = seen.insert((destination, gateway), (i, span.start)) {
+            let first_line = origin.line(first);
             return Err(origin.invalid(
                 span,
                 format!("route[{i}]"),
