@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use bfd_control::{ReadyStatus, Request, Response};
 use bfd_core::{Event, SessionId, Sessions, State};
-use tokio::sync::{mpsc, oneshot, watch};
+use tokio::sync::{mpsc, watch};
 use tokio::time::Sleep;
 use tracing::{debug, info, warn};
 
@@ -179,7 +179,7 @@ impl Driver {
             self.flush(now);
         }
         let now = now();
-        self.peers.shutdown(now, &mut self.sessions);
+        self.sessions.shutdown(now);
         let sent = self
             .peers
             .send_due(now, &mut self.sessions, &mut self.tx_buf);
@@ -373,11 +373,4 @@ async fn readable(socket: Option<&RxSocket>) -> std::io::Result<()> {
         Some(s) => s.readable().await,
         None => std::future::pending().await,
     }
-}
-
-/// Asks a driver running elsewhere for a snapshot; used by tests.
-pub async fn request_snapshot(tx: &mpsc::Sender<SnapshotRequest>) -> Option<status::Snapshot> {
-    let (reply, rx) = oneshot::channel();
-    tx.send(reply).await.ok()?;
-    rx.await.ok()
 }

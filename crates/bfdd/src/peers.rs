@@ -225,11 +225,6 @@ impl Peers {
         self.persist(sessions);
     }
 
-    /// Sends every session's AdminDown at once (the caller flushes the transmits).
-    pub fn shutdown(&self, now: Instant, sessions: &mut Sessions) {
-        sessions.shutdown(now);
-    }
-
     fn start(&mut self, now: Instant, sessions: &mut Sessions, config: &PeerConfig) {
         let key = config.key();
         match self.try_start(now, sessions, config) {
