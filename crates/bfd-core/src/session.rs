@@ -123,6 +123,9 @@ pub struct Session {
     stats: SessionStats,
     events: VecDeque<Event>,
     rng: SmallRng,
+    /// How late the caller's timer may fire, in µs; periodic intervals are drawn short of the
+    /// top of the §6.8.7 window by this much so a late wake-up still lands inside it.
+    timer_slack_us: u32,
 }
 
 fn micros(d: Duration) -> u32 {
@@ -195,6 +198,7 @@ impl Session {
             stats: SessionStats::default(),
             events: VecDeque::new(),
             rng,
+            timer_slack_us: 0,
             config,
         };
         session.refresh_transmit(now);
@@ -684,11 +688,23 @@ impl Session {
         }
     }
 
-    /// §6.8.7: 75-100% of the interval, or 75-90% with a Detect Mult of 1.
+    /// §6.8.7: 75-100% of the interval, or 75-90% with a Detect Mult of 1, narrowed by the
+    /// timer slack: the top by all of it (the packet leaves up to that late), the bottom by a
+    /// quarter (the previous packet of a busy wake-up may itself have left a little late).
     fn jittered(&mut self, interval: Duration) -> Duration {
-        let top = if self.detect_mult == 1 { 900 } else { 1000 };
-        let permille: u32 = self.rng.gen_range(750..=top);
-        interval * permille / 1000
+        let interval_us = u64::try_from(interval.as_micros()).unwrap_or(u64::MAX / 1000);
+        let slack = u64::from(self.timer_slack_us);
+        let top_permille = if self.detect_mult == 1 { 900 } else { 1000 };
+        let window_lo = interval_us * 750 / 1000;
+        let window_hi = interval_us * top_permille / 1000;
+        let hi = window_hi.saturating_sub(slack).max(window_lo);
+        let lo = (window_lo + slack / 4).min(hi);
+        Duration::from_micros(self.rng.gen_range(lo..=hi))
+    }
+
+    /// See [`Sessions::set_timer_slack`](crate::Sessions::set_timer_slack).
+    pub fn set_timer_slack(&mut self, slack: Duration) {
+        self.timer_slack_us = micros(slack);
     }
 
     fn contents(&self) -> Contents {

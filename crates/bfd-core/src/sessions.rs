@@ -5,7 +5,7 @@ use std::cmp::Reverse;
 use std::collections::hash_map::Entry;
 use std::collections::{BinaryHeap, HashMap, VecDeque};
 use std::net::IpAddr;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use bfd_wire::ControlPacket;
 use rand::rngs::SmallRng;
@@ -102,6 +102,7 @@ pub struct Sessions {
     rng: SmallRng,
     /// Reused by `handle_timeout` so a tick allocates nothing.
     due_scratch: Vec<SessionId>,
+    timer_slack: Duration,
 }
 
 impl Sessions {
@@ -117,6 +118,18 @@ impl Sessions {
             events: VecDeque::new(),
             rng: SmallRng::seed_from_u64(seed),
             due_scratch: Vec::new(),
+            timer_slack: Duration::ZERO,
+        }
+    }
+
+    /// How late the caller's timer may fire after a deadline (a millisecond-tick timer wheel
+    /// fires up to a tick or two late). Periodic packets are then scheduled early enough that
+    /// they still leave within the 75-100% window of §6.8.7 when the wake-up comes that late.
+    /// Zero (the default) draws from the whole window.
+    pub fn set_timer_slack(&mut self, slack: Duration) {
+        self.timer_slack = slack;
+        for slot in self.slots.iter_mut().flatten() {
+            slot.session.set_timer_slack(slack);
         }
     }
 
@@ -137,7 +150,8 @@ impl Sessions {
             Some(d) if d != 0 && !self.by_discriminator.contains_key(&d) => d,
             _ => self.fresh_discriminator(),
         };
-        let session = Session::new(now, discr, config, self.rng.gen())?;
+        let mut session = Session::new(now, discr, config, self.rng.gen())?;
+        session.set_timer_slack(self.timer_slack);
         let slot = Slot {
             session,
             key: key.clone(),

@@ -73,7 +73,8 @@ fn rfc5880_6_8_3_slow_start_one_second_until_up_then_configured_rate_by_poll() {
     }
     pair.b.silent = false;
     pair.run_until_cond(ms(3000), |p| p.both_up());
-    let up_at = pair.now;
+    // From A's own transition: its Poll leaves with it, possibly before B is Up too.
+    let up_at = pair.a.entered(State::Up)[0];
     pair.run_for(ms(3000));
     let after: Vec<_> = pair.a.sent.iter().filter(|(t, _)| *t >= up_at).collect();
     // The change of Desired Min TX goes out with P until B's Final.
@@ -551,6 +552,45 @@ fn rfc5880_6_8_7_jitter_within_75_to_100_percent_over_10000_intervals() {
         assert!(min < 0.76 && max > top - 0.01, "mult {mult}: {min}..{max}");
         assert_eq!(pair.a.session().stats().down_count, 0);
     }
+}
+
+/// Gap ratios of A's periodic packets at 50 ms over `intervals`, with the engines served by a
+/// 1 ms tick timer that wakes up to 2 ms late, A's slack set to `slack`.
+fn gap_ratios_with_coarse_timer(slack: Duration, intervals: u64) -> Vec<f64> {
+    let mut pair = Pair::new(23, config(50, 50, 3), config(50, 50, 3));
+    pair.timer_tick = Some(ms(1));
+    pair.a.sessions.set_timer_slack(slack);
+    pair.run_until_cond(ms(5000), |p| p.both_up());
+    pair.run_for(ms(1000));
+    let start = pair.now;
+    pair.run_for(ms(50 * intervals));
+    let sent: Vec<_> = pair
+        .a
+        .sent
+        .iter()
+        .filter(|(t, _)| *t >= start)
+        .cloned()
+        .collect();
+    assert_eq!(pair.a.session().stats().down_count, 0);
+    periodic_gaps(&sent)
+        .iter()
+        .map(|g| g.as_secs_f64() / 0.05)
+        .collect()
+}
+
+#[test]
+fn rfc5880_6_8_7_jitter_window_holds_with_a_late_millisecond_timer() {
+    // Without slack a timer that fires late pushes gaps drawn near 100% past the window: the
+    // reason the daemon sets one.
+    let unslacked = gap_ratios_with_coarse_timer(Duration::ZERO, 4000);
+    assert!(unslacked.iter().any(|&r| r > 1.0), "late timer, no slack");
+    let ratios = gap_ratios_with_coarse_timer(ms(2), 4000);
+    assert!(ratios.len() >= 4000, "{}", ratios.len());
+    let min = ratios.iter().cloned().fold(f64::MAX, f64::min);
+    let max = ratios.iter().cloned().fold(f64::MIN, f64::max);
+    assert!(min >= 0.75 && max <= 1.0, "{min}..{max}");
+    // Still spread over most of the window, not pinned to one value.
+    assert!(min < 0.78 && max > 0.97, "{min}..{max}");
 }
 
 #[test]

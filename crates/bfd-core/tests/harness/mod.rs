@@ -112,6 +112,9 @@ pub struct Pair {
     pub loss: LossRule,
     /// TTL stamped on delivered packets.
     pub ttl: u8,
+    /// A coarse timer like tokio's: engine deadlines are served on the next tick boundary after
+    /// them, one tick later still (the worst case of a millisecond wheel). `None`: exactly on time.
+    pub timer_tick: Option<Duration>,
     buf: Vec<u8>,
 }
 
@@ -135,6 +138,7 @@ impl Pair {
             lost: Vec::new(),
             loss: Box::new(|_| false),
             ttl: 255,
+            timer_tick: None,
             buf: Vec::new(),
         }
     }
@@ -230,14 +234,21 @@ impl Pair {
 
     fn next_deadline(&mut self) -> Option<Instant> {
         let flights = self.in_flight.iter().map(|f| f.deliver_at).min();
-        [
-            flights,
-            self.a.sessions.poll_timeout(),
-            self.b.sessions.poll_timeout(),
-        ]
-        .into_iter()
-        .flatten()
-        .min()
+        let timers = [self.a.sessions.poll_timeout(), self.b.sessions.poll_timeout()];
+        let timers = timers.into_iter().flatten().map(|t| self.served_at(t));
+        flights.into_iter().chain(timers).min()
+    }
+
+    /// When a coarse timer wakes for deadline `t`.
+    fn served_at(&self, t: Instant) -> Instant {
+        let Some(tick) = self.timer_tick else {
+            return t;
+        };
+        let tick_ns = tick.as_nanos().max(1);
+        let since = t.saturating_duration_since(self.start).as_nanos();
+        let ticks = since.div_ceil(tick_ns) + 1;
+        let offset = u64::try_from(ticks * tick_ns).expect("test durations fit");
+        self.start + Duration::from_nanos(offset)
     }
 
     /// Runs every event up to and including `until`, then sets the clock to `until`.
