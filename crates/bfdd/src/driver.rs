@@ -16,15 +16,13 @@ use tracing::{debug, info, warn};
 use crate::config::Config;
 use crate::control::ControlRequest;
 use crate::metrics::SnapshotRequest;
-use crate::net::RxSocket;
+use crate::net::{self, RxSocket};
 use crate::peers::Peers;
 use crate::routes::RouteHandle;
 use crate::status;
 
-/// Largest datagram read; BFD control packets are at most 52 bytes, the rest is for garbage.
-const RX_BUF: usize = 1500;
-/// Datagrams read from one socket per turn of the driver loop.
-const RX_BATCH: usize = 256;
+/// `recvmmsg` calls on one socket per turn of the driver loop.
+const RX_BATCHES_PER_TURN: usize = 4;
 /// How late tokio's timer wakes the driver after a deadline: its wheel rounds a deadline up to
 /// the next millisecond and the poll timeout rounds up once more. Periodic packets are drawn
 /// that much inside the §6.8.7 window, so they leave inside it.
@@ -56,7 +54,6 @@ pub struct Driver {
     sessions: Sessions,
     peers: Peers,
     rx: Vec<RxSocket>,
-    rx_buf: Vec<u8>,
     tx_buf: Vec<u8>,
     dropped: Vec<(&'static str, u64)>,
     routes: Option<RouteHandle>,
@@ -82,7 +79,6 @@ impl Driver {
             sessions,
             peers,
             rx,
-            rx_buf: vec![0; RX_BUF],
             tx_buf: Vec::with_capacity(64),
             dropped: Vec::new(),
             routes,
@@ -203,35 +199,41 @@ impl Driver {
         }
     }
 
-    /// Reads every queued datagram of socket `i` and hands each to the core.
+    /// Reads the queued datagrams of socket `i` and hands each to the core.
     fn drain_socket(&mut self, now: Instant, i: usize) {
         // Bounded, so a flood on one socket cannot hold back timers: readiness stays set until
         // the socket is drained, so the rest is read on the next turn of the loop.
-        for _ in 0..RX_BATCH {
+        for _ in 0..RX_BATCHES_PER_TURN {
             let Some(socket) = self.rx.get_mut(i) else {
                 return;
             };
-            match socket.try_recv(&mut self.rx_buf) {
-                Ok(Some(received)) => {
-                    let payload = &self.rx_buf[..received.len];
-                    if let Err(e) = self.sessions.handle_datagram(now, &received.meta, payload) {
-                        debug!(src = %received.meta.src, error = %e, "packet dropped");
-                        self.count_drop(e.reason());
+            let (sessions, dropped) = (&mut self.sessions, &mut self.dropped);
+            let read = socket.recv_batch(|datagram| {
+                let reason = match datagram {
+                    Ok((received, payload)) => {
+                        match sessions.handle_datagram(now, &received.meta, payload) {
+                            Ok(_) => return,
+                            Err(e) => {
+                                debug!(src = %received.meta.src, error = %e, "packet dropped");
+                                e.reason()
+                            }
+                        }
                     }
-                }
-                Ok(None) => return,
+                    Err(e) => {
+                        debug!(error = %e, "unusable datagram");
+                        "malformed"
+                    }
+                };
+                count_drop(dropped, reason);
+            });
+            match read {
+                Ok(n) if n == net::RX_BATCH => {}
+                Ok(_) => return,
                 Err(e) => {
-                    debug!(error = %e, "unusable datagram");
-                    self.count_drop("malformed");
+                    debug!(error = %e, "receive failed");
+                    return;
                 }
             }
-        }
-    }
-
-    fn count_drop(&mut self, reason: &'static str) {
-        match self.dropped.iter_mut().find(|(r, _)| *r == reason) {
-            Some((_, n)) => *n += 1,
-            None => self.dropped.push((reason, 1)),
         }
     }
 
@@ -370,6 +372,13 @@ impl Driver {
             frr_exporter: self.config.daemon.frr_exporter_metrics,
             routes: None,
         }
+    }
+}
+
+fn count_drop(dropped: &mut Vec<(&'static str, u64)>, reason: &'static str) {
+    match dropped.iter_mut().find(|(r, _)| *r == reason) {
+        Some((_, n)) => *n += 1,
+        None => dropped.push((reason, 1)),
     }
 }
 

@@ -8,7 +8,7 @@ use std::os::fd::AsRawFd;
 
 use bfd_core::RxMeta;
 use nix::sys::socket::{
-    recvmsg, setsockopt, sockopt, ControlMessageOwned, MsgFlags, SockaddrStorage,
+    recvmmsg, setsockopt, sockopt, ControlMessageOwned, MsgFlags, MultiHeaders, SockaddrStorage,
 };
 use socket2::{Domain, Protocol, Socket, Type};
 use tokio::io::Interest;
@@ -26,6 +26,11 @@ pub const BFD_TTL: u32 = 255;
 const TOS_NETWORK_CONTROL: u32 = 0xc0;
 /// Large enough for a burst of thousands of sessions' packets between two driver wake-ups.
 const RX_BUFFER_BYTES: usize = 4 << 20;
+/// Datagrams read by one `recvmmsg`.
+pub const RX_BATCH: usize = 64;
+/// Room per datagram: a BFD control packet is at most 52 bytes; anything longer than this is
+/// not one and is reported truncated rather than read whole.
+const RX_SLOT: usize = 256;
 
 /// A datagram as received.
 #[derive(Clone, Copy, Debug)]
@@ -36,12 +41,17 @@ pub struct Received {
     pub meta: RxMeta,
 }
 
-/// A listening socket on 3784 or 4784 for one address family.
+/// A listening socket on 3784 or 4784 for one address family, read in batches.
 pub struct RxSocket {
     socket: UdpSocket,
     multihop: bool,
     v6: bool,
-    cmsg: Vec<u8>,
+    /// `recvmmsg` headers with room for each datagram's addresses and control messages. The
+    /// kernel shrinks their lengths to what the last call used and nix does not reset them,
+    /// which is harmless only because every datagram of one socket carries the same address
+    /// family and the same two control messages: keep them per socket.
+    headers: MultiHeaders<SockaddrStorage>,
+    slots: Box<[[u8; RX_SLOT]; RX_BATCH]>,
 }
 
 impl RxSocket {
@@ -86,7 +96,8 @@ impl RxSocket {
             socket: UdpSocket::from_std(socket.into())?,
             multihop,
             v6,
-            cmsg,
+            headers: MultiHeaders::preallocate(RX_BATCH, Some(cmsg)),
+            slots: Box::new([[0; RX_SLOT]; RX_BATCH]),
         })
     }
 
@@ -105,28 +116,61 @@ impl RxSocket {
         self.socket.readable().await
     }
 
-    /// Reads one datagram if there is one; `Ok(None)` when the queue is empty.
-    pub fn try_recv(&mut self, buf: &mut [u8]) -> io::Result<Option<Received>> {
+    /// Reads up to [`RX_BATCH`] queued datagrams with one `recvmmsg` and hands each to
+    /// `each`, with its payload or why it is unusable. Returns how many were read: 0 when the
+    /// queue was empty.
+    pub fn recv_batch(
+        &mut self,
+        mut each: impl FnMut(io::Result<(Received, &[u8])>),
+    ) -> io::Result<usize> {
         let RxSocket {
             socket,
-            cmsg,
+            headers,
+            slots,
             multihop,
             ..
         } = self;
-        // try_io clears the readiness only on WouldBlock, so a drained queue re-arms the wait.
+        let mut read = 0;
+        // try_io clears tokio's readiness only on WouldBlock. A short batch means the queue
+        // was empty when read, so it reports WouldBlock too (after handling what it got): the
+        // wait re-arms without one more, empty, system call. A datagram arriving meanwhile
+        // raises a new readiness event.
         let result = socket.try_io(Interest::READABLE, || {
             let fd = socket.as_raw_fd();
-            let mut iov = [IoSliceMut::new(buf)];
-            let msg = recvmsg::<SockaddrStorage>(fd, &mut iov, Some(cmsg), MsgFlags::MSG_DONTWAIT)
+            let mut iovs = slots.each_mut().map(|slot| [IoSliceMut::new(slot)]);
+            let messages = recvmmsg(fd, headers, iovs.iter_mut(), MsgFlags::MSG_DONTWAIT, None)
                 .map_err(io::Error::from)?;
-            Ok(parse_msg(&msg, *multihop))
+            for msg in messages {
+                read += 1;
+                each(receive_one(&msg, *multihop));
+            }
+            if read < RX_BATCH {
+                return Err(io::ErrorKind::WouldBlock.into());
+            }
+            Ok(())
         });
         match result {
-            Ok(received) => received.map(Some),
-            Err(e) if e.kind() == io::ErrorKind::WouldBlock => Ok(None),
+            Ok(()) => Ok(read),
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => Ok(read),
             Err(e) => Err(e),
         }
     }
+}
+
+/// One datagram of a batch with its payload, or why it cannot be used.
+fn receive_one<'a>(
+    msg: &nix::sys::socket::RecvMsg<'_, 'a, SockaddrStorage>,
+    multihop: bool,
+) -> io::Result<(Received, &'a [u8])> {
+    if msg.flags.contains(MsgFlags::MSG_TRUNC) {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidData,
+            "datagram longer than any BFD control packet",
+        ));
+    }
+    let received = parse_msg(msg, multihop)?;
+    let payload = msg.iovs().next().unwrap_or_default();
+    Ok((received, payload))
 }
 
 fn parse_msg(
@@ -291,4 +335,41 @@ fn is_link_local(ip: Ipv6Addr) -> bool {
 /// The index of a network interface, by name.
 pub fn interface_index(name: &str) -> io::Result<u32> {
     nix::net::if_::if_nametoindex(name).map_err(io::Error::from)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A batch mixing an oversized datagram with real ones: the long one is reported unusable
+    /// (not read as a packet from its first bytes), the others come through with their
+    /// addresses, in order. Loopback only, on the multihop port.
+    #[tokio::test]
+    async fn oversized_datagram_is_reported_and_the_batch_goes_on() {
+        let mut rx = RxSocket::bind(false, true).expect("bind 4784 on loopback");
+        let tx = std::net::UdpSocket::bind("127.0.0.1:0").expect("sender");
+        let to = ("127.0.0.1", MULTIHOP_PORT);
+        tx.send_to(&[1; 24], to).expect("send");
+        tx.send_to(&[2; RX_SLOT + 100], to).expect("send");
+        tx.send_to(&[3; 52], to).expect("send");
+        let mut seen = Vec::new();
+        while seen.len() < 3 {
+            rx.readable().await.expect("readable");
+            rx.recv_batch(|d| {
+                seen.push(d.map(|(r, p)| (r.meta.dst, r.meta.multihop, p.to_vec())));
+            })
+            .expect("recvmmsg");
+        }
+        let loopback = IpAddr::V4(Ipv4Addr::LOCALHOST);
+        assert_eq!(
+            seen[0].as_ref().expect("first"),
+            &(loopback, true, vec![1; 24])
+        );
+        let err = seen[1].as_ref().expect_err("oversized");
+        assert_eq!(err.kind(), io::ErrorKind::InvalidData);
+        assert_eq!(
+            seen[2].as_ref().expect("third"),
+            &(loopback, true, vec![3; 52])
+        );
+    }
 }

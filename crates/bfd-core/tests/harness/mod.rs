@@ -234,7 +234,10 @@ impl Pair {
 
     fn next_deadline(&mut self) -> Option<Instant> {
         let flights = self.in_flight.iter().map(|f| f.deliver_at).min();
-        let timers = [self.a.sessions.poll_timeout(), self.b.sessions.poll_timeout()];
+        let timers = [
+            self.a.sessions.poll_timeout(),
+            self.b.sessions.poll_timeout(),
+        ];
         let timers = timers.into_iter().flatten().map(|t| self.served_at(t));
         flights.into_iter().chain(timers).min()
     }
