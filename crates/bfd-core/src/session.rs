@@ -112,7 +112,8 @@ pub struct Session {
     stale_finals: u32,
     stale_until: Option<Instant>,
     final_pending: bool,
-    auth: Option<AuthState>,
+    /// Boxed: most sessions have none, and inline it would cost every session 40 bytes.
+    auth: Option<Box<AuthState>>,
     timers: Timers,
     last_tx: Option<Instant>,
     last_rx: Option<Instant>,
@@ -150,7 +151,7 @@ impl Session {
         let auth = config
             .auth
             .clone()
-            .map(|key| AuthState::new(key, rng.gen()));
+            .map(|key| Box::new(AuthState::new(key, rng.gen())));
         let desired_min_tx = config.desired_min_tx.max(SLOW_TX_INTERVAL);
         let state = if config.admin_down {
             State::AdminDown
@@ -342,7 +343,7 @@ impl Session {
             self.auth = config
                 .auth
                 .clone()
-                .map(|key| AuthState::new(key, self.rng.gen()));
+                .map(|key| Box::new(AuthState::new(key, self.rng.gen())));
         }
         let admin_down = config.admin_down;
         self.config = config;

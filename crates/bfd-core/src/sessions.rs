@@ -81,6 +81,8 @@ struct Slot {
     scheduled: Option<Instant>,
     /// Already queued in `ready`.
     queued: bool,
+    /// The next session with the same peer address: `by_peer` holds the first of each chain.
+    next_same_peer: Option<SessionId>,
 }
 
 /// All sessions of a daemon.
@@ -93,7 +95,9 @@ pub struct Sessions {
     slots: Vec<Option<Slot>>,
     free: Vec<u32>,
     by_discriminator: HashMap<u32, SessionId>,
-    by_peer: HashMap<IpAddr, Vec<SessionId>>,
+    /// First session of each peer address; the rest are chained through `Slot::next_same_peer`
+    /// (usually there is one), which costs far less per session than a list per address.
+    by_peer: HashMap<IpAddr, SessionId>,
     /// Min-heap of (deadline, slot); entries whose deadline no longer matches are skipped.
     heap: BinaryHeap<Reverse<(Instant, u32)>>,
     /// Sessions that may have a packet to send now.
@@ -157,6 +161,7 @@ impl Sessions {
             key: key.clone(),
             scheduled: None,
             queued: false,
+            next_same_peer: self.by_peer.get(&key.peer).copied(),
         };
         let id = match self.free.pop() {
             Some(i) => {
@@ -169,7 +174,7 @@ impl Sessions {
             }
         };
         self.by_discriminator.insert(discr, id);
-        self.by_peer.entry(key.peer).or_default().push(id);
+        self.by_peer.insert(key.peer, id);
         self.after_input(id);
         Ok(id)
     }
@@ -180,12 +185,7 @@ impl Sessions {
         let slot = self.slots.get_mut(id.index())?.take()?;
         self.by_discriminator
             .remove(&slot.session.local_discriminator());
-        if let Entry::Occupied(mut e) = self.by_peer.entry(slot.key.peer) {
-            e.get_mut().retain(|&x| x != id);
-            if e.get().is_empty() {
-                e.remove();
-            }
-        }
+        self.unlink_peer(id, slot.key.peer, slot.next_same_peer);
         self.ready.retain(|&x| x != id);
         self.events.retain(|(x, _)| *x != id);
         self.free.push(id.0);
@@ -194,11 +194,30 @@ impl Sessions {
 
     /// The session with this key, if any.
     pub fn find_key(&self, key: &PeerKey) -> Option<SessionId> {
-        self.by_peer
-            .get(&key.peer)?
-            .iter()
-            .copied()
+        self.with_peer(key.peer)
             .find(|&id| self.slot(id).is_some_and(|s| s.key == *key))
+    }
+
+    /// Every session whose peer is `peer`.
+    pub fn with_peer(&self, peer: IpAddr) -> impl Iterator<Item = SessionId> + '_ {
+        let first = self.by_peer.get(&peer).copied();
+        std::iter::successors(first, |&id| self.slot(id).and_then(|s| s.next_same_peer))
+    }
+
+    /// How many sessions fit before the slot table grows: size side tables indexed by
+    /// [`SessionId::index`] to it.
+    pub fn capacity(&self) -> usize {
+        self.slots.capacity()
+    }
+
+    /// Makes room for `additional` more sessions without growing any table on the way (a
+    /// growing table doubles, and holds up to twice what it needs from then on).
+    pub fn reserve(&mut self, additional: usize) {
+        let new_slots = additional.saturating_sub(self.free.len());
+        self.slots.reserve_exact(new_slots);
+        self.by_discriminator.reserve(additional);
+        self.by_peer.reserve(additional);
+        self.heap.reserve_exact(additional);
     }
 
     /// A session by handle.
@@ -310,13 +329,8 @@ impl Sessions {
             }
             return Ok(id);
         }
-        self.by_peer
-            .get(&meta.src)
-            .and_then(|ids| {
-                ids.iter()
-                    .copied()
-                    .find(|&id| self.slot(id).is_some_and(|s| s.key.matches(meta)))
-            })
+        self.with_peer(meta.src)
+            .find(|&id| self.slot(id).is_some_and(|s| s.key.matches(meta)))
             .ok_or(RxError::NoSessionForPeer {
                 peer: meta.src,
                 local: meta.dst,
@@ -400,6 +414,33 @@ impl Sessions {
 
     fn slot_mut(&mut self, id: SessionId) -> Option<&mut Slot> {
         self.slots.get_mut(id.index())?.as_mut()
+    }
+
+    /// Takes removed session `id` (whose successor was `next`) out of its peer's chain.
+    fn unlink_peer(&mut self, id: SessionId, peer: IpAddr, next: Option<SessionId>) {
+        let Entry::Occupied(mut head) = self.by_peer.entry(peer) else {
+            return;
+        };
+        if *head.get() == id {
+            match next {
+                Some(next) => *head.get_mut() = next,
+                None => {
+                    head.remove();
+                }
+            }
+            return;
+        }
+        let mut cursor = *head.get();
+        while let Some(slot) = self.slots.get_mut(cursor.index()).and_then(Option::as_mut) {
+            match slot.next_same_peer {
+                Some(n) if n == id => {
+                    slot.next_same_peer = next;
+                    return;
+                }
+                Some(n) => cursor = n,
+                None => return,
+            }
+        }
     }
 
     fn fresh_discriminator(&mut self) -> u32 {

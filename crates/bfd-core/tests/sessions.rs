@@ -278,3 +278,51 @@ fn one_timer_for_many_sessions_fires_each_on_time() {
         "{sent} packets from 100 sessions in 10 s"
     );
 }
+
+/// Several sessions to one peer address (one per local address): removing the first, a middle
+/// and the last of them leaves the others found by key and by a Your Discriminator 0 packet
+/// (§6.8.6), each to its own local address.
+#[test]
+fn rfc5880_6_8_6_sessions_sharing_a_peer_address_survive_removals_in_any_order() {
+    let now = origin();
+    let peer = v6(1);
+    let keyed = |local: u16| PeerKey {
+        local: Some(v6(100 + local)),
+        ..key(peer)
+    };
+    for remove_order in [[0usize, 2, 4], [4, 2, 0], [2, 0, 4]] {
+        let mut s = Sessions::new(9);
+        s.reserve(5);
+        let ids: Vec<_> = (0..5u16)
+            .map(|i| {
+                s.insert(now, keyed(i), SessionConfig::default(), None)
+                    .unwrap()
+            })
+            .collect();
+        assert_eq!(s.with_peer(peer).count(), 5);
+        for &r in &remove_order {
+            assert!(s.remove(ids[r]).is_some());
+        }
+        let left = [1usize, 3];
+        assert_eq!(s.with_peer(peer).count(), left.len(), "{remove_order:?}");
+        for i in 0..5u16 {
+            let found = s.find_key(&keyed(i));
+            let demuxed = s
+                .handle_datagram(now, &meta(peer, v6(100 + i)), &down_packet(7, 0))
+                .ok();
+            if left.contains(&usize::from(i)) {
+                assert_eq!(found, Some(ids[usize::from(i)]), "{remove_order:?} {i}");
+                assert_eq!(demuxed, Some(ids[usize::from(i)]), "{remove_order:?} {i}");
+            } else {
+                assert_eq!(found, None, "{remove_order:?} {i}");
+                assert_eq!(demuxed, None, "{remove_order:?} {i}");
+            }
+        }
+        // A new session to the same peer joins the chain.
+        let again = s
+            .insert(now, keyed(0), SessionConfig::default(), None)
+            .unwrap();
+        assert_eq!(s.find_key(&keyed(0)), Some(again));
+        assert_eq!(s.with_peer(peer).count(), 3);
+    }
+}

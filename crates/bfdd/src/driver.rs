@@ -50,6 +50,7 @@ enum Wake {
 /// Everything the driver owns.
 pub struct Driver {
     config_path: PathBuf,
+    /// The running configuration less its peers, whose settings live in `peers`.
     config: Config,
     sessions: Sessions,
     peers: Peers,
@@ -86,10 +87,11 @@ impl Driver {
             config,
         };
         let now = now();
-        let peers_config = driver.config.peers.clone();
+        // The peers' settings move into the session tables; the driver keeps the rest.
+        let peers_config = std::mem::take(&mut driver.config.peers);
         driver
             .peers
-            .apply(now, &mut driver.sessions, &peers_config, &mut driver.tx_buf);
+            .apply(now, &mut driver.sessions, peers_config, &mut driver.tx_buf);
         driver.flush(now);
         driver
     }
@@ -269,7 +271,7 @@ impl Driver {
         let Some(entry) = self.peers.entry(id) else {
             return;
         };
-        let l = &entry.labels;
+        let l = crate::peers::labels(&entry.config);
         let local = if l.local.is_empty() {
             "-"
         } else {
@@ -346,14 +348,18 @@ impl Driver {
         if config.daemon != self.config.daemon {
             warn!("[daemon] settings changed; they take effect on restart");
         }
-        let summary = self
-            .peers
-            .apply(now, &mut self.sessions, &config.peers, &mut self.tx_buf);
+        let peer_count = config.peers.len();
+        let summary = self.peers.apply(
+            now,
+            &mut self.sessions,
+            std::mem::take(&mut config.peers),
+            &mut self.tx_buf,
+        );
         self.report_gateways(now);
         if let Some(routes) = &self.routes {
             routes.reconfigure(config.routes.clone());
         }
-        self.ready.send_modify(|r| r.sessions = config.peers.len());
+        self.ready.send_modify(|r| r.sessions = peer_count);
         info!(
             added = summary.added,
             removed = summary.removed,

@@ -3,6 +3,7 @@
 //! until it gives up.
 
 use std::collections::BTreeMap;
+use std::hash::{Hash, Hasher};
 use std::io;
 use std::path::{Path, PathBuf};
 
@@ -19,10 +20,15 @@ struct Stored {
 }
 
 /// The discriminator file under the state directory.
+///
+/// Holds in memory only what a previous run left and no session has taken back yet, plus a
+/// digest of the last file written: at thousands of sessions a copy of the running set would
+/// cost each session its key as text.
 #[derive(Debug)]
 pub struct DiscriminatorStore {
     path: PathBuf,
-    stored: Stored,
+    previous: BTreeMap<String, u32>,
+    written: Option<u64>,
 }
 
 impl DiscriminatorStore {
@@ -47,12 +53,20 @@ impl DiscriminatorStore {
                 )),
             ),
         };
-        (DiscriminatorStore { path, stored }, warning)
+        let store = DiscriminatorStore {
+            path,
+            previous: stored.sessions,
+            written: None,
+        };
+        (store, warning)
     }
 
-    /// The discriminator a previous run used for this peer.
-    pub fn get(&self, key: &PeerKey) -> Option<u32> {
-        self.stored.sessions.get(&key.to_string()).copied()
+    /// The discriminator a previous run used for this peer, handed out once.
+    pub fn take(&mut self, key: &PeerKey) -> Option<u32> {
+        if self.previous.is_empty() {
+            return None;
+        }
+        self.previous.remove(&key.to_string())
     }
 
     /// Replaces the stored set with the sessions running now, written atomically (temporary
@@ -61,21 +75,29 @@ impl DiscriminatorStore {
         &mut self,
         sessions: impl IntoIterator<Item = (&'a PeerKey, u32)>,
     ) -> io::Result<()> {
-        let sessions: BTreeMap<String, u32> = sessions
-            .into_iter()
-            .map(|(k, d)| (k.to_string(), d))
-            .collect();
-        if sessions == self.stored.sessions {
+        let stored = Stored {
+            sessions: sessions
+                .into_iter()
+                .map(|(k, d)| (k.to_string(), d))
+                .collect(),
+        };
+        let text = serde_json::to_vec_pretty(&stored).map_err(io::Error::other)?;
+        let digest = {
+            let mut h = std::collections::hash_map::DefaultHasher::new();
+            text.hash(&mut h);
+            h.finish()
+        };
+        if self.written == Some(digest) {
             return Ok(());
         }
-        self.stored.sessions = sessions;
         if let Some(dir) = self.path.parent() {
             std::fs::create_dir_all(dir)?;
         }
         let tmp = self.path.with_extension("json.tmp");
-        let text = serde_json::to_vec_pretty(&self.stored).map_err(io::Error::other)?;
         std::fs::write(&tmp, text)?;
-        std::fs::rename(&tmp, &self.path)
+        std::fs::rename(&tmp, &self.path)?;
+        self.written = Some(digest);
+        Ok(())
     }
 }
 
@@ -105,9 +127,10 @@ mod tests {
         assert!(warning.is_none());
         let k = key("198.51.100.4");
         store.save([(&k, 0x1234_5678)]).unwrap();
-        let (again, _) = DiscriminatorStore::load(&dir);
-        assert_eq!(again.get(&k), Some(0x1234_5678));
-        assert_eq!(again.get(&key("198.51.100.5")), None);
+        let (mut again, _) = DiscriminatorStore::load(&dir);
+        assert_eq!(again.take(&k), Some(0x1234_5678));
+        assert_eq!(again.take(&k), None, "handed out once");
+        assert_eq!(again.take(&key("198.51.100.5")), None);
         std::fs::remove_dir_all(&dir).unwrap();
     }
 
@@ -116,9 +139,9 @@ mod tests {
         let dir = tempdir("corrupt");
         std::fs::create_dir_all(&dir).unwrap();
         std::fs::write(dir.join(FILE_NAME), b"{not json").unwrap();
-        let (store, warning) = DiscriminatorStore::load(&dir);
+        let (mut store, warning) = DiscriminatorStore::load(&dir);
         assert!(warning.unwrap().contains("corrupt"));
-        assert_eq!(store.get(&key("198.51.100.4")), None);
+        assert_eq!(store.take(&key("198.51.100.4")), None);
         std::fs::remove_dir_all(&dir).unwrap();
     }
 }

@@ -162,7 +162,7 @@ pub fn snapshot(now: Instant, peers: &Peers, sessions: &Sessions) -> Vec<Session
             PeerRef::Running { id, entry } => {
                 let session = sessions.get(id);
                 SessionSnapshot {
-                    labels: entry.labels.clone(),
+                    labels: crate::peers::labels(&entry.config),
                     state: session.map(Session::state),
                     state_seconds: session
                         .and_then(Session::last_state_change)
