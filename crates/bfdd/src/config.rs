@@ -14,6 +14,7 @@
 //! See `docs/bfdd.example.toml` for every key.
 
 mod error;
+mod pieces;
 mod prefix;
 mod raw;
 mod resolve;
@@ -252,6 +253,20 @@ pub struct RouteConfig {
     pub bfd: bool,
 }
 
+/// Parses one piece of the file (or all of it): syntax first, so its errors come from the
+/// parser, then the typed structs. `peer_base` and `route_base` number the piece's peers and
+/// routes as the whole file does, for the key an error names.
+fn parse_piece<T: serde::de::DeserializeOwned>(
+    origin: &error::Origin<'_>,
+    text: &str,
+    peer_base: usize,
+    route_base: usize,
+) -> Result<T, ConfigError> {
+    text.parse::<toml::Table>().map_err(|e| origin.syntax(&e))?;
+    serde_path_to_error::deserialize(toml::Deserializer::new(text))
+        .map_err(|e| origin.serde(e, |key| pieces::shift_key(key, peer_base, route_base)))
+}
+
 impl Config {
     /// Reads and parses the file at `path`.
     pub fn load(path: &Path) -> Result<Config, ConfigError> {
@@ -266,9 +281,19 @@ impl Config {
     /// `secret-file`s, which are read now so a bad secret fails the load, not a session.
     pub fn parse(text: &str, path: &Path) -> Result<Config, ConfigError> {
         let origin = error::Origin { file: path, text };
-        text.parse::<toml::Table>().map_err(|e| origin.syntax(&e))?;
-        let raw: raw::RawConfig = serde_path_to_error::deserialize(toml::Deserializer::new(text))
-            .map_err(|e| origin.serde(e))?;
+        let Some(ranges) = pieces::split(text) else {
+            let raw = parse_piece::<raw::RawConfig>(&origin, text, 0, 0)?;
+            return resolve::resolve(raw, &origin);
+        };
+        let mut raw = parse_piece::<raw::RawConfig>(&origin, &text[ranges[0].clone()], 0, 0)?;
+        let mut piece = String::new();
+        for range in ranges.into_iter().skip(1) {
+            pieces::padded(text, range, &mut piece);
+            let tail: raw::RawPeerTables =
+                parse_piece(&origin, &piece, raw.peer.len(), raw.route.len())?;
+            raw.peer.extend(tail.peer);
+            raw.route.extend(tail.route);
+        }
         resolve::resolve(raw, &origin)
     }
 

@@ -963,3 +963,65 @@ fn rfc5880_6_7_2_secret_hex_gives_arbitrary_bytes() {
         "set only one of",
     );
 }
+
+/// `n` single-hop peers, three lines each (header, address, blank), after two lines of
+/// `[daemon]`: peer `i`'s header is on line `3 + 3 * i`.
+fn many_peers(n: usize) -> String {
+    let mut t = String::from("[daemon]\nlog-format = \"json\"\n");
+    for i in 0..n {
+        t.push_str(&format!(
+            "[[peer]]\naddress = \"198.18.{}.{}\"\n\n",
+            i / 200,
+            i % 200 + 1
+        ));
+    }
+    t
+}
+
+/// Files of thousands of peers are parsed in pieces to bound memory; what they mean and how
+/// they are refused must not show it.
+#[test]
+fn large_file_loads_whole_with_peers_and_routes_in_order() {
+    let mut text = many_peers(1000);
+    text.push_str(
+        "[[route]]\ndestination = \"203.0.113.0/24\"\ngateway = \"198.18.0.1\"\nbfd = true\n",
+    );
+    text.push_str("[[peer]]\naddress = \"198.51.100.9\"\n[peer.auth]\ntype = \"simple-password\"\nkey-id = 1\nsecret = \"abc\"\n");
+    let c = parse(&text).unwrap();
+    assert_eq!(c.peers.len(), 1001);
+    assert_eq!(c.peers[0].address, ip("198.18.0.1"));
+    assert_eq!(c.peers[999].address, ip("198.18.4.200"));
+    assert_eq!(c.peers[1000].address, ip("198.51.100.9"));
+    assert!(c.peers[1000].auth.is_some(), "subtable stays with its peer");
+    assert!(c.peers[..1000].iter().all(|p| p.auth.is_none()));
+    assert_eq!(c.routes.routes.len(), 1);
+    assert_eq!(c.daemon.log_format, LogFormat::Json);
+}
+
+#[test]
+fn large_file_errors_name_the_whole_files_line_and_key() {
+    // A bad value in a later piece.
+    let text = many_peers(1000).replacen(
+        "address = \"198.18.3.101\"\n",
+        "address = \"198.18.3.101\"\ndetect-multiplier = 0\n",
+        1,
+    );
+    // Peer 700 = 198.18.3.101; its header is line 3 + 3 * 700, the new key two lines on.
+    assert_invalid(&text, 2105, "peer[700].detect-multiplier", "nonzero");
+    // A duplicate across pieces names both.
+    let text = many_peers(1000).replacen("198.18.4.100", "198.18.0.5", 1);
+    assert_invalid(
+        &text,
+        3 + 3 * 899,
+        "peer[899]",
+        "duplicate of peer[4] at line 15",
+    );
+    // A syntax error in a later piece.
+    let text = many_peers(1000).replacen("[[peer]]\naddress = \"198.18.4.150\"", "[[peer]\n", 1);
+    let err = parse(&text).unwrap_err();
+    let line = 3 + 3 * 949;
+    assert!(
+        matches!(err, ConfigError::Syntax { line: l, .. } if l == line),
+        "{err:?}"
+    );
+}

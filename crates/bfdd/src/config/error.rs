@@ -103,8 +103,13 @@ impl Origin<'_> {
     }
 
     /// A serde error from deserializing the typed configuration: the tracked path gives the key.
-    pub fn serde(&self, err: serde_path_to_error::Error<toml::de::Error>) -> ConfigError {
-        let key = key_path(err.path());
+    /// `renumber` maps the key as the parsed text numbers it to the whole file's numbering.
+    pub fn serde(
+        &self,
+        err: serde_path_to_error::Error<toml::de::Error>,
+        renumber: impl Fn(&str) -> String,
+    ) -> ConfigError {
+        let key = renumber(&key_path(err.path()));
         let inner = err.into_inner();
         ConfigError::Invalid {
             file: self.file.to_owned(),

@@ -33,6 +33,16 @@ pub(super) struct RawConfig {
     pub route: Vec<Spanned<RawRoute>>,
 }
 
+/// A piece of a large file after its first (see `pieces`): peers and routes only.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub(super) struct RawPeerTables {
+    #[serde(default)]
+    pub peer: Vec<Spanned<RawPeer>>,
+    #[serde(default)]
+    pub route: Vec<Spanned<RawRoute>>,
+}
+
 #[derive(Deserialize, Default)]
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
 pub(super) struct RawDaemon {
