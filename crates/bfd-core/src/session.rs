@@ -95,15 +95,15 @@ pub struct Session {
     local_diag: Diagnostic,
     remote: RemoteParams,
     /// bfd.DesiredMinTxInterval as advertised.
-    desired_min_tx: Duration,
+    desired_min_tx: Micros,
     /// bfd.RequiredMinRxInterval as advertised.
-    required_min_rx: Duration,
+    required_min_rx: Micros,
     /// bfd.DetectMult as advertised.
     detect_mult: u8,
     /// Desired Min TX the transmit interval is computed from: lags an increase until the Final.
-    tx_interval_basis: Duration,
+    tx_interval_basis: Micros,
     /// Required Min RX the detection time is computed from: lags a decrease until the Final.
-    detect_basis: Duration,
+    detect_basis: Micros,
     poll: Option<PollSequence>,
     /// Polls sent and not yet answered by a Final.
     unanswered_polls: u32,
@@ -127,6 +127,21 @@ pub struct Session {
     /// How late the caller's timer may fire, in µs; periodic intervals are drawn short of the
     /// top of the §6.8.7 window by this much so a late wake-up still lands inside it.
     timer_slack_us: u32,
+}
+
+/// An interval as the wire carries it, in microseconds: a quarter of a `Duration`'s size, for
+/// the four a session keeps.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+struct Micros(u32);
+
+impl Micros {
+    fn of(d: Duration) -> Micros {
+        Micros(micros(d))
+    }
+
+    fn duration(self) -> Duration {
+        from_micros(self.0)
+    }
 }
 
 fn micros(d: Duration) -> u32 {
@@ -176,13 +191,13 @@ impl Session {
                 detect_mult: 0,
                 demand: false,
             },
-            desired_min_tx,
+            desired_min_tx: Micros::of(desired_min_tx),
             // Advertised from the first packet: a peer that scheduled its next packet from a slow
             // value would miss our detection time right after Up (the OVN slow-start trap).
-            required_min_rx: config.required_min_rx,
+            required_min_rx: Micros::of(config.required_min_rx),
             detect_mult: config.detect_mult,
-            tx_interval_basis: desired_min_tx,
-            detect_basis: config.required_min_rx,
+            tx_interval_basis: Micros::of(desired_min_tx),
+            detect_basis: Micros::of(config.required_min_rx),
             poll: None,
             unanswered_polls: 0,
             stale_finals: 0,
@@ -464,17 +479,17 @@ impl Session {
     }
     /// Desired Min TX as currently advertised (at least 1 s while not Up).
     pub fn advertised_desired_min_tx(&self) -> Duration {
-        self.desired_min_tx
+        self.desired_min_tx.duration()
     }
     /// Required Min RX as currently advertised.
     pub fn advertised_required_min_rx(&self) -> Duration {
-        self.required_min_rx
+        self.required_min_rx.duration()
     }
 
     /// §6.8.7: the interval between periodic packets before jitter, the larger of our Desired
     /// Min TX (as in use) and the peer's Required Min RX.
     pub fn transmit_interval(&self) -> Duration {
-        self.tx_interval_basis.max(self.remote.min_rx)
+        self.tx_interval_basis.duration().max(self.remote.min_rx)
     }
 
     /// §6.8.4: the peer's Detect Mult times the larger of our Required Min RX (as in use) and
@@ -483,7 +498,8 @@ impl Session {
         if self.remote.detect_mult == 0 {
             return None;
         }
-        Some(self.detect_basis.max(self.remote.desired_min_tx) * u32::from(self.remote.detect_mult))
+        let basis = self.detect_basis.duration().max(self.remote.desired_min_tx);
+        Some(basis * u32::from(self.remote.detect_mult))
     }
 
     // ---- internals ----
@@ -515,7 +531,7 @@ impl Session {
         } else {
             self.config.desired_min_tx.max(SLOW_TX_INTERVAL)
         };
-        let required = self.config.required_min_rx;
+        let (desired, required) = (Micros::of(desired), Micros::of(self.config.required_min_rx));
         let up = self.state == State::Up;
         if self.config.detect_mult != self.detect_mult {
             // §6.8.12: sent with the next packet, no Poll needed, unless the peer is in Demand
@@ -668,7 +684,7 @@ impl Session {
     }
 
     fn arm_immediate(&mut self, now: Instant) {
-        let spacing = MIN_IMMEDIATE_SPACING.min(self.desired_min_tx);
+        let spacing = MIN_IMMEDIATE_SPACING.min(self.desired_min_tx.duration());
         let at = match self.last_immediate {
             Some(last) => now.max(last + spacing),
             None => now,
@@ -732,8 +748,8 @@ impl Session {
             detect_mult: self.detect_mult,
             my_discriminator: self.local_discr,
             your_discriminator: self.remote.discriminator,
-            desired_min_tx: micros(self.desired_min_tx),
-            required_min_rx: micros(self.required_min_rx),
+            desired_min_tx: self.desired_min_tx.0,
+            required_min_rx: self.required_min_rx.0,
             // No Echo function: RFC 5880 §6.8.9 / RFC 5881 §4 say advertise zero.
             required_min_echo_rx: 0,
             auth: self.auth.as_mut().and_then(|a| a.next_section()),

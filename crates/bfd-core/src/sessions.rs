@@ -477,7 +477,65 @@ impl Sessions {
             slot.scheduled = next;
             if let Some(at) = next {
                 self.heap.push(Reverse((at, id.0)));
+                self.compact_heap_if_stale();
             }
         }
+    }
+
+    /// Superseded deadlines stay in the heap until they reach the top; a session whose
+    /// deadline keeps moving earlier leaves several behind. Past twice the live entries, drop
+    /// them all: the heap stays within a small multiple of the sessions, at amortized O(1).
+    fn compact_heap_if_stale(&mut self) {
+        let live = self.by_discriminator.len();
+        if self.heap.len() <= 2 * live + 64 {
+            return;
+        }
+        let slots = &self.slots;
+        self.heap.retain(|Reverse((at, index))| {
+            slots
+                .get(*index as usize)
+                .and_then(Option::as_ref)
+                .is_some_and(|s| s.scheduled == Some(*at))
+        });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::net::{IpAddr, Ipv4Addr};
+    use std::time::Duration;
+
+    use super::*;
+
+    /// A deadline that keeps moving earlier leaves stale heap entries; they are dropped before
+    /// they outnumber the sessions, and the live deadline is still the one reported.
+    #[test]
+    fn stale_heap_entries_are_bounded() {
+        #[allow(clippy::disallowed_methods)]
+        let start = Instant::now();
+        let mut sessions = Sessions::new(1);
+        let key = PeerKey {
+            peer: IpAddr::V4(Ipv4Addr::new(192, 0, 2, 1)),
+            local: None,
+            ifindex: None,
+            multihop: false,
+        };
+        let id = sessions
+            .insert(start, key, SessionConfig::default(), None)
+            .expect("insert");
+        let mut buf = Vec::new();
+        while sessions.poll_transmit(start, &mut buf).is_some() {}
+        // Each step pushes a fresh, earlier deadline for the same session.
+        for i in 0..1000u32 {
+            let slot = sessions.slot_mut(id).expect("slot");
+            slot.scheduled =
+                Some(start + Duration::from_secs(3600) - Duration::from_millis(i.into()));
+            let at = slot.scheduled.expect("set");
+            sessions.heap.push(Reverse((at, id.0)));
+            sessions.compact_heap_if_stale();
+            assert!(sessions.heap.len() <= 2 + 64, "{}", sessions.heap.len());
+        }
+        let expected = start + Duration::from_secs(3600) - Duration::from_millis(999);
+        assert_eq!(sessions.poll_timeout(), Some(expected));
     }
 }
