@@ -752,6 +752,24 @@ fn daemon_routes_follow_sessions_and_survive_interference() -> Result<()> {
     wait_gateways(a_ns, V6, &[B_V6, C_V6], Duration::from_secs(1))
         .context("IPv6 route deleted by hand")?;
 
+    // Reload without C's routes: C is no longer a gateway, its nexthops go although its
+    // sessions stay Up. Reload with them back (and one more via C): C's sessions are Up, so
+    // the routes come back at once, with no session event to announce it.
+    let b_only = RoutesToml::new()
+        .route(V4, B_V4, true)
+        .route(V6, B_V6, true)
+        .route(STATIC_V4, B_V4, false);
+    write_routes_config(&a, &config_a(), &b_only)?;
+    ensure!(matches!(a.reload()?, bfd_control::Response::Reloaded(_)));
+    wait_gateways(a_ns, V4, &[B_V4], FOLLOW).context("C's routes dropped by reload")?;
+    wait_gateways(a_ns, V6, &[B_V6], FOLLOW)?;
+    let more = routes_a().route("198.18.7.0/24", C_V4, true);
+    write_routes_config(&a, &config_a(), &more)?;
+    ensure!(matches!(a.reload()?, bfd_control::Response::Reloaded(_)));
+    wait_gateways(a_ns, V4, &[B_V4, C_V4], FOLLOW).context("C back as a gateway")?;
+    wait_gateways(a_ns, V6, &[B_V6, C_V6], FOLLOW)?;
+    wait_gateways(a_ns, "198.18.7.0/24", &[C_V4], FOLLOW).context("new route via Up C")?;
+
     // SIGTERM: our routes are withdrawn (keep-on-exit = false); foreign ones stay.
     a.stop()?;
     let ours = shown_routes(a_ns, MAIN, Some(PROTO))?;

@@ -87,6 +87,8 @@ impl Driver {
             config,
         };
         let now = now();
+        let gateways = route_gateways(&driver.config);
+        driver.peers.set_gateways(&driver.sessions, gateways);
         // The peers' settings move into the session tables; the driver keeps the rest.
         let peers_config = std::mem::take(&mut driver.config.peers);
         driver
@@ -252,7 +254,7 @@ impl Driver {
         while let Some((id, event)) = self.sessions.poll_event() {
             if let Event::StateChanged { old, new, diag } = event {
                 self.log_state_change(id, old, new, diag);
-                self.peers.note_transition(id, old, new);
+                self.peers.note_transition(&self.sessions, id, old, new);
             }
         }
         self.report_gateways(now);
@@ -268,10 +270,10 @@ impl Driver {
 
     /// The one line per state change operators grep for (FRR's `state-change:` line).
     fn log_state_change(&self, id: SessionId, old: State, new: State, diag: bfd_core::Diagnostic) {
-        let Some(entry) = self.peers.entry(id) else {
+        let Some(config) = self.peers.config_of(&self.sessions, id) else {
             return;
         };
-        let l = crate::peers::labels(&entry.config);
+        let l = crate::peers::labels(&config);
         let local = if l.local.is_empty() {
             "-"
         } else {
@@ -290,7 +292,7 @@ impl Driver {
             new = %new,
             diag = %diag,
             "state-change: [mhop:{} peer:{} local:{} interface:{}] {} -> {} ({})",
-            if entry.config.multihop { "yes" } else { "no" },
+            if config.multihop { "yes" } else { "no" },
             l.peer,
             local,
             interface,
@@ -355,6 +357,8 @@ impl Driver {
             std::mem::take(&mut config.peers),
             &mut self.tx_buf,
         );
+        self.peers
+            .set_gateways(&self.sessions, route_gateways(&config));
         self.report_gateways(now);
         if let Some(routes) = &self.routes {
             routes.reconfigure(config.routes.clone());
@@ -379,6 +383,17 @@ impl Driver {
             routes: None,
         }
     }
+}
+
+/// The addresses `bfd = true` routes use as gateways.
+fn route_gateways(config: &Config) -> std::collections::HashSet<std::net::IpAddr> {
+    config
+        .routes
+        .routes
+        .iter()
+        .filter(|r| r.bfd)
+        .map(|r| r.gateway)
+        .collect()
 }
 
 fn count_drop(dropped: &mut Vec<(&'static str, u64)>, reason: &'static str) {

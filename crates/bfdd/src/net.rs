@@ -239,10 +239,6 @@ pub struct TxBinding {
     pub local: Option<IpAddr>,
     /// Interface to bind (SO_BINDTODEVICE), if any.
     pub interface: Option<String>,
-    /// Interface index, for IPv6 link-local destinations.
-    pub ifindex: Option<u32>,
-    /// Multihop: send to 4784 instead of 3784.
-    pub multihop: bool,
 }
 
 /// A session's own sending socket: its source port identifies the session to the peer.
@@ -251,7 +247,6 @@ pub struct TxBinding {
 /// thousands of sessions the registrations cost memory and time for nothing.
 pub struct TxSocket {
     socket: std::net::UdpSocket,
-    destination: SocketAddr,
     source_port: u16,
 }
 
@@ -289,23 +284,8 @@ impl TxSocket {
             socket.set_nonblocking(true)?;
             match socket.bind(&SocketAddr::new(local_ip, port).into()) {
                 Ok(()) => {
-                    let port_dst = if binding.multihop {
-                        MULTIHOP_PORT
-                    } else {
-                        SINGLE_HOP_PORT
-                    };
-                    let destination = match binding.peer {
-                        IpAddr::V6(ip) => SocketAddr::V6(SocketAddrV6::new(
-                            ip,
-                            port_dst,
-                            0,
-                            binding.ifindex.filter(|_| is_link_local(ip)).unwrap_or(0),
-                        )),
-                        IpAddr::V4(ip) => SocketAddr::new(IpAddr::V4(ip), port_dst),
-                    };
                     return Ok(TxSocket {
                         socket: socket.into(),
-                        destination,
                         source_port: port,
                     });
                 }
@@ -318,13 +298,30 @@ impl TxSocket {
 
     /// Sends without waiting: a full socket buffer loses this packet, as a congested link would,
     /// rather than stalling every other session.
-    pub fn try_send(&self, payload: &[u8]) -> io::Result<()> {
-        self.socket.send_to(payload, self.destination).map(|_| ())
+    pub fn try_send(&self, payload: &[u8], destination: SocketAddr) -> io::Result<()> {
+        self.socket.send_to(payload, destination).map(|_| ())
     }
 
     /// The source port the peer sees.
     pub fn source_port(&self) -> u16 {
         self.source_port
+    }
+}
+
+/// Where a session's packets go (RFC 5881 §4, RFC 5883 §5), worked out per packet from the
+/// session's key rather than stored beside every session.
+pub fn destination(key: &bfd_core::PeerKey) -> SocketAddr {
+    let port = if key.multihop {
+        MULTIHOP_PORT
+    } else {
+        SINGLE_HOP_PORT
+    };
+    match key.peer {
+        IpAddr::V6(ip) => {
+            let scope = key.ifindex.filter(|_| is_link_local(ip)).unwrap_or(0);
+            SocketAddr::V6(SocketAddrV6::new(ip, port, 0, scope))
+        }
+        IpAddr::V4(ip) => SocketAddr::new(IpAddr::V4(ip), port),
     }
 }
 

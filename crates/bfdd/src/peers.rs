@@ -6,11 +6,11 @@ use std::net::IpAddr;
 use std::time::Instant;
 
 use bfd_control::ReloadSummary;
-use bfd_core::{AuthKey, HopMode, SessionConfig, SessionId, Sessions, State};
+use bfd_core::{AuthKey, HopMode, Session, SessionConfig, SessionId, Sessions, State};
 use tracing::{debug, info, warn};
 
-use crate::config::{PeerConfig, PeerKey};
-use crate::net::{interface_index, TxBinding, TxSocket, SOURCE_PORTS};
+use crate::config::{AuthConfig, PeerConfig, PeerKey, SINGLE_HOP_TTL};
+use crate::net::{destination, interface_index, TxBinding, TxSocket, SOURCE_PORTS};
 use crate::state_file::DiscriminatorStore;
 
 /// Label values of a session's metrics and log lines.
@@ -25,9 +25,13 @@ pub struct Labels {
 }
 
 /// What the daemon keeps beside a session in the core.
+///
+/// Not the peer's configuration: the core holds its settings and key, and
+/// [`running_config`] rebuilds it from them with the interface name kept here. One copy per
+/// session, at thousands of sessions.
 pub struct PeerEntry {
-    /// The peer's configuration.
-    pub config: PeerConfig,
+    /// The interface the session is bound to, by name.
+    pub interface: Option<Box<str>>,
     /// Its sending socket.
     pub tx: TxSocket,
     /// Transitions into each state, indexed by `State::bits()`.
@@ -64,7 +68,10 @@ pub struct Peers {
     pending: BTreeMap<PeerKey, PendingPeer>,
     next_port: u16,
     store: DiscriminatorStore,
-    /// Up sessions per peer address: a route's gateway is usable while any session to it is Up.
+    /// Addresses some `bfd = true` route uses as its gateway: the only ones whose Up sessions
+    /// are counted, so peers no route depends on cost nothing here or in the route installer.
+    gateways: HashSet<IpAddr>,
+    /// Up sessions per gateway: a route's gateway is usable while any session to it is Up.
     up_by_address: HashMap<IpAddr, u32>,
     /// Gateways that became usable (true) or unusable (false), for the route installer.
     gateway_changes: Vec<(IpAddr, bool)>,
@@ -93,6 +100,33 @@ pub fn session_config(peer: &PeerConfig) -> SessionConfig {
     }
 }
 
+/// The configuration a running session was started with (or last changed to), from the
+/// core's copy of its settings and key: the inverse of [`session_config`].
+pub fn running_config(entry: &PeerEntry, key: &bfd_core::PeerKey, session: &Session) -> PeerConfig {
+    let settings = session.config();
+    let (multihop, minimum_ttl) = match settings.hop_mode {
+        HopMode::MultiHop { min_ttl } => (true, min_ttl),
+        HopMode::SingleHop => (false, SINGLE_HOP_TTL),
+    };
+    PeerConfig {
+        address: key.peer,
+        local_address: key.local,
+        interface: entry.interface.as_deref().map(str::to_string),
+        multihop,
+        minimum_ttl,
+        desired_min_tx: settings.desired_min_tx,
+        required_min_rx: settings.required_min_rx,
+        detect_multiplier: settings.detect_mult,
+        passive: settings.passive,
+        shutdown: settings.admin_down,
+        auth: settings.auth.as_ref().map(|k| AuthConfig {
+            auth_type: k.auth_type,
+            key_id: k.key_id,
+            secret: k.secret.clone(),
+        }),
+    }
+}
+
 /// The label values of a peer's metrics, made when asked for rather than kept per session.
 pub fn labels(peer: &PeerConfig) -> Labels {
     Labels {
@@ -115,6 +149,7 @@ impl Peers {
             pending: BTreeMap::new(),
             next_port: SOURCE_PORTS.start() + port_seed % span,
             store,
+            gateways: HashSet::new(),
             up_by_address: HashMap::new(),
             gateway_changes: Vec::new(),
         }
@@ -131,13 +166,30 @@ impl Peers {
     }
 
     /// Every configured peer in configuration order: running ones with their session id.
-    pub fn iter(&self) -> impl Iterator<Item = PeerRef<'_>> {
-        self.order.iter().filter_map(|configured| match configured {
-            Configured::Running(id) => self
-                .entry(*id)
-                .map(|entry| PeerRef::Running { id: *id, entry }),
-            Configured::Pending(key) => self.pending.get(key).map(PeerRef::Pending),
-        })
+    pub fn iter<'a>(&'a self, sessions: &'a Sessions) -> impl Iterator<Item = PeerRef<'a>> {
+        self.order
+            .iter()
+            .filter_map(move |configured| match configured {
+                Configured::Running(id) => {
+                    let entry = self.entry(*id)?;
+                    let config = self.config_of(sessions, *id)?;
+                    Some(PeerRef::Running {
+                        id: *id,
+                        entry,
+                        config,
+                    })
+                }
+                Configured::Pending(key) => self.pending.get(key).map(PeerRef::Pending),
+            })
+    }
+
+    /// The configuration of a running session.
+    pub fn config_of(&self, sessions: &Sessions, id: SessionId) -> Option<PeerConfig> {
+        Some(running_config(
+            self.entry(id)?,
+            sessions.key(id)?,
+            sessions.get(id)?,
+        ))
     }
 
     /// Number of configured peers.
@@ -152,9 +204,14 @@ impl Peers {
 
     /// Session of a peer key, if running.
     pub fn session_of(&self, sessions: &Sessions, key: &PeerKey) -> Option<SessionId> {
-        sessions
-            .with_peer(key.address)
-            .find(|&id| self.entry(id).is_some_and(|e| e.config.key() == *key))
+        sessions.with_peer(key.address).find(|&id| {
+            let (Some(entry), Some(core)) = (self.entry(id), sessions.key(id)) else {
+                return false;
+            };
+            core.local == key.local_address
+                && core.multihop == key.multihop
+                && entry.interface.as_deref() == key.interface.as_deref()
+        })
     }
 
     /// Brings the running set in line with `configs`: new peers start, removed ones send
@@ -175,11 +232,10 @@ impl Peers {
         };
         // What runs now, by key; empty at start-up, when this costs nothing.
         let mut running: HashMap<PeerKey, SessionId> = self
-            .order
-            .iter()
-            .filter_map(|c| match c {
-                Configured::Running(id) => self.entry(*id).map(|e| (e.config.key(), *id)),
-                Configured::Pending(_) => None,
+            .iter(sessions)
+            .filter_map(|p| match p {
+                PeerRef::Running { id, config, .. } => Some((config.key(), id)),
+                PeerRef::Pending(_) => None,
             })
             .collect();
         if !running.is_empty() || !self.pending.is_empty() {
@@ -207,17 +263,13 @@ impl Peers {
             let key = config.key();
             if let Some(&id) = running.get(&key) {
                 order.push(Configured::Running(id));
-                let Some(entry) = self.entry_mut(id) else {
-                    continue;
-                };
-                if entry.config == config {
+                if self.config_of(sessions, id).as_ref() == Some(&config) {
                     summary.unchanged += 1;
                     continue;
                 }
                 match sessions.set_config(now, id, session_config(&config)) {
                     Ok(()) => {
                         info!(peer = %key, "peer settings changed");
-                        entry.config = config;
                         summary.changed += 1;
                     }
                     Err(e) => warn!(peer = %key, error = %e, "cannot apply new settings"),
@@ -274,7 +326,7 @@ impl Peers {
                     self.entries.resize_with(id.index() + 1, || None);
                 }
                 self.entries[id.index()] = Some(PeerEntry {
-                    config,
+                    interface: config.interface.map(String::into_boxed_str),
                     tx,
                     state_changes: [0; 4],
                     send_errors: 0,
@@ -307,8 +359,6 @@ impl Peers {
             peer: config.address,
             local: config.local_address,
             interface: config.interface.clone(),
-            ifindex,
-            multihop: config.multihop,
         };
         let tx = TxSocket::bind(&binding, &mut self.next_port)
             .map_err(|e| format!("cannot bind a sending socket: {e}"))?;
@@ -343,7 +393,7 @@ impl Peers {
         self.send_due(now, sessions, buf);
         // The session's events go with it, so account for its last transition here.
         if let Some(old) = old.filter(|&s| s != State::AdminDown) {
-            self.note_transition(id, old, State::AdminDown);
+            self.note_transition(sessions, id, old, State::AdminDown);
         }
         if sessions.remove(id).is_some() {
             info!(peer = %key, last_state = ?old, "session removed after sending AdminDown");
@@ -354,10 +404,10 @@ impl Peers {
     }
 
     fn persist(&mut self, sessions: &Sessions) {
-        let running = self.iter().filter_map(|p| match p {
-            PeerRef::Running { id, entry } => sessions
+        let running = self.iter(sessions).filter_map(|p| match p {
+            PeerRef::Running { id, config, .. } => sessions
                 .get(id)
-                .map(|s| (entry.config.key(), s.local_discriminator())),
+                .map(|s| (config.key(), s.local_discriminator())),
             PeerRef::Pending(_) => None,
         });
         let running: Vec<(PeerKey, u32)> = running.collect();
@@ -370,18 +420,19 @@ impl Peers {
     pub fn send_due(&mut self, now: Instant, sessions: &mut Sessions, buf: &mut Vec<u8>) -> usize {
         let mut sent = 0;
         while let Some(tx) = sessions.poll_transmit(now, buf) {
-            let Some(entry) = self
-                .entries
-                .get_mut(tx.session.index())
-                .and_then(Option::as_mut)
-            else {
+            let (Some(entry), Some(key)) = (
+                self.entries
+                    .get_mut(tx.session.index())
+                    .and_then(Option::as_mut),
+                sessions.key(tx.session),
+            ) else {
                 continue;
             };
-            match entry.tx.try_send(buf) {
+            match entry.tx.try_send(buf, destination(key)) {
                 Ok(()) => sent += 1,
                 Err(e) => {
                     entry.send_errors += 1;
-                    tracing::debug!(peer = %entry.config.address, error = %e, "send failed");
+                    tracing::debug!(session = tx.session.index(), error = %e, "send failed");
                 }
             }
         }
@@ -390,12 +441,18 @@ impl Peers {
 
     /// Counts a transition for the metrics, and notes when the peer's address becomes usable
     /// or unusable as a gateway.
-    pub fn note_transition(&mut self, id: SessionId, old: State, new: State) {
-        let Some(entry) = self.entry_mut(id) else {
+    pub fn note_transition(&mut self, sessions: &Sessions, id: SessionId, old: State, new: State) {
+        let (Some(entry), Some(key)) = (
+            self.entries.get_mut(id.index()).and_then(Option::as_mut),
+            sessions.key(id),
+        ) else {
             return;
         };
         entry.state_changes[usize::from(new.bits())] += 1;
-        let address = entry.config.address;
+        let address = key.peer;
+        if !self.gateways.contains(&address) {
+            return;
+        }
         if new == State::Up && old != State::Up {
             let n = self.up_by_address.entry(address).or_insert(0);
             *n += 1;
@@ -413,6 +470,33 @@ impl Peers {
         }
     }
 
+    /// Sets the addresses routes use as BFD-tracked gateways. A new one whose sessions are
+    /// already Up is reported usable at once; one no longer used is reported unusable (no
+    /// route uses it any more) and stops being tracked.
+    pub fn set_gateways(&mut self, sessions: &Sessions, gateways: HashSet<IpAddr>) {
+        // Untracked from now on: the installer must not keep believing it is Up.
+        let changes = &mut self.gateway_changes;
+        self.up_by_address.retain(|&address, _| {
+            let keep = gateways.contains(&address);
+            if !keep {
+                changes.push((address, false));
+            }
+            keep
+        });
+        for &address in gateways.difference(&self.gateways) {
+            let up = sessions
+                .with_peer(address)
+                .filter(|&id| sessions.get(id).is_some_and(|s| s.state() == State::Up))
+                .count();
+            if up > 0 {
+                self.up_by_address
+                    .insert(address, u32::try_from(up).unwrap_or(u32::MAX));
+                self.gateway_changes.push((address, true));
+            }
+        }
+        self.gateways = gateways;
+    }
+
     /// Gateway usability changes since the last call, oldest first.
     pub fn take_gateway_changes(&mut self) -> std::vec::Drain<'_, (IpAddr, bool)> {
         self.gateway_changes.drain(..)
@@ -427,6 +511,8 @@ pub enum PeerRef<'a> {
         id: SessionId,
         /// Its side table.
         entry: &'a PeerEntry,
+        /// Its configuration, rebuilt from the session's.
+        config: PeerConfig,
     },
     /// Not started yet.
     Pending(&'a PendingPeer),
@@ -446,14 +532,136 @@ mod tests {
             .peers
     }
 
-    fn listed(peers: &Peers) -> Vec<(String, bool)> {
+    fn listed(peers: &Peers, sessions: &Sessions) -> Vec<(String, bool)> {
         peers
-            .iter()
+            .iter(sessions)
             .map(|p| match p {
-                PeerRef::Running { entry, .. } => (entry.config.address.to_string(), true),
+                PeerRef::Running { config, .. } => (config.address.to_string(), true),
                 PeerRef::Pending(p) => (p.config.address.to_string(), false),
             })
             .collect()
+    }
+
+    /// The entry keeps no copy of the configuration: what status, metrics and reloads see is
+    /// rebuilt from the core, and must be exactly what was configured, whatever the options.
+    #[test]
+    fn running_configuration_is_rebuilt_exactly() {
+        let dir = std::env::temp_dir().join(format!("bfdd-peers-rebuilt-{}", std::process::id()));
+        let (store, _) = DiscriminatorStore::load(&dir);
+        let mut table = Peers::new(store, 11);
+        let mut sessions = Sessions::new(5);
+        let now = crate::driver::now();
+        let configured = peers(concat!(
+            "[[peer]]\naddress = \"127.0.0.2\"\nlocal-address = \"127.0.0.1\"\ninterface = \"lo\"\n",
+            "passive = true\ndesired-min-tx = \"50ms\"\nrequired-min-rx = \"70ms\"\ndetect-multiplier = 4\n",
+            "[[peer]]\naddress = \"127.0.0.3\"\nmultihop = true\nminimum-ttl = 250\nshutdown = true\n",
+            "[[peer]]\naddress = \"127.0.0.4\"\n[peer.auth]\ntype = \"meticulous-keyed-sha1\"\nkey-id = 7\nsecret = \"s3cret\"\n",
+        ));
+        table.apply(now, &mut sessions, configured.clone(), &mut Vec::new());
+        let rebuilt: Vec<PeerConfig> = table
+            .iter(&sessions)
+            .map(|p| match p {
+                PeerRef::Running { config, .. } => config,
+                PeerRef::Pending(p) => panic!("not started: {}", p.error),
+            })
+            .collect();
+        assert_eq!(rebuilt, configured);
+        // And so a reload of the same file changes nothing.
+        let s = table.apply(now, &mut sessions, configured.clone(), &mut Vec::new());
+        assert_eq!((s.added, s.removed, s.changed, s.unchanged), (0, 0, 0, 3));
+        for config in &configured {
+            assert!(
+                table.session_of(&sessions, &config.key()).is_some(),
+                "{}",
+                config.key()
+            );
+        }
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    /// A packet from the emulated peer at `from` in `state`, as the driver would feed it.
+    fn from_peer(sessions: &mut Sessions, from: &str, state: State, your: u32) {
+        let packet = bfd_wire::ControlPacket {
+            diag: bfd_core::Diagnostic::NoDiagnostic,
+            state,
+            poll: false,
+            final_: false,
+            control_plane_independent: false,
+            demand: false,
+            detect_mult: 3,
+            my_discriminator: 0x5eed,
+            your_discriminator: your,
+            desired_min_tx: 300_000,
+            required_min_rx: 300_000,
+            required_min_echo_rx: 0,
+            auth: None,
+        };
+        let mut bytes = Vec::new();
+        packet.emit(&mut bytes);
+        let meta = bfd_core::RxMeta {
+            src: from.parse().expect("address"),
+            dst: "127.0.0.1".parse().expect("address"),
+            ifindex: None,
+            ttl: Some(255),
+            multihop: false,
+        };
+        sessions
+            .handle_datagram(crate::driver::now(), &meta, &bytes)
+            .expect("accepted");
+    }
+
+    fn drain(table: &mut Peers, sessions: &mut Sessions) -> Vec<(IpAddr, bool)> {
+        while let Some((id, event)) = sessions.poll_event() {
+            if let bfd_core::Event::StateChanged { old, new, .. } = event {
+                table.note_transition(sessions, id, old, new);
+            }
+        }
+        table.take_gateway_changes().collect()
+    }
+
+    /// Only addresses routes use are tracked; one that becomes a gateway while its session is
+    /// Up is reported at once, and one that stops being a gateway is reported gone.
+    #[test]
+    fn gateway_changes_only_for_route_gateways() {
+        let dir = std::env::temp_dir().join(format!("bfdd-peers-gw-{}", std::process::id()));
+        let (store, _) = DiscriminatorStore::load(&dir);
+        let mut table = Peers::new(store, 13);
+        let mut sessions = Sessions::new(9);
+        let now = crate::driver::now();
+        let config = "[[peer]]\naddress = \"127.0.0.2\"\n[[peer]]\naddress = \"127.0.0.3\"\n";
+        table.apply(now, &mut sessions, peers(config), &mut Vec::new());
+        let gw: IpAddr = "127.0.0.2".parse().expect("address");
+        table.set_gateways(
+            &sessions,
+            HashSet::from(["127.0.0.3".parse().expect("address")]),
+        );
+        for peer in ["127.0.0.2", "127.0.0.3"] {
+            from_peer(&mut sessions, peer, State::Down, 0);
+            let ours = sessions
+                .with_peer(peer.parse().expect("address"))
+                .next()
+                .and_then(|id| sessions.get(id))
+                .map(Session::local_discriminator)
+                .expect("session");
+            from_peer(&mut sessions, peer, State::Up, ours);
+        }
+        let changes = drain(&mut table, &mut sessions);
+        assert_eq!(changes, [("127.0.0.3".parse().expect("address"), true)]);
+
+        // 127.0.0.2 becomes a gateway while Up; 127.0.0.3 stops being one.
+        table.set_gateways(&sessions, HashSet::from([gw]));
+        let mut changes = drain(&mut table, &mut sessions);
+        changes.sort();
+        assert_eq!(
+            changes,
+            [(gw, true), ("127.0.0.3".parse().expect("address"), false)]
+        );
+
+        // Its session going down is reported; the untracked one's is not.
+        from_peer(&mut sessions, "127.0.0.2", State::AdminDown, 0);
+        from_peer(&mut sessions, "127.0.0.3", State::AdminDown, 0);
+        assert_eq!(drain(&mut table, &mut sessions), [(gw, false)]);
+        let _ = std::fs::remove_dir_all(&dir);
     }
 
     #[test]
@@ -471,7 +679,7 @@ mod tests {
         let s = table.apply(now, &mut sessions, peers(&first), &mut buf);
         assert_eq!((s.added, s.removed, s.changed, s.unchanged), (3, 0, 0, 0));
         assert_eq!(
-            listed(&table),
+            listed(&table, &sessions),
             [
                 ("127.0.0.2".into(), true),
                 ("127.0.0.3".into(), false),
@@ -487,7 +695,7 @@ mod tests {
         let s = table.apply(now, &mut sessions, peers(&second), &mut buf);
         assert_eq!((s.added, s.removed, s.changed, s.unchanged), (1, 1, 2, 0));
         assert_eq!(
-            listed(&table),
+            listed(&table, &sessions),
             [
                 ("127.0.0.4".into(), true),
                 ("127.0.0.3".into(), false),
@@ -497,17 +705,23 @@ mod tests {
         assert_eq!(sessions.len(), 2);
         let kept = peers(&second).remove(0).key();
         let id = table.session_of(&sessions, &kept).expect("running");
-        assert_eq!(table.entry(id).map(|e| e.config.detect_multiplier), Some(5));
+        let running = table.config_of(&sessions, id).expect("running");
+        assert_eq!(
+            running,
+            peers(&second).remove(0),
+            "rebuilt exactly as configured"
+        );
+        assert_eq!(running.detect_multiplier, 5);
 
         // Still no interface: the retry leaves it pending, in place.
         table.retry_pending(now, &mut sessions);
-        assert_eq!(listed(&table)[1], ("127.0.0.3".into(), false));
+        assert_eq!(listed(&table, &sessions)[1], ("127.0.0.3".into(), false));
 
         // Dropping the pending peer counts as a removal and leaves no trace.
         let third = "[[peer]]\naddress = \"127.0.0.5\"\n";
         let s = table.apply(now, &mut sessions, peers(third), &mut buf);
         assert_eq!((s.added, s.removed, s.changed, s.unchanged), (0, 2, 0, 1));
-        assert_eq!(listed(&table), [("127.0.0.5".into(), true)]);
+        assert_eq!(listed(&table, &sessions), [("127.0.0.5".into(), true)]);
         assert_eq!(sessions.len(), 1);
         let _ = std::fs::remove_dir_all(&dir);
     }

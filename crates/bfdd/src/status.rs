@@ -37,12 +37,12 @@ fn summary(
 /// `bfdctl peers`: every configured peer, running or not, in configuration order.
 pub fn peer_summaries(now: Instant, peers: &Peers, sessions: &Sessions) -> Vec<PeerSummary> {
     peers
-        .iter()
+        .iter(sessions)
         .map(|p| match p {
-            PeerRef::Running { id, entry } => {
+            PeerRef::Running { id, config, .. } => {
                 let session = sessions.get(id);
                 let discr = session.map_or(0, Session::local_discriminator);
-                summary(now, discr, &entry.config, session)
+                summary(now, discr, &config, session)
             }
             PeerRef::Pending(pending) => summary(now, 0, &pending.config, None),
         })
@@ -69,9 +69,9 @@ pub fn peer_detail(
         ),
         None => None,
     };
-    let found = peers.iter().find(|p| {
+    let found = peers.iter(sessions).find(|p| {
         let config = match p {
-            PeerRef::Running { entry, .. } => &entry.config,
+            PeerRef::Running { config, .. } => config,
             PeerRef::Pending(pending) => &pending.config,
         };
         config.address == address
@@ -82,7 +82,7 @@ pub fn peer_detail(
         return Err(format!("no session with peer {address}"));
     };
     let (config, session) = match found {
-        PeerRef::Running { id, entry } => (&entry.config, sessions.get(id)),
+        PeerRef::Running { id, ref config, .. } => (config, sessions.get(id)),
         PeerRef::Pending(pending) => (&pending.config, None),
     };
     let discr = session.map_or(0, Session::local_discriminator);
@@ -157,12 +157,12 @@ pub struct Snapshot {
 /// Copies the metric figures of every configured peer.
 pub fn snapshot(now: Instant, peers: &Peers, sessions: &Sessions) -> Vec<SessionSnapshot> {
     peers
-        .iter()
+        .iter(sessions)
         .map(|p| match p {
-            PeerRef::Running { id, entry } => {
+            PeerRef::Running { id, entry, config } => {
                 let session = sessions.get(id);
                 SessionSnapshot {
-                    labels: crate::peers::labels(&entry.config),
+                    labels: crate::peers::labels(&config),
                     state: session.map(Session::state),
                     state_seconds: session
                         .and_then(Session::last_state_change)

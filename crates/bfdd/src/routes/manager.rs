@@ -120,7 +120,7 @@ struct Manager<B> {
     up: HashSet<IpAddr>,
     /// Gateways kept through the startup grace (not yet reported).
     presumed: HashSet<IpAddr>,
-    /// `up` ∪ `presumed`: what the desired routes are computed from.
+    /// `up` ∪ `presumed` while some gateway is presumed, else empty: see `usable()`.
     usable: HashSet<IpAddr>,
     grace_until: Option<Instant>,
     dests: BTreeMap<Prefix, Dest>,
@@ -218,8 +218,23 @@ impl<B: RouteBackend> Manager<B> {
         self.reconcile(Trigger::Forced).await;
     }
 
+    /// Outside the startup grace the usable gateways are the Up ones: no copy of that set is
+    /// kept (at thousands of sessions it costs memory, and rebuilding it every batch, time).
     fn refresh_usable(&mut self) {
-        self.usable = self.up.union(&self.presumed).copied().collect();
+        self.usable = if self.presumed.is_empty() {
+            HashSet::new()
+        } else {
+            self.up.union(&self.presumed).copied().collect()
+        };
+    }
+
+    /// Gateways a route may use now: Up, or kept through the startup grace.
+    fn usable(&self) -> &HashSet<IpAddr> {
+        if self.presumed.is_empty() {
+            &self.up
+        } else {
+            &self.usable
+        }
     }
 
     fn next_deadline(&self) -> Instant {
@@ -237,7 +252,7 @@ impl<B: RouteBackend> Manager<B> {
             Command::Reconcile => self.reconcile(Trigger::Forced).await,
             Command::Notice(notice) => self.notice(notice),
             Command::Status(reply) => {
-                let _ = reply.send(route_statuses(&self.config, &self.dests, &self.usable));
+                let _ = reply.send(route_statuses(&self.config, &self.dests, self.usable()));
             }
             Command::Metrics(reply) => {
                 let installed = self
@@ -303,7 +318,7 @@ impl<B: RouteBackend> Manager<B> {
         let Some(installed) = self.dests.get(&d).and_then(|e| e.installed.as_ref()) else {
             return false;
         };
-        match desired_route(&self.config, d, &self.usable) {
+        match desired_route(&self.config, d, self.usable()) {
             None => true,
             Some(want) => installed
                 .nexthops
@@ -324,7 +339,7 @@ impl<B: RouteBackend> Manager<B> {
     /// Brings one destination to its desired state. Returns false when the kernel refused
     /// (logged, and retried after a backoff).
     async fn sync(&mut self, d: Prefix) -> bool {
-        let want = desired_route(&self.config, d, &self.usable);
+        let want = desired_route(&self.config, d, self.usable());
         let configured = self.config.routes.iter().any(|r| r.destination == d);
         let dest = self.dests.entry(d).or_default();
         let installed = dest.installed.clone();
@@ -552,7 +567,7 @@ impl<B: RouteBackend> Manager<B> {
                 let relevant = if deleted {
                     // Ours vanished while we think it is there, or one we want is gone.
                     believed.is_some()
-                        || desired_route(&self.config, route.destination, &self.usable).is_some()
+                        || desired_route(&self.config, route.destination, self.usable()).is_some()
                 } else {
                     // Someone changed or added a route with our protocol id.
                     believed != Some(&route)
