@@ -5,7 +5,7 @@
 use std::future::Future;
 use std::path::PathBuf;
 use std::pin::pin;
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
 
 use bfd_control::{ReadyStatus, Request, Response};
 use bfd_core::{Event, SessionId, Sessions, State};
@@ -182,6 +182,13 @@ impl Driver {
                 }
                 Wake::Retry => self.peers.retry_pending(now, &mut self.sessions),
             }
+            // Deadlines already due are served now rather than when tokio's timer, which
+            // turns only when the runtime parks, gets to them: under load the loop wakes for
+            // packets far more often than once per millisecond.
+            if armed.is_some_and(|at| at <= now) {
+                armed = None;
+                self.sessions.handle_timeout(now);
+            }
             self.flush(now);
         }
         let now = now();
@@ -203,8 +210,11 @@ impl Driver {
         }
     }
 
-    /// Reads the queued datagrams of socket `i` and hands each to the core.
+    /// Reads the queued datagrams of socket `i` and hands each to the core, timed by when it
+    /// arrived: a packet that waited in the queue while the driver was busy still restarts the
+    /// detection time from its arrival, as the peer meant.
     fn drain_socket(&mut self, now: Instant, i: usize) {
+        let wall_now = SystemTime::now();
         // Bounded, so a flood on one socket cannot hold back timers: readiness stays set until
         // the socket is drained, so the rest is read on the next turn of the loop.
         for _ in 0..RX_BATCHES_PER_TURN {
@@ -215,7 +225,8 @@ impl Driver {
             let read = socket.recv_batch(|datagram| {
                 let reason = match datagram {
                     Ok((received, payload)) => {
-                        match sessions.handle_datagram(now, &received.meta, payload) {
+                        let at = arrival(now, wall_now, received.arrived);
+                        match sessions.handle_datagram(at, &received.meta, payload) {
                             Ok(_) => return,
                             Err(e) => {
                                 debug!(src = %received.meta.src, error = %e, "packet dropped");
@@ -385,6 +396,19 @@ impl Driver {
     }
 }
 
+/// Longest wait in the receive queue taken from a kernel timestamp. The stamp is on the wall
+/// clock: a clock step between arrival and reading would make a packet look older than it is
+/// and its session's detection time shorter; beyond this, the read time is used instead.
+const MAX_QUEUE_WAIT: Duration = Duration::from_millis(20);
+
+/// A datagram's arrival on the monotonic clock, from its wall-clock kernel stamp.
+fn arrival(now: Instant, wall_now: SystemTime, stamp: Option<SystemTime>) -> Instant {
+    match stamp.and_then(|s| wall_now.duration_since(s).ok()) {
+        Some(waited) if waited <= MAX_QUEUE_WAIT => now.checked_sub(waited).unwrap_or(now),
+        _ => now,
+    }
+}
+
 /// The addresses `bfd = true` routes use as gateways.
 fn route_gateways(config: &Config) -> std::collections::HashSet<std::net::IpAddr> {
     config
@@ -408,5 +432,22 @@ async fn readable(socket: Option<&RxSocket>) -> std::io::Result<()> {
     match socket {
         Some(s) => s.readable().await,
         None => std::future::pending().await,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn arrival_is_taken_from_a_plausible_kernel_stamp_only() {
+        let now = now();
+        let wall = SystemTime::now();
+        let ms = Duration::from_millis;
+        assert_eq!(arrival(now, wall, Some(wall - ms(3))), now - ms(3));
+        assert_eq!(arrival(now, wall, None), now);
+        // In the future (clock stepped back) or too old to trust (stepped forward): read time.
+        assert_eq!(arrival(now, wall, Some(wall + ms(3))), now);
+        assert_eq!(arrival(now, wall, Some(wall - ms(500))), now);
     }
 }

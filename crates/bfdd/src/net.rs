@@ -5,6 +5,7 @@
 use std::io::{self, IoSliceMut};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, SocketAddrV6};
 use std::os::fd::AsRawFd;
+use std::time::{Duration, SystemTime};
 
 use bfd_core::RxMeta;
 use nix::sys::socket::{
@@ -39,6 +40,8 @@ pub struct Received {
     pub len: usize,
     /// Addresses, interface, TTL.
     pub meta: RxMeta,
+    /// When the kernel received it (`SO_TIMESTAMPNS`, wall clock), if it said.
+    pub arrived: Option<SystemTime>,
 }
 
 /// A listening socket on 3784 or 4784 for one address family, read in batches.
@@ -75,6 +78,8 @@ impl RxSocket {
         };
         let socket = Socket::new(domain, Type::DGRAM, Some(Protocol::UDP))?;
         socket.set_reuse_address(true)?;
+        // Arrival times, so a datagram that waited in the queue counts from when it came.
+        setsockopt(&socket, sockopt::ReceiveTimestampns, &true)?;
         if v6 {
             socket.set_only_v6(true)?;
             setsockopt(&socket, sockopt::Ipv6RecvPacketInfo, &true)?;
@@ -88,9 +93,13 @@ impl RxSocket {
         socket.set_nonblocking(true)?;
         socket.bind(&addr.into())?;
         let cmsg = if v6 {
-            nix::cmsg_space!(nix::libc::in6_pktinfo, nix::libc::c_int)
+            nix::cmsg_space!(
+                nix::libc::in6_pktinfo,
+                nix::libc::c_int,
+                nix::libc::timespec
+            )
         } else {
-            nix::cmsg_space!(nix::libc::in_pktinfo, nix::libc::c_int)
+            nix::cmsg_space!(nix::libc::in_pktinfo, nix::libc::c_int, nix::libc::timespec)
         };
         Ok(RxSocket {
             socket: UdpSocket::from_std(socket.into())?,
@@ -183,6 +192,7 @@ fn parse_msg(
         let mut dst = None;
         let mut ifindex = None;
         let mut ttl = None;
+        let mut arrived = None;
         if let Ok(cmsgs) = msg.cmsgs() {
             for cmsg in cmsgs {
                 match cmsg {
@@ -199,6 +209,10 @@ fn parse_msg(
                     ControlMessageOwned::Ipv4Ttl(t) | ControlMessageOwned::Ipv6HopLimit(t) => {
                         ttl = u8::try_from(t).ok();
                     }
+                    ControlMessageOwned::ScmTimestampns(ts) => {
+                        let since_epoch = Duration::from(ts);
+                        arrived = SystemTime::UNIX_EPOCH.checked_add(since_epoch);
+                    }
                     _ => {}
                 }
             }
@@ -212,6 +226,7 @@ fn parse_msg(
         };
         Ok(Received {
             len,
+            arrived,
             meta: RxMeta {
                 src,
                 dst,
@@ -340,7 +355,7 @@ mod tests {
 
     /// A batch mixing an oversized datagram with real ones: the long one is reported unusable
     /// (not read as a packet from its first bytes), the others come through with their
-    /// addresses, in order. Loopback only, on the multihop port.
+    /// addresses and arrival stamps, in order. Loopback only, on the multihop port.
     #[tokio::test]
     async fn oversized_datagram_is_reported_and_the_batch_goes_on() {
         let mut rx = RxSocket::bind(false, true).expect("bind 4784 on loopback");
@@ -353,7 +368,10 @@ mod tests {
         while seen.len() < 3 {
             rx.readable().await.expect("readable");
             rx.recv_batch(|d| {
-                seen.push(d.map(|(r, p)| (r.meta.dst, r.meta.multihop, p.to_vec())));
+                seen.push(d.map(|(r, p)| {
+                    assert!(r.arrived.is_some(), "kernel arrival stamp");
+                    (r.meta.dst, r.meta.multihop, p.to_vec())
+                }));
             })
             .expect("recvmmsg");
         }
