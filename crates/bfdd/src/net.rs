@@ -263,12 +263,20 @@ pub struct TxBinding {
 pub struct TxSocket {
     socket: std::net::UdpSocket,
     source_port: u16,
+    /// Connected to the peer: the kernel keeps the route and the source address checked once,
+    /// instead of looking both up for every packet (most of the cost of an unconnected send).
+    connected: bool,
 }
 
 impl TxSocket {
     /// Binds a socket for `binding` on the first free source port at or after `*next_port`,
-    /// advancing the cursor so sessions spread over the range.
-    pub fn bind(binding: &TxBinding, next_port: &mut u16) -> io::Result<TxSocket> {
+    /// advancing the cursor so sessions spread over the range, and connects it to
+    /// `destination` when there is a route to it (otherwise each packet is addressed).
+    pub fn bind(
+        binding: &TxBinding,
+        next_port: &mut u16,
+        destination: SocketAddr,
+    ) -> io::Result<TxSocket> {
         let v6 = binding.peer.is_ipv6();
         let domain = if v6 { Domain::IPV6 } else { Domain::IPV4 };
         let local_ip = binding.local.unwrap_or(if v6 {
@@ -299,9 +307,11 @@ impl TxSocket {
             socket.set_nonblocking(true)?;
             match socket.bind(&SocketAddr::new(local_ip, port).into()) {
                 Ok(()) => {
+                    let connected = socket.connect(&destination.into()).is_ok();
                     return Ok(TxSocket {
                         socket: socket.into(),
                         source_port: port,
+                        connected,
                     });
                 }
                 Err(e) if e.kind() == io::ErrorKind::AddrInUse => last_err = Some(e),
@@ -313,8 +323,14 @@ impl TxSocket {
 
     /// Sends without waiting: a full socket buffer loses this packet, as a congested link would,
     /// rather than stalling every other session.
+    /// A connected socket reports a peer's ICMP port unreachable on the next send, which then
+    /// fails: counted like any other send error, and harmless, since nothing listens there.
     pub fn try_send(&self, payload: &[u8], destination: SocketAddr) -> io::Result<()> {
-        self.socket.send_to(payload, destination).map(|_| ())
+        if self.connected {
+            self.socket.send(payload).map(|_| ())
+        } else {
+            self.socket.send_to(payload, destination).map(|_| ())
+        }
     }
 
     /// The source port the peer sees.

@@ -360,14 +360,14 @@ impl Peers {
             local: config.local_address,
             interface: config.interface.clone(),
         };
-        let tx = TxSocket::bind(&binding, &mut self.next_port)
-            .map_err(|e| format!("cannot bind a sending socket: {e}"))?;
         let core_key = bfd_core::PeerKey {
             peer: config.address,
             local: config.local_address,
             ifindex,
             multihop: config.multihop,
         };
+        let tx = TxSocket::bind(&binding, &mut self.next_port, destination(&core_key))
+            .map_err(|e| format!("cannot bind a sending socket: {e}"))?;
         let id = sessions
             .insert(
                 now,
