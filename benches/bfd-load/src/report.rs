@@ -351,11 +351,11 @@ pub fn markdown(results: &Results) -> String {
         }
         s.push('\n');
     }
-    s.push_str(&goals(&reps));
+    s.push_str(&goals(results, &reps));
     s
 }
 
-fn goals(reps: &BTreeMap<Key, (RunResult, usize)>) -> String {
+fn goals(results: &Results, reps: &BTreeMap<Key, (RunResult, usize)>) -> String {
     let get = |iv_ms: u64, n: usize, d: u8| reps.get(&(iv_ms * 1000, n, d)).map(|(r, _)| r);
     let mut s = String::from("#### Goals\n\n| goal | measured | met |\n|---|---|---|\n");
     let mut row = |goal: &str, measured: String, met: Option<bool>| {
@@ -449,21 +449,120 @@ fn goals(reps: &BTreeMap<Key, (RunResult, usize)>) -> String {
     if let Some((k, (r, _))) = big {
         let per = r.rss_per_session_bytes.unwrap_or(f64::NAN);
         let base = r.base_rss_kib.unwrap_or(0) as f64 / 1024.0;
+        // The cost of one more session, free of the base: the slope between 1,000 and 10,000.
+        let slope = match (get(300, 1000, 0), get(300, 10_000, 0)) {
+            (Some(a), Some(b)) if a.ok && b.ok => {
+                let grown = b.rss_peak_kib as f64 - a.rss_peak_kib as f64;
+                format!(
+                    "; {:.0} B per session from 1,000 to 10,000",
+                    grown * 1024.0 / 9000.0
+                )
+            }
+            _ => String::new(),
+        };
         row(
             "memory: < 1 KiB per session beyond a base < 10 MB",
             format!(
-                "{per:.0} B per session at {} sessions, base {base:.1} MiB",
+                "{per:.0} B per session at {} sessions over the empty daemon, base {base:.1} MiB{slope}",
                 k.1
             ),
             Some(per < 1024.0 && base < 10.0 * 1e6 / (1024.0 * 1024.0)),
         );
     }
-    let check = get(300, 1000, 0).and_then(|r| query_ms(r, "bfdctl peers --check"));
-    row(
-        "`bfdctl peers --check` under 5 ms at 1,000 sessions",
-        check.map_or("-".into(), |v| format!("{v:.1} ms")),
-        check.map(|v| v < 5.0),
-    );
+    for (n, limit) in [(1000usize, 5.0f64), (10_000, 50.0)] {
+        let check = get(300, n, 0).and_then(|r| query_ms(r, "bfdctl peers --check"));
+        row(
+            &format!("`bfdctl peers --check` under {limit:.0} ms at {n} sessions"),
+            check.map_or("-".into(), |v| format!("{v:.1} ms")),
+            check.map(|v| v < limit),
+        );
+    }
+    let ours: Vec<&RunResult> = reps
+        .iter()
+        .filter(|(k, (r, _))| k.2 == 0 && r.ok)
+        .map(|(_, (r, _))| r)
+        .collect();
+    if !ours.is_empty() {
+        let size = |r: &RunResult| format!("{} x {} ms", r.sessions, r.interval_ms);
+        // Transmit gaps.
+        let outside: Vec<String> = ours
+            .iter()
+            .filter(|r| r.tx.outside_fraction > 0.0)
+            .map(|r| {
+                let count = (r.tx.outside_fraction * r.tx.gaps as f64).round();
+                format!(
+                    "{}: {count:.0} of {} gaps, worst {} ms past",
+                    size(r),
+                    r.tx.gaps,
+                    f(r.tx.error_ms.max, 1)
+                )
+            })
+            .collect();
+        let gaps: u64 = ours.iter().map(|r| r.tx.gaps).sum();
+        row(
+            "every transmit interval inside 75-100% of the interval",
+            if outside.is_empty() {
+                format!("all {gaps} gaps of every bfdd run")
+            } else {
+                format!("outside: {}; every other run none", outside.join(", "))
+            },
+            Some(outside.is_empty()),
+        );
+        // Detection.
+        let late: Vec<String> = ours
+            .iter()
+            .filter(|r| r.detection.overshoot_ms.max > 5.0)
+            .map(|r| {
+                let over = r
+                    .detection
+                    .samples
+                    .iter()
+                    .filter(|(_, sent, seen)| {
+                        (seen - sent) * 1e3 - r.detection.detect_time_ms > 5.0
+                    })
+                    .count();
+                format!(
+                    "{}: {over} of {} late, max +{} ms",
+                    size(r),
+                    r.detection.samples.len(),
+                    f(r.detection.overshoot_ms.max, 1)
+                )
+            })
+            .collect();
+        let worst = ours
+            .iter()
+            .map(|r| r.detection.overshoot_ms.max)
+            .fold(0.0f64, f64::max);
+        row(
+            "every detection within detection time + 5 ms",
+            if late.is_empty() {
+                format!("worst +{} ms", f(worst, 1))
+            } else {
+                late.join("; ")
+            },
+            Some(late.is_empty()),
+        );
+        // CPU per packet against the floor.
+        let ratios: Vec<(String, f64)> = ours
+            .iter()
+            .filter_map(|r| {
+                let fl = floor_for(results, r.sessions, r.interval_ms)?;
+                (fl.cpu_us_per_packet > 0.0)
+                    .then(|| (size(r), r.cpu_us_per_packet / fl.cpu_us_per_packet))
+            })
+            .collect();
+        if !ratios.is_empty() {
+            let listed: Vec<String> = ratios
+                .iter()
+                .map(|(n, x)| format!("{n}: {x:.1}x"))
+                .collect();
+            row(
+                "CPU per packet at most 2x the echo floor",
+                listed.join(", "),
+                Some(ratios.iter().all(|(_, x)| *x <= 2.0)),
+            );
+        }
+    }
     s
 }
 
