@@ -534,13 +534,7 @@ fn rfc5880_6_8_7_jitter_within_75_to_100_percent_over_10000_intervals() {
         pair.run_for(ms(2000));
         let start = pair.now;
         pair.run_for(ms(100 * 10_200));
-        let sent: Vec<_> = pair
-            .a
-            .sent
-            .iter()
-            .filter(|(t, _)| *t >= start)
-            .cloned()
-            .collect();
+        let sent = pair.a.sent_since(start);
         let gaps = periodic_gaps(&sent);
         assert!(gaps.len() >= 10_000, "{}", gaps.len());
         let ratios: Vec<f64> = gaps.iter().map(|g| g.as_secs_f64() / 0.1).collect();
@@ -564,13 +558,7 @@ fn gap_ratios_with_coarse_timer(slack: Duration, intervals: u64) -> Vec<f64> {
     pair.run_for(ms(1000));
     let start = pair.now;
     pair.run_for(ms(50 * intervals));
-    let sent: Vec<_> = pair
-        .a
-        .sent
-        .iter()
-        .filter(|(t, _)| *t >= start)
-        .cloned()
-        .collect();
+    let sent = pair.a.sent_since(start);
     assert_eq!(pair.a.session().stats().down_count, 0);
     periodic_gaps(&sent)
         .iter()

@@ -532,6 +532,22 @@ mod tests {
             .peers
     }
 
+    /// An empty peer table and core, with a discriminator file under a scratch directory named
+    /// for the test (removed when the returned guard drops).
+    fn table(name: &str) -> (Peers, Sessions, Scratch) {
+        let dir = std::env::temp_dir().join(format!("bfdd-peers-{name}-{}", std::process::id()));
+        let (store, _) = DiscriminatorStore::load(&dir);
+        (Peers::new(store, 7), Sessions::new(3), Scratch(dir))
+    }
+
+    struct Scratch(std::path::PathBuf);
+
+    impl Drop for Scratch {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_dir_all(&self.0);
+        }
+    }
+
     fn listed(peers: &Peers, sessions: &Sessions) -> Vec<(String, bool)> {
         peers
             .iter(sessions)
@@ -546,10 +562,7 @@ mod tests {
     /// rebuilt from the core, and must be exactly what was configured, whatever the options.
     #[test]
     fn running_configuration_is_rebuilt_exactly() {
-        let dir = std::env::temp_dir().join(format!("bfdd-peers-rebuilt-{}", std::process::id()));
-        let (store, _) = DiscriminatorStore::load(&dir);
-        let mut table = Peers::new(store, 11);
-        let mut sessions = Sessions::new(5);
+        let (mut table, mut sessions, _scratch) = table("rebuilt");
         let now = crate::driver::now();
         let configured = peers(concat!(
             "[[peer]]\naddress = \"127.0.0.2\"\nlocal-address = \"127.0.0.1\"\ninterface = \"lo\"\n",
@@ -576,7 +589,6 @@ mod tests {
                 config.key()
             );
         }
-        let _ = std::fs::remove_dir_all(&dir);
     }
 
     /// A packet from the emulated peer at `from` in `state`, as the driver would feed it.
@@ -623,10 +635,7 @@ mod tests {
     /// Up is reported at once, and one that stops being a gateway is reported gone.
     #[test]
     fn gateway_changes_only_for_route_gateways() {
-        let dir = std::env::temp_dir().join(format!("bfdd-peers-gw-{}", std::process::id()));
-        let (store, _) = DiscriminatorStore::load(&dir);
-        let mut table = Peers::new(store, 13);
-        let mut sessions = Sessions::new(9);
+        let (mut table, mut sessions, _scratch) = table("gw");
         let now = crate::driver::now();
         let config = "[[peer]]\naddress = \"127.0.0.2\"\n[[peer]]\naddress = \"127.0.0.3\"\n";
         table.apply(now, &mut sessions, peers(config), &mut Vec::new());
@@ -661,15 +670,11 @@ mod tests {
         from_peer(&mut sessions, "127.0.0.2", State::AdminDown, 0);
         from_peer(&mut sessions, "127.0.0.3", State::AdminDown, 0);
         assert_eq!(drain(&mut table, &mut sessions), [(gw, false)]);
-        let _ = std::fs::remove_dir_all(&dir);
     }
 
     #[test]
     fn configuration_order_running_and_pending_kept_across_reloads() {
-        let dir = std::env::temp_dir().join(format!("bfdd-peers-order-{}", std::process::id()));
-        let (store, _) = DiscriminatorStore::load(&dir);
-        let mut table = Peers::new(store, 7);
-        let mut sessions = Sessions::new(3);
+        let (mut table, mut sessions, _scratch) = table("order");
         let mut buf = Vec::new();
         let now = crate::driver::now();
         let missing = "[[peer]]\naddress = \"127.0.0.3\"\ninterface = \"bfdd-absent0\"\n";
@@ -723,6 +728,5 @@ mod tests {
         assert_eq!((s.added, s.removed, s.changed, s.unchanged), (0, 2, 0, 1));
         assert_eq!(listed(&table, &sessions), [("127.0.0.5".into(), true)]);
         assert_eq!(sessions.len(), 1);
-        let _ = std::fs::remove_dir_all(&dir);
     }
 }

@@ -88,6 +88,15 @@ impl Node {
     }
 
     /// Times at which this node entered `state`.
+    /// What it sent from `t` on.
+    pub fn sent_since(&self, t: Instant) -> Vec<(Instant, ControlPacket)> {
+        self.sent
+            .iter()
+            .filter(|(at, _)| *at >= t)
+            .cloned()
+            .collect()
+    }
+
     pub fn entered(&self, state: State) -> Vec<Instant> {
         self.state_changes()
             .into_iter()
