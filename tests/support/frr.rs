@@ -2,7 +2,7 @@
 
 use std::fmt::Write as _;
 use std::net::IpAddr;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context, Result};
@@ -203,6 +203,35 @@ pub fn render_config(peers: &[FrrPeer]) -> String {
     s
 }
 
+/// The command line of FRR's bfdd run standalone from `run_dir` (config `bfdd.conf`, pid file,
+/// vty and control sockets all there, logging to stdout), as user frr; `debug` adds debug logs.
+pub fn command_line(run_dir: &Path, debug: bool) -> Vec<String> {
+    let d = run_dir.display().to_string();
+    let mut v = vec![
+        FRR_BFDD.to_string(),
+        "-f".into(),
+        format!("{d}/bfdd.conf"),
+        "-i".into(),
+        format!("{d}/bfdd.pid"),
+        "--vty_socket".into(),
+        d.clone(),
+        "--bfdctl".into(),
+        format!("{d}/bfdd.sock"),
+        "-P".into(),
+        "0".into(),
+        "-u".into(),
+        "frr".into(),
+        "-g".into(),
+        "frr".into(),
+        "--log".into(),
+        "stdout".into(),
+    ];
+    if debug {
+        v.extend(["--log-level".into(), "debug".into()]);
+    }
+    v
+}
+
 /// FRR's `bfdd` running standalone in a namespace as user `frr`.
 ///
 /// Started as root with `-u frr -g frr` (it drops privileges itself); its config, pid file,
@@ -255,30 +284,7 @@ impl<'a> FrrBfdd<'a> {
 
     /// The command line used to start bfdd (without the `ip netns exec NS` prefix).
     pub fn command_line(&self) -> Vec<String> {
-        let d = self.run_dir.display().to_string();
-        let mut v = vec![
-            FRR_BFDD.to_string(),
-            "-f".into(),
-            format!("{d}/bfdd.conf"),
-            "-i".into(),
-            format!("{d}/bfdd.pid"),
-            "--vty_socket".into(),
-            d.clone(),
-            "--bfdctl".into(),
-            format!("{d}/bfdd.sock"),
-            "-P".into(),
-            "0".into(),
-            "-u".into(),
-            "frr".into(),
-            "-g".into(),
-            "frr".into(),
-            "--log".into(),
-            "stdout".into(),
-        ];
-        if self.debug {
-            v.extend(["--log-level".into(), "debug".into()]);
-        }
-        v
+        command_line(&self.run_dir, self.debug)
     }
 
     fn write_config(&self) -> Result<()> {

@@ -34,7 +34,10 @@ pub use bird::{
 pub use env::{
     is_ci, is_root, require_bird, require_frr, require_root_or_skip, require_tool, require_tools,
 };
-pub use frr::{render_config as frr_render_config, FrrBfdd, FrrPeer, FRR_BFDD};
+pub use frr::{
+    command_line as frr_command_line, render_config as frr_render_config, FrrBfdd, FrrPeer,
+    FRR_BFDD,
+};
 pub use netns::{
     check_test_addr, check_test_prefix, veth_pair, Netns, Topology, TopologyBuilder, A_V4, A_V6,
     B_V4, B_V6,

@@ -12,8 +12,8 @@ use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context, Result};
 use bfdd_integration::{
-    control_exchange, frr_render_config, BirdConfig, BirdNeighbor, FrrPeer, Netns, Process,
-    TestDir, FRR_BFDD,
+    control_exchange, frr_command_line, frr_render_config, BirdConfig, BirdNeighbor, FrrPeer,
+    Netns, Process, TestDir, FRR_BFDD,
 };
 use serde::{Deserialize, Serialize};
 
@@ -243,29 +243,7 @@ impl Daemon {
                 let conf = run.join("bfdd.conf");
                 std::fs::write(&conf, frr_render_config(&peers)).context("writing bfdd.conf")?;
                 chown_frr(&conf)?;
-                let d = run.display().to_string();
-                (
-                    vec![
-                        FRR_BFDD.into(),
-                        "-f".into(),
-                        format!("{d}/bfdd.conf"),
-                        "-i".into(),
-                        format!("{d}/bfdd.pid"),
-                        "--vty_socket".into(),
-                        d.clone(),
-                        "--bfdctl".into(),
-                        format!("{d}/bfdd.sock"),
-                        "-P".into(),
-                        "0".into(),
-                        "-u".into(),
-                        "frr".into(),
-                        "-g".into(),
-                        "frr".into(),
-                        "--log".into(),
-                        "stdout".into(),
-                    ],
-                    run,
-                )
+                (frr_command_line(&run, false), run)
             }
             DaemonKind::Bird => {
                 let mut cfg = BirdConfig::new().interval(ms).multiplier(multiplier);
