@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use std::process::Command;
 
 use bfdd_integration::{
-    bfdctl_bin, bfdd_bin, require_root_or_skip, require_tools, workspace_root, TestDir,
+    bfdctl_bin, bfdd_bin, cargo_build, require_root_or_skip, require_tools, TestDir,
 };
 use serde_json::Value;
 
@@ -16,30 +16,7 @@ fn bfd_load_bin() -> PathBuf {
     if let Some(p) = std::env::var_os("BFD_LOAD_BIN") {
         return PathBuf::from(p);
     }
-    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
-    let out = Command::new(&cargo)
-        .args([
-            "build",
-            "--message-format=json-render-diagnostics",
-            "-p",
-            "bfd-load",
-            "--bin",
-            "bfd-load",
-        ])
-        .current_dir(workspace_root())
-        .output()
-        .expect("running cargo build -p bfd-load");
-    assert!(
-        out.status.success(),
-        "cargo build -p bfd-load failed:\n{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout)
-        .lines()
-        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
-        .filter(|m| m["reason"] == "compiler-artifact" && m["target"]["name"] == "bfd-load")
-        .find_map(|m| m["executable"].as_str().map(PathBuf::from))
-        .expect("cargo reported no bfd-load executable")
+    cargo_build("bfd-load").unwrap_or_else(|e| panic!("cargo build -p bfd-load failed:\n{e}"))
 }
 
 #[test]

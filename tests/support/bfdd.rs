@@ -50,7 +50,7 @@ pub fn target_dir() -> PathBuf {
 
 /// Runs `cargo build -p PKG --bin PKG` in the workspace; returns the binary's path (as cargo
 /// reports it, so any target-dir setting is honoured), or the build's error output.
-fn cargo_build(package: &str) -> std::result::Result<PathBuf, String> {
+pub fn cargo_build(package: &str) -> std::result::Result<PathBuf, String> {
     let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
     let out = Command::new(&cargo)
         .args([

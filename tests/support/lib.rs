@@ -23,9 +23,9 @@ mod routes;
 mod wait;
 
 pub use bfdd::{
-    bfdctl_bin, bfdd_bin, control_exchange, metric, ms_between, parse_rfc3339, parse_state_changes,
-    python3, require_bfdd, target_dir, workspace_root, Bfdd, BfddAuth, BfddConfig, BfddPeer,
-    StateChange, METRICS_ADDRESS,
+    bfdctl_bin, bfdd_bin, cargo_build, control_exchange, metric, ms_between, parse_rfc3339,
+    parse_state_changes, python3, require_bfdd, target_dir, workspace_root, Bfdd, BfddAuth,
+    BfddConfig, BfddPeer, StateChange, METRICS_ADDRESS,
 };
 pub use bird::{
     check_config as bird_check_config, parse_bfd_sessions, Bird, BirdAuth, BirdConfig, BirdKey,
