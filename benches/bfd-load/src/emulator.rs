@@ -135,21 +135,7 @@ impl Emulator {
         let handle = std::thread::Builder::new()
             .name("emulator".into())
             .spawn(move || -> Result<Final> {
-                let setup = (|| -> Result<(RxSocket, RawSender)> {
-                    net::enter_netns(&config.netns)?;
-                    Ok((RxSocket::bind(BFD_PORT, true)?, RawSender::open()?))
-                })();
-                let (rx, tx) = match setup {
-                    Ok(s) => {
-                        let _ = ready_tx.send(Ok(()));
-                        s
-                    }
-                    Err(e) => {
-                        let msg = format!("{e:#}");
-                        let _ = ready_tx.send(Err(e));
-                        return Err(anyhow!(msg));
-                    }
-                };
+                let (rx, tx) = net::open_load_sockets(&config.netns, BFD_PORT, &ready_tx)?;
                 let mut state = State_::new(&config)?;
                 state.run(rx, tx, &cmd_rx)
             })

@@ -78,21 +78,7 @@ impl Generator {
         let handle = std::thread::Builder::new()
             .name("floor-gen".into())
             .spawn(move || -> Result<()> {
-                let setup = (|| -> Result<(RxSocket, RawSender)> {
-                    net::enter_netns(&netns)?;
-                    Ok((RxSocket::bind(BFD_PORT, true)?, RawSender::open()?))
-                })();
-                let (rx, tx) = match setup {
-                    Ok(s) => {
-                        let _ = ready_tx.send(Ok(()));
-                        s
-                    }
-                    Err(e) => {
-                        let msg = format!("{e:#}");
-                        let _ = ready_tx.send(Err(e));
-                        return Err(anyhow!(msg));
-                    }
-                };
+                let (rx, tx) = net::open_load_sockets(&netns, BFD_PORT, &ready_tx)?;
                 generate(rx, tx, sessions, interval, tick, &s2, &c2)
             })
             .context("spawning the floor generator")?;

@@ -105,6 +105,31 @@ pub struct RxDatagram {
     slot: usize,
 }
 
+/// The first thing a load-side thread does: enter `netns`, bind the receive socket on `port`
+/// and open the raw sender, then tell the thread that started it whether that worked (it waits
+/// on `ready` before sending anything).
+pub fn open_load_sockets(
+    netns: &str,
+    port: u16,
+    ready: &std::sync::mpsc::Sender<Result<()>>,
+) -> Result<(RxSocket, RawSender)> {
+    let setup = (|| -> Result<(RxSocket, RawSender)> {
+        enter_netns(netns)?;
+        Ok((RxSocket::bind(port, true)?, RawSender::open()?))
+    })();
+    match setup {
+        Ok(sockets) => {
+            let _ = ready.send(Ok(()));
+            Ok(sockets)
+        }
+        Err(e) => {
+            let msg = format!("{e:#}");
+            let _ = ready.send(Err(e));
+            Err(anyhow::anyhow!(msg))
+        }
+    }
+}
+
 /// A UDP socket bound to `0.0.0.0:port`, read in batches.
 pub struct RxSocket {
     sock: Socket,
