@@ -36,8 +36,6 @@ const RX_SLOT: usize = 256;
 /// A datagram as received.
 #[derive(Clone, Copy, Debug)]
 pub struct Received {
-    /// Bytes written into the caller's buffer.
-    pub len: usize,
     /// Addresses, interface, TTL.
     pub meta: RxMeta,
     /// When the kernel received it (`SO_TIMESTAMPNS`, wall clock), if it said.
@@ -187,7 +185,6 @@ fn parse_msg(
     multihop: bool,
 ) -> io::Result<Received> {
     {
-        let len = msg.bytes;
         let src = msg.address.as_ref().and_then(sockaddr_ip);
         let mut dst = None;
         let mut ifindex = None;
@@ -225,7 +222,6 @@ fn parse_msg(
             ));
         };
         Ok(Received {
-            len,
             arrived,
             meta: RxMeta {
                 src,
@@ -325,11 +321,16 @@ impl TxSocket {
     /// rather than stalling every other session.
     /// A connected socket reports a peer's ICMP port unreachable on the next send, which then
     /// fails: counted like any other send error, and harmless, since nothing listens there.
-    pub fn try_send(&self, payload: &[u8], destination: SocketAddr) -> io::Result<()> {
+    /// `destination` is only worked out for a socket that is not connected.
+    pub fn try_send(
+        &self,
+        payload: &[u8],
+        destination: impl FnOnce() -> SocketAddr,
+    ) -> io::Result<()> {
         if self.connected {
             self.socket.send(payload).map(|_| ())
         } else {
-            self.socket.send_to(payload, destination).map(|_| ())
+            self.socket.send_to(payload, destination()).map(|_| ())
         }
     }
 

@@ -202,18 +202,6 @@ impl Peers {
         self.order.is_empty()
     }
 
-    /// Session of a peer key, if running.
-    pub fn session_of(&self, sessions: &Sessions, key: &PeerKey) -> Option<SessionId> {
-        sessions.with_peer(key.address).find(|&id| {
-            let (Some(entry), Some(core)) = (self.entry(id), sessions.key(id)) else {
-                return false;
-            };
-            core.local == key.local_address
-                && core.multihop == key.multihop
-                && entry.interface.as_deref() == key.interface.as_deref()
-        })
-    }
-
     /// Brings the running set in line with `configs`: new peers start, removed ones send
     /// AdminDown and go, changed ones are updated in place (a Poll sequence when Up), the rest
     /// are not touched.
@@ -428,7 +416,7 @@ impl Peers {
             ) else {
                 continue;
             };
-            match entry.tx.try_send(buf, destination(key)) {
+            match entry.tx.try_send(buf, || destination(key)) {
                 Ok(()) => sent += 1,
                 Err(e) => {
                     entry.send_errors += 1;
@@ -548,6 +536,14 @@ mod tests {
         }
     }
 
+    /// The running session configured with `key`.
+    fn session_of(table: &Peers, sessions: &Sessions, key: &PeerKey) -> Option<SessionId> {
+        table.iter(sessions).find_map(|p| match p {
+            PeerRef::Running { id, config, .. } if config.key() == *key => Some(id),
+            _ => None,
+        })
+    }
+
     fn listed(peers: &Peers, sessions: &Sessions) -> Vec<(String, bool)> {
         peers
             .iter(sessions)
@@ -584,7 +580,7 @@ mod tests {
         assert_eq!((s.added, s.removed, s.changed, s.unchanged), (0, 0, 0, 3));
         for config in &configured {
             assert!(
-                table.session_of(&sessions, &config.key()).is_some(),
+                session_of(&table, &sessions, &config.key()).is_some(),
                 "{}",
                 config.key()
             );
@@ -709,7 +705,7 @@ mod tests {
         );
         assert_eq!(sessions.len(), 2);
         let kept = peers(&second).remove(0).key();
-        let id = table.session_of(&sessions, &kept).expect("running");
+        let id = session_of(&table, &sessions, &kept).expect("running");
         let running = table.config_of(&sessions, id).expect("running");
         assert_eq!(
             running,
