@@ -14,6 +14,9 @@ pub struct CpuSample {
     pub stat_s: f64,
     /// Sum of /proc/PID/task/*/schedstat on-CPU time in seconds (ns resolution), if available.
     pub sched_s: Option<f64>,
+    /// Sum of /proc/PID/task/*/schedstat timeslices: how often a thread was put on a CPU,
+    /// which for an event loop is its wake-ups (each costs a context switch).
+    pub sched_runs: Option<u64>,
 }
 
 impl CpuSample {
@@ -25,6 +28,11 @@ impl CpuSample {
             _ => None,
         };
         (stat, sched)
+    }
+
+    /// Times the process's threads were put on a CPU between `earlier` and `self`.
+    pub fn runs_since(&self, earlier: &CpuSample) -> Option<u64> {
+        Some(self.sched_runs?.saturating_sub(earlier.sched_runs?))
     }
 }
 
@@ -66,21 +74,26 @@ pub fn cpu(pid: Option<u32>) -> Result<CpuSample> {
             .with_context(|| format!("/proc/PID/stat field {}", i + 3))
     };
     let stat_s = (field(11)? + field(12)?) / clock_ticks();
+    let sched = schedstat(&dir);
     Ok(CpuSample {
         stat_s,
-        sched_s: schedstat(&dir),
+        sched_s: sched.map(|(ns, _)| ns as f64 * 1e-9),
+        sched_runs: sched.map(|(_, runs)| runs),
     })
 }
 
-fn schedstat(dir: &str) -> Option<f64> {
-    let mut total = 0u64;
+/// (on-CPU ns, timeslices) summed over the threads: the first and third schedstat fields.
+fn schedstat(dir: &str) -> Option<(u64, u64)> {
+    let (mut ns, mut runs) = (0u64, 0u64);
     let mut any = false;
     for t in std::fs::read_dir(format!("{dir}/task")).ok()?.flatten() {
         let s = std::fs::read_to_string(t.path().join("schedstat")).ok()?;
-        total += s.split_whitespace().next()?.parse::<u64>().ok()?;
+        let mut f = s.split_whitespace();
+        ns += f.next()?.parse::<u64>().ok()?;
+        runs += f.nth(1)?.parse::<u64>().ok()?;
         any = true;
     }
-    any.then_some(total as f64 * 1e-9)
+    any.then_some((ns, runs))
 }
 
 /// Memory of a process, in KiB.

@@ -237,8 +237,8 @@ pub fn markdown(results: &Results) -> String {
             .find(|(k, _)| k.0 == *iv)
             .map_or(3, |(_, (r, _))| r.multiplier);
         let _ = writeln!(s, "#### {iv_ms} ms x {mult}\n");
-        s.push_str("| sessions | daemon | CPU % of a core | CPU µs / packet | x floor | peak RSS MiB | RSS / session | ready ms | all Up ms | flaps in window | tx interval error p50 / p99 / max ms | gaps outside 75-100% | detection p50 / p99 / max ms (detection time) | harness CPU % |\n");
-        s.push_str("|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---|---:|---|---:|\n");
+        s.push_str("| sessions | daemon | CPU % of a core | CPU µs / packet | x floor | wake-ups / s | peak RSS MiB | RSS / session | ready ms | all Up ms | flaps in window | tx interval error p50 / p99 / max ms | gaps outside 75-100% | detection p50 / p99 / max ms (detection time) | harness CPU % |\n");
+        s.push_str("|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|---:|---|---:|\n");
         for ((_, n, _), (r, count)) in reps.iter().filter(|(k, _)| k.0 == *iv) {
             let label = if *count > 1 {
                 format!("{} (median of {count})", daemon_label(&r.daemon))
@@ -248,7 +248,7 @@ pub fn markdown(results: &Results) -> String {
             if !r.ok && r.window_s == 0.0 {
                 let _ = writeln!(
                     s,
-                    "| {n} | {label} | failed: {} |||||||||||| |",
+                    "| {n} | {label} | failed: {} ||||||||||||| |",
                     r.error
                         .as_deref()
                         .unwrap_or("?")
@@ -280,9 +280,10 @@ pub fn markdown(results: &Results) -> String {
             let failed = if r.ok { "" } else { " (run failed, see JSON)" };
             let _ = writeln!(
                 s,
-                "| {n} | {label}{failed} | {} | {} | {times_floor} | {} | {per_session} | {ready} | {} | {} | {} / {} / {} | {}% | {} / {} / {} ({:.0}) | {} |",
+                "| {n} | {label}{failed} | {} | {} | {times_floor} | {} | {} | {per_session} | {ready} | {} | {} | {} / {} / {} | {}% | {} / {} / {} ({:.0}) | {} |",
                 g(r.cpu_pct),
                 f(r.cpu_us_per_packet, 2),
+                r.wakeups_per_s.map_or("-".into(), |w| f(w, 0)),
                 f(r.rss_peak_kib as f64 / 1024.0, 1),
                 r.all_up_ms.map_or("-".into(), |v| f(v, 0)),
                 flaps_cell(r),
@@ -329,8 +330,8 @@ pub fn markdown(results: &Results) -> String {
     // The floor.
     if !results.floors.is_empty() {
         s.push_str("#### The floor: batched UDP echo on the same veth\n\n");
-        s.push_str("| interval | sessions (flows) | packets/s | echo CPU % of a core | CPU µs / packet | not echoed |\n");
-        s.push_str("|---:|---:|---:|---:|---:|---:|\n");
+        s.push_str("| interval | sessions (flows) | packets/s | echo CPU % of a core | CPU µs / packet | wake-ups / s | not echoed |\n");
+        s.push_str("|---:|---:|---:|---:|---:|---:|---:|\n");
         let mut fl = results.floors.clone();
         fl.sort_by(|a, b| {
             b.interval_ms
@@ -340,12 +341,13 @@ pub fn markdown(results: &Results) -> String {
         for x in &fl {
             let _ = writeln!(
                 s,
-                "| {} ms | {} | {:.0} | {} | {} | {}% |",
+                "| {} ms | {} | {:.0} | {} | {} | {} | {}% |",
                 x.interval_ms,
                 x.sessions,
                 x.pps,
                 g(x.cpu_pct),
                 f(x.cpu_us_per_packet, 2),
+                x.wakeups_per_s.map_or("-".into(), |w| f(w, 0)),
                 f(x.loss.max(0.0) * 100.0, 2)
             );
         }

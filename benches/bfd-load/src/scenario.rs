@@ -116,6 +116,8 @@ pub struct RunResult {
     pub cpu_pct: f64,
     /// The harness's own CPU (whole process), % of one core.
     pub harness_cpu_pct: f64,
+    /// Daemon wake-ups (threads put on a CPU, from schedstat) per second in the window.
+    pub wakeups_per_s: Option<f64>,
     /// Packets the daemon handled in the window (received from + sent to the emulator).
     pub packets: u64,
     /// Of those, sent by the daemon.
@@ -182,6 +184,8 @@ pub struct FloorResult {
     pub loss: f64,
     /// The generator's CPU (whole harness), % of one core.
     pub harness_cpu_pct: f64,
+    /// Echo wake-ups per second (see `RunResult::wakeups_per_s`).
+    pub wakeups_per_s: Option<f64>,
 }
 
 /// Sleeps `d` in slices, failing early on Ctrl-C or when the daemon dies.
@@ -378,6 +382,7 @@ fn window_figures(
     let used = sched.unwrap_or(stat);
     r.cpu_pct = used / secs * 100.0;
     r.harness_cpu_pct = own_stat / secs * 100.0;
+    r.wakeups_per_s = cpu.1.runs_since(cpu.0).map(|n| n as f64 / secs);
     r.packets = w.rx + w.tx;
     r.packets_from_daemon = w.rx;
     r.pps = r.packets as f64 / secs;
@@ -490,5 +495,6 @@ pub fn run_floor(
             0.0
         },
         harness_cpu_pct: own / secs * 100.0,
+        wakeups_per_s: c1.runs_since(&c0).map(|n| n as f64 / secs),
     })
 }
