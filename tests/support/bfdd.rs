@@ -51,6 +51,15 @@ pub fn target_dir() -> PathBuf {
 /// Runs `cargo build -p PKG --bin PKG` in the workspace; returns the binary's path (as cargo
 /// reports it, so any target-dir setting is honoured), or the build's error output.
 pub fn cargo_build(package: &str) -> std::result::Result<PathBuf, String> {
+    cargo_build_profile(package, false)
+}
+
+/// [`cargo_build`] with `--release`: for benchmarks, which measure the optimised daemon.
+pub fn cargo_build_release(package: &str) -> std::result::Result<PathBuf, String> {
+    cargo_build_profile(package, true)
+}
+
+fn cargo_build_profile(package: &str, release: bool) -> std::result::Result<PathBuf, String> {
     let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
     let out = Command::new(&cargo)
         .args([
@@ -60,6 +69,7 @@ pub fn cargo_build(package: &str) -> std::result::Result<PathBuf, String> {
             package,
         ])
         .args(["--bin", package])
+        .args(release.then_some("--release"))
         .current_dir(workspace_root())
         .output()
         .map_err(|e| format!("cannot run {cargo:?}: {e}"))?;
@@ -75,7 +85,8 @@ pub fn cargo_build(package: &str) -> std::result::Result<PathBuf, String> {
         .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
         .filter(|m| m["reason"] == "compiler-artifact" && m["target"]["name"] == package)
         .find_map(|m| m["executable"].as_str().map(PathBuf::from));
-    let bin = reported.unwrap_or_else(|| target_dir().join("debug").join(package));
+    let profile = if release { "release" } else { "debug" };
+    let bin = reported.unwrap_or_else(|| target_dir().join(profile).join(package));
     if bin.exists() {
         Ok(bin)
     } else {

@@ -2,7 +2,7 @@
 
 use std::fmt::Write as _;
 use std::net::IpAddr;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
@@ -384,6 +384,21 @@ pub fn parse_bfd_sessions(out: &str) -> Vec<BirdSession> {
     v
 }
 
+/// BIRD in the foreground with its configuration, control socket and pid file: the command
+/// line of the interop tests and of the load harness.
+pub fn command_line(config: &Path, ctl: &Path, pid_file: &Path) -> Vec<String> {
+    vec![
+        "bird".into(),
+        "-c".into(),
+        config.display().to_string(),
+        "-s".into(),
+        ctl.display().to_string(),
+        "-P".into(),
+        pid_file.display().to_string(),
+        "-f".into(),
+    ]
+}
+
 /// Checks a configuration with `bird -p` (parse only, no daemon); returns BIRD's complaint.
 pub fn check_config(conf_path: &std::path::Path) -> Result<()> {
     let out = Command::new("bird")
@@ -443,16 +458,11 @@ impl<'a> Bird<'a> {
 
     /// The command line used to start BIRD (without the `ip netns exec NS` prefix).
     pub fn command_line(&self) -> Vec<String> {
-        vec![
-            "bird".into(),
-            "-c".into(),
-            self.config_path().display().to_string(),
-            "-s".into(),
-            self.ctl_path().display().to_string(),
-            "-P".into(),
-            self.dir.join("bird.pid").display().to_string(),
-            "-f".into(),
-        ]
+        command_line(
+            &self.config_path(),
+            &self.ctl_path(),
+            &self.dir.join("bird.pid"),
+        )
     }
 
     fn write_config(&self) -> Result<()> {

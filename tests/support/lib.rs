@@ -23,13 +23,13 @@ mod routes;
 mod wait;
 
 pub use bfdd::{
-    bfdctl_bin, bfdd_bin, cargo_build, control_exchange, metric, ms_between, parse_rfc3339,
-    parse_state_changes, python3, require_bfdd, target_dir, workspace_root, Bfdd, BfddAuth,
-    BfddConfig, BfddPeer, StateChange, METRICS_ADDRESS,
+    bfdctl_bin, bfdd_bin, cargo_build, cargo_build_release, control_exchange, metric, ms_between,
+    parse_rfc3339, parse_state_changes, python3, require_bfdd, target_dir, workspace_root, Bfdd,
+    BfddAuth, BfddConfig, BfddPeer, StateChange, METRICS_ADDRESS,
 };
 pub use bird::{
-    check_config as bird_check_config, parse_bfd_sessions, Bird, BirdAuth, BirdConfig, BirdKey,
-    BirdNeighbor, BirdSession,
+    check_config as bird_check_config, command_line as bird_command_line, parse_bfd_sessions, Bird,
+    BirdAuth, BirdConfig, BirdKey, BirdNeighbor, BirdSession,
 };
 pub use env::{
     is_ci, is_root, require_bird, require_frr, require_root_or_skip, require_tool, require_tools,

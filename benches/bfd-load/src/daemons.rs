@@ -3,7 +3,6 @@
 //! the builders of the integration-test harness (`bfdd-integration`), so the three daemons are
 //! configured the way the interop tests configure them.
 
-use std::fmt::Write as _;
 use std::io::{Read as _, Write as _};
 use std::net::TcpStream;
 use std::path::{Path, PathBuf};
@@ -12,17 +11,15 @@ use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context, Result};
 use bfdd_integration::{
-    control_exchange, frr_command_line, frr_render_config, BirdConfig, BirdNeighbor, FrrPeer,
-    Netns, Process, TestDir, FRR_BFDD,
+    bird_command_line, cargo_build_release, control_exchange, frr_command_line, frr_render_config,
+    BfddConfig, BfddPeer, BirdConfig, BirdNeighbor, FrrPeer, Netns, Process, TestDir, FRR_BFDD,
+    METRICS_ADDRESS,
 };
 use serde::{Deserialize, Serialize};
 
 use crate::net;
 use crate::stats::median;
 use crate::topology::{d_addr, l_addr};
-
-/// bfdd's metrics endpoint inside D.
-const METRICS: &str = "127.0.0.1:9000";
 
 /// Which daemon.
 #[derive(
@@ -77,18 +74,8 @@ pub struct Binaries {
     pub bfdctl: Option<PathBuf>,
 }
 
-/// The workspace root (this crate is `benches/bfd-load`).
-pub fn workspace_root() -> PathBuf {
-    let manifest = Path::new(env!("CARGO_MANIFEST_DIR"));
-    manifest
-        .parent()
-        .and_then(Path::parent)
-        .unwrap_or(manifest)
-        .to_path_buf()
-}
-
 /// bfdd and bfdctl: the given paths, else `BFDD_BIN` / `BFDCTL_BIN`; when no bfdd is given, a
-/// `cargo build --release -p bfdd -p bfdctl` in the workspace (a no-op when up to date).
+/// `cargo build --release` of both in the workspace (a no-op when up to date).
 pub fn resolve_binaries(bfdd: Option<PathBuf>, bfdctl: Option<PathBuf>) -> Result<Binaries> {
     let bfdd = bfdd.or_else(|| std::env::var_os("BFDD_BIN").map(PathBuf::from));
     let bfdctl = bfdctl.or_else(|| std::env::var_os("BFDCTL_BIN").map(PathBuf::from));
@@ -96,40 +83,13 @@ pub fn resolve_binaries(bfdd: Option<PathBuf>, bfdctl: Option<PathBuf>) -> Resul
         // An explicit daemon: nothing is built (bfdctl timings need an explicit bfdctl too).
         return Ok(Binaries { bfdd, bfdctl });
     }
-    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
     eprintln!("building bfdd and bfdctl (release) ...");
-    let out = Command::new(&cargo)
-        .args([
-            "build",
-            "--release",
-            "--message-format=json-render-diagnostics",
-            "-p",
-            "bfdd",
-            "-p",
-            "bfdctl",
-        ])
-        .current_dir(workspace_root())
-        .stderr(Stdio::inherit())
-        .output()
-        .with_context(|| format!("running {cargo:?}"))?;
-    if !out.status.success() {
-        bail!(
-            "cargo build --release -p bfdd -p bfdctl failed ({})",
-            out.status
-        );
-    }
-    let exe = |name: &str| {
-        String::from_utf8_lossy(&out.stdout)
-            .lines()
-            .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
-            .filter(|m| m["reason"] == "compiler-artifact" && m["target"]["name"] == name)
-            .find_map(|m| m["executable"].as_str().map(PathBuf::from))
+    let bfdd = cargo_build_release("bfdd").map_err(anyhow::Error::msg)?;
+    let bfdctl = match bfdctl {
+        Some(b) => Some(b),
+        None => Some(cargo_build_release("bfdctl").map_err(anyhow::Error::msg)?),
     };
-    let built_bfdd = exe("bfdd").context("cargo reported no bfdd executable")?;
-    Ok(Binaries {
-        bfdd: built_bfdd,
-        bfdctl: bfdctl.or_else(|| exe("bfdctl")),
-    })
+    Ok(Binaries { bfdd, bfdctl })
 }
 
 /// Version of each daemon, for the report.
@@ -258,19 +218,7 @@ impl Daemon {
                 let conf = dir.join("bird.conf");
                 std::fs::write(&conf, cfg.render()).context("writing bird.conf")?;
                 let ctl = dir.join("bird.ctl");
-                (
-                    vec![
-                        "/usr/sbin/bird".into(),
-                        "-c".into(),
-                        conf.display().to_string(),
-                        "-s".into(),
-                        ctl.display().to_string(),
-                        "-P".into(),
-                        dir.join("bird.pid").display().to_string(),
-                        "-f".into(),
-                    ],
-                    ctl,
-                )
+                (bird_command_line(&conf, &ctl, &dir.join("bird.pid")), ctl)
             }
         };
         let argv_ref: Vec<&str> = argv.iter().map(String::as_str).collect();
@@ -371,7 +319,7 @@ impl Daemon {
             let mut ok = true;
             for _ in 0..samples {
                 let t = Instant::now();
-                match http_get(METRICS, "/metrics") {
+                match http_get(METRICS_ADDRESS, "/metrics") {
                     Ok(body) => {
                         bytes = body.len();
                         ok &= body.contains("bfd_sessions");
@@ -420,27 +368,18 @@ fn chown_frr(path: &Path) -> Result<()> {
     Ok(())
 }
 
-/// bfd.toml with one `[[peer]]` per session.
+/// bfdd.toml with one `[[peer]]` per session, written by the integration tests' builder.
 pub fn bfdd_config(dir: &Path, sessions: usize, interval_ms: u32, multiplier: u8) -> String {
-    let q = |p: PathBuf| serde_json::to_string(&p.display().to_string()).unwrap_or_default();
-    let mut s = String::with_capacity(64 * sessions + 512);
-    s.push_str("# generated by bfd-load\n[daemon]\n");
-    let _ = writeln!(s, "control-socket = {}", q(dir.join("bfdd.sock")));
-    let _ = writeln!(s, "metrics-address = \"{METRICS}\"");
-    let _ = writeln!(s, "state-dir = {}", q(dir.join("state")));
-    s.push_str("\n[defaults]\n");
-    let _ = writeln!(s, "desired-min-tx = \"{interval_ms}ms\"");
-    let _ = writeln!(s, "required-min-rx = \"{interval_ms}ms\"");
-    let _ = writeln!(s, "detect-multiplier = {multiplier}");
-    for i in 0..sessions {
-        let _ = write!(
-            s,
-            "\n[[peer]]\naddress = \"{}\"\nlocal-address = \"{}\"\n",
-            l_addr(i),
-            d_addr(i)
-        );
-    }
-    s
+    (0..sessions)
+        .fold(
+            BfddConfig::new()
+                .interval(interval_ms)
+                .multiplier(multiplier),
+            |config, i| {
+                config.peer(BfddPeer::new(&l_addr(i).to_string()).local(&d_addr(i).to_string()))
+            },
+        )
+        .render(dir)
 }
 
 /// Runs `make()` `samples` times; median and max wall time.

@@ -235,7 +235,7 @@ fn run_cmd(a: &RunArgs) -> Result<bool> {
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_secs());
     let out = a.out.clone().unwrap_or_else(|| {
-        daemons::workspace_root()
+        bfdd_integration::workspace_root()
             .join("target/bfd-load")
             .join(format!("results-{started}.json"))
     });
@@ -341,7 +341,7 @@ fn run_cmd(a: &RunArgs) -> Result<bool> {
 fn git_describe() -> String {
     std::process::Command::new("git")
         .args(["describe", "--always", "--dirty"])
-        .current_dir(daemons::workspace_root())
+        .current_dir(bfdd_integration::workspace_root())
         .output()
         .ok()
         .filter(|o| o.status.success())
