@@ -10,7 +10,6 @@ use std::time::{Duration, Instant, SystemTime};
 use bfd_control::{ReadyStatus, Request, Response};
 use bfd_core::{Event, SessionId, Sessions, State};
 use tokio::sync::{mpsc, watch};
-use tokio::time::Sleep;
 use tracing::{debug, info, warn};
 
 use crate::config::Config;
@@ -107,8 +106,7 @@ impl Driver {
         mut reload: mpsc::Receiver<()>,
     ) {
         let mut shutdown = pin!(shutdown);
-        let mut sleep: std::pin::Pin<&mut Sleep> =
-            pin!(tokio::time::sleep(Duration::from_secs(3600)));
+        let mut sleep = pin!(tokio::time::sleep(Duration::from_secs(3600)));
         let mut armed: Option<Instant> = None;
         let (mut control_open, mut metrics_open) = (true, true);
         let mut rx_broken = [false; 4];
@@ -117,12 +115,19 @@ impl Driver {
         loop {
             let next = self.sessions.poll_timeout();
             if next != armed {
-                armed = next;
                 let at = next.map_or_else(
                     || tokio::time::Instant::now() + Duration::from_secs(3600),
                     tokio::time::Instant::from_std,
                 );
-                sleep.as_mut().reset(at);
+                if armed.is_some_and(|old| next.is_none_or(|new| new > old)) {
+                    // Pushed back (served on a wake-up for a packet): a fresh timer, since
+                    // tokio leaves a timer reset to later in its old slot of the wheel and
+                    // wakes the thread there for nothing.
+                    sleep.set(tokio::time::sleep_until(at));
+                } else {
+                    sleep.as_mut().reset(at);
+                }
+                armed = next;
             }
             let wake = tokio::select! {
                 biased;
