@@ -17,7 +17,7 @@ mod timers;
 pub use config::{AuthKey, HopMode, SessionConfig};
 pub use error::{InsertError, RxError};
 pub use event::Event;
-pub use session::{RemoteParams, Session, SessionStats, SLOW_TX_INTERVAL};
+pub use session::{Punctuality, RemoteParams, Session, SessionStats, SLOW_TX_INTERVAL};
 pub use sessions::{PeerKey, RxMeta, SessionId, Sessions, Transmit};
 
 pub use bfd_wire::{AuthType, ControlPacket, Diagnostic, State};

@@ -57,6 +57,17 @@ pub struct SessionStats {
     pub down_count: u64,
 }
 
+/// How a periodic packet kept to its schedule (§6.8.7): what the caller's timer and scheduler
+/// made of the interval the session drew.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Punctuality {
+    /// How long after its scheduled time the packet left.
+    pub delay: Duration,
+    /// It left after the top of the 75-100% window (75-90% with a Detect Mult of 1) counted
+    /// from the previous periodic packet, though it had been scheduled inside it.
+    pub late: bool,
+}
+
 /// The parts of a packet that, when changed, justify an out-of-schedule transmission (§6.8.7).
 /// Intervals are left out: their change travels in a Poll on the scheduled packets, and §6.5
 /// forbids additional packets for it.
@@ -428,6 +439,30 @@ impl Session {
         self.last_sent = Some(self.contents());
         self.stats.tx_packets += 1;
         Some(packet)
+    }
+
+    /// How the periodic packet that `poll_transmit(now)` would send keeps its schedule; `None`
+    /// when no periodic packet is due.
+    #[must_use]
+    pub fn punctuality(&self, now: Instant) -> Option<Punctuality> {
+        let at = self.timers.get(Timer::Transmit).filter(|&at| at <= now)?;
+        let late = self.last_tx.is_some_and(|last| {
+            let top = last + self.window_top(self.transmit_interval());
+            at <= top && now > top
+        });
+        Some(Punctuality {
+            delay: now - at,
+            late,
+        })
+    }
+
+    /// The top of the §6.8.7 window for `interval`.
+    fn window_top(&self, interval: Duration) -> Duration {
+        if self.detect_mult == 1 {
+            interval * 9 / 10
+        } else {
+            interval
+        }
     }
 
     /// The earliest deadline: when `handle_timeout` or `poll_transmit` has work.

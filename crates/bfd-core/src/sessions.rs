@@ -14,7 +14,7 @@ use rand::{Rng, SeedableRng};
 use crate::config::SessionConfig;
 use crate::error::{InsertError, RxError};
 use crate::event::Event;
-use crate::session::Session;
+use crate::session::{Punctuality, Session};
 
 /// Handle of a session in a [`Sessions`] container; stable until the session is removed.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -72,6 +72,8 @@ pub struct Transmit {
     pub session: SessionId,
     /// The packet, as written.
     pub packet: ControlPacket,
+    /// For a periodic packet, how it kept its schedule; `None` for an out-of-schedule one.
+    pub periodic: Option<Punctuality>,
 }
 
 struct Slot {
@@ -373,12 +375,14 @@ impl Sessions {
                 continue;
             };
             slot.queued = false;
+            let periodic = slot.session.punctuality(now);
             let packet = slot.session.poll_transmit(now, buf);
             self.reschedule(id);
             if let Some(packet) = packet {
                 return Some(Transmit {
                     session: id,
                     packet,
+                    periodic,
                 });
             }
         }

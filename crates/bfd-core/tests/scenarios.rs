@@ -4,7 +4,7 @@ mod harness;
 
 use std::time::Duration;
 
-use bfd_core::{AuthKey, Event, RxError, SessionConfig, State};
+use bfd_core::{AuthKey, Event, Punctuality, RxError, SessionConfig, State};
 use bfd_wire::{AuthType, Diagnostic};
 use harness::*;
 
@@ -550,7 +550,9 @@ fn rfc5880_6_8_7_jitter_within_75_to_100_percent_over_10000_intervals() {
 
 /// Gap ratios of A's periodic packets at 50 ms over `intervals`, with the engines served by a
 /// 1 ms tick timer that wakes up to 2 ms late, A's slack set to `slack`.
-fn gap_ratios_with_coarse_timer(slack: Duration, intervals: u64) -> Vec<f64> {
+/// A's gaps over its 50 ms interval with a millisecond timer like tokio's, and how A reported
+/// the periodic packets that closed those gaps.
+fn coarse_timer_run(slack: Duration, intervals: u64) -> (Vec<f64>, Vec<Punctuality>) {
     let mut pair = Pair::new(23, config(50, 50, 3), config(50, 50, 3));
     pair.timer_tick = Some(ms(1));
     pair.a.sessions.set_timer_slack(slack);
@@ -560,25 +562,51 @@ fn gap_ratios_with_coarse_timer(slack: Duration, intervals: u64) -> Vec<f64> {
     pair.run_for(ms(50 * intervals));
     let sent = pair.a.sent_since(start);
     assert_eq!(pair.a.session().stats().down_count, 0);
-    periodic_gaps(&sent)
+    let ratios = periodic_gaps(&sent)
         .iter()
         .map(|g| g.as_secs_f64() / 0.05)
-        .collect()
+        .collect();
+    let first = sent.first().map_or(start, |(at, _)| *at);
+    let punctuality = pair
+        .a
+        .punctuality
+        .iter()
+        .filter(|(at, _)| *at > first)
+        .map(|(_, p)| *p)
+        .collect();
+    (ratios, punctuality)
 }
 
 #[test]
 fn rfc5880_6_8_7_jitter_window_holds_with_a_late_millisecond_timer() {
     // Without slack a timer that fires late pushes gaps drawn near 100% past the window: the
     // reason the daemon sets one.
-    let unslacked = gap_ratios_with_coarse_timer(Duration::ZERO, 4000);
+    let (unslacked, _) = coarse_timer_run(Duration::ZERO, 4000);
     assert!(unslacked.iter().any(|&r| r > 1.0), "late timer, no slack");
-    let ratios = gap_ratios_with_coarse_timer(ms(2), 4000);
+    let (ratios, _) = coarse_timer_run(ms(2), 4000);
     assert!(ratios.len() >= 4000, "{}", ratios.len());
     let min = ratios.iter().cloned().fold(f64::MAX, f64::min);
     let max = ratios.iter().cloned().fold(f64::MIN, f64::max);
     assert!(min >= 0.75 && max <= 1.0, "{min}..{max}");
     // Still spread over most of the window, not pinned to one value.
     assert!(min < 0.78 && max > 0.97, "{min}..{max}");
+}
+
+#[test]
+fn rfc5880_6_8_7_packets_past_the_window_are_reported_late() {
+    // The session's own account agrees with the wire: exactly the gaps past 100% are late.
+    let (ratios, punctuality) = coarse_timer_run(Duration::ZERO, 4000);
+    assert_eq!(punctuality.len(), ratios.len());
+    let past_window = ratios.iter().filter(|&&r| r > 1.0).count();
+    let late = punctuality.iter().filter(|p| p.late).count();
+    assert!(past_window > 0);
+    assert_eq!(late, past_window);
+    // The delay is the timer's: up to two of its ticks.
+    assert!(punctuality.iter().all(|p| p.delay <= ms(2)));
+    assert!(punctuality.iter().any(|p| p.delay > ms(1)));
+
+    let (_, punctuality) = coarse_timer_run(ms(2), 4000);
+    assert!(punctuality.iter().all(|p| !p.late));
 }
 
 #[test]

@@ -5,7 +5,9 @@
 use std::net::{IpAddr, Ipv4Addr};
 use std::time::{Duration, Instant};
 
-use bfd_core::{Event, PeerKey, RxError, RxMeta, SessionConfig, SessionId, Sessions, State};
+use bfd_core::{
+    Event, PeerKey, Punctuality, RxError, RxMeta, SessionConfig, SessionId, Sessions, State,
+};
 use bfd_wire::ControlPacket;
 
 pub const ADDR_A: IpAddr = IpAddr::V4(Ipv4Addr::new(198, 51, 100, 1));
@@ -45,6 +47,8 @@ pub struct Node {
     pub silent: bool,
     pub events: Vec<(Instant, Event)>,
     pub sent: Vec<(Instant, ControlPacket)>,
+    /// How each periodic packet kept its schedule, by when it left.
+    pub punctuality: Vec<(Instant, Punctuality)>,
     pub rx_errors: Vec<(Instant, RxError)>,
 }
 
@@ -65,6 +69,7 @@ impl Node {
             silent: false,
             events: Vec::new(),
             sent: Vec::new(),
+            punctuality: Vec::new(),
             rx_errors: Vec::new(),
         }
     }
@@ -194,6 +199,9 @@ impl Pair {
                     break;
                 };
                 node.sent.push((now, tx.packet));
+                if let Some(p) = tx.periodic {
+                    node.punctuality.push((now, p));
+                }
                 if node.silent {
                     continue;
                 }
