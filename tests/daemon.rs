@@ -195,6 +195,17 @@ fn bfdctl_peers_check_table_and_json_agree_with_metrics() -> Result<()> {
 
     ensure!(json.len() == 2, "{json:?}");
     ensure!(metric(&m, "bfd_sessions", &[]) == Some(2.0), "{m}");
+    // Every periodic packet is timed: as many as were sent, less the out-of-schedule ones.
+    let sent: f64 = PAIRS
+        .iter()
+        .filter_map(|(p, _)| metric(&m, "bfd_control_packets_sent_total", &[("peer", p)]))
+        .sum();
+    let timed = metric(&m, "bfd_transmit_delay_seconds_count", &[]).context("no delays")?;
+    ensure!(
+        timed > 0.0 && timed <= sent,
+        "{timed} timed of {sent} sent\n{m}"
+    );
+    ensure!(metric(&m, "bfd_transmit_late_total", &[]).is_some(), "{m}");
     for (s, d) in json.iter().zip(&details) {
         let peer = s.peer.as_str();
         let l = [("peer", peer)];

@@ -36,6 +36,10 @@ const EXPORTED_METRICS: &[&str] = &[
     "bfd_session_detection_time_seconds",
     "bfd_session_tx_interval_seconds",
     "bfd_sessions",
+    "bfd_transmit_late_total",
+    "bfd_transmit_delay_seconds_bucket",
+    "bfd_transmit_delay_seconds_sum",
+    "bfd_transmit_delay_seconds_count",
 ];
 /// Labels on bfdd's series, plus those the scrape adds (PodMonitor: namespace, pod, ...).
 const KNOWN_LABELS: &[&str] = &[
@@ -45,6 +49,7 @@ const KNOWN_LABELS: &[&str] = &[
     "state",
     "to",
     "reason",
+    "le",
     "namespace",
     "pod",
     "container",

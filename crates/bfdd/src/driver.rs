@@ -395,6 +395,7 @@ impl Driver {
         status::Snapshot {
             sessions: status::snapshot(now, &self.peers, &self.sessions),
             dropped: self.dropped.clone(),
+            transmit: self.peers.transmit_timing().clone(),
             frr_exporter: self.config.daemon.frr_exporter_metrics,
             routes: None,
         }

@@ -15,6 +15,7 @@ pub mod routes;
 pub mod services;
 pub mod state_file;
 pub mod status;
+pub mod transmit_timing;
 
 use std::future::Future;
 use std::path::PathBuf;

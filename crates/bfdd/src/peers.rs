@@ -12,6 +12,7 @@ use tracing::{debug, info, warn};
 use crate::config::{AuthConfig, PeerConfig, PeerKey, SINGLE_HOP_TTL};
 use crate::net::{destination, interface_index, TxBinding, TxSocket, SOURCE_PORTS};
 use crate::state_file::DiscriminatorStore;
+use crate::transmit_timing::TransmitTiming;
 
 /// Label values of a session's metrics and log lines.
 #[derive(Clone, Debug)]
@@ -75,6 +76,8 @@ pub struct Peers {
     up_by_address: HashMap<IpAddr, u32>,
     /// Gateways that became usable (true) or unusable (false), for the route installer.
     gateway_changes: Vec<(IpAddr, bool)>,
+    /// How punctually periodic packets have left.
+    transmit_timing: TransmitTiming,
 }
 
 /// The core's view of a peer's settings.
@@ -152,7 +155,13 @@ impl Peers {
             gateways: HashSet::new(),
             up_by_address: HashMap::new(),
             gateway_changes: Vec::new(),
+            transmit_timing: TransmitTiming::default(),
         }
+    }
+
+    /// How punctually periodic packets have left since start.
+    pub fn transmit_timing(&self) -> &TransmitTiming {
+        &self.transmit_timing
     }
 
     /// The side table of a running session.
@@ -408,6 +417,9 @@ impl Peers {
     pub fn send_due(&mut self, now: Instant, sessions: &mut Sessions, buf: &mut Vec<u8>) -> usize {
         let mut sent = 0;
         while let Some(tx) = sessions.poll_transmit(now, buf) {
+            if let Some(punctuality) = tx.periodic {
+                self.transmit_timing.record(punctuality);
+            }
             let (Some(entry), Some(key)) = (
                 self.entries
                     .get_mut(tx.session.index())

@@ -148,6 +148,8 @@ pub struct Snapshot {
     pub sessions: Vec<SessionSnapshot>,
     /// Dropped packets by reason.
     pub dropped: Vec<(&'static str, u64)>,
+    /// How punctually periodic packets have left.
+    pub transmit: crate::transmit_timing::TransmitTiming,
     /// Also emit frr_exporter's series.
     pub frr_exporter: bool,
     /// The route installer's figures, filled in outside the driver.

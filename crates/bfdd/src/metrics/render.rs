@@ -5,6 +5,7 @@ use bfd_core::State;
 use super::text::{Exposition, Kind};
 use crate::routes::RouteMetrics;
 use crate::status::{SessionSnapshot, Snapshot};
+use crate::transmit_timing::{TransmitTiming, DELAY_BUCKETS};
 
 const STATES: [State; 4] = [State::AdminDown, State::Down, State::Init, State::Up];
 
@@ -117,6 +118,7 @@ pub fn render(snapshot: &Snapshot) -> String {
         e.sample(name, &[("reason", reason)], n);
     }
 
+    render_transmit_timing(&mut e, &snapshot.transmit);
     if let Some(routes) = &snapshot.routes {
         render_routes(&mut e, routes);
     }
@@ -154,6 +156,39 @@ fn render_routes(e: &mut Exposition, routes: &RouteMetrics) {
             e.sample(name, &[("quantile", q)], us as f64 / 1e6);
         }
     }
+}
+
+fn render_transmit_timing(e: &mut Exposition, t: &TransmitTiming) {
+    let name = "bfd_transmit_late_total";
+    e.family(
+        name,
+        "Periodic control packets sent after the top of the RFC 5880 6.8.7 jitter window: the daemon did not get a CPU in time.",
+        Kind::Counter,
+    );
+    e.sample(name, &[], t.late);
+    e.family(
+        "bfd_transmit_delay_seconds",
+        "How long after its scheduled time each periodic control packet left.",
+        Kind::Histogram,
+    );
+    let mut cumulative = 0;
+    for (bound, n) in DELAY_BUCKETS.iter().zip(&t.delay_counts) {
+        cumulative += n;
+        let le = bound.to_string();
+        e.sample(
+            "bfd_transmit_delay_seconds_bucket",
+            &[("le", &le)],
+            cumulative,
+        );
+    }
+    let count = t.count();
+    e.sample(
+        "bfd_transmit_delay_seconds_bucket",
+        &[("le", "+Inf")],
+        count,
+    );
+    e.sample("bfd_transmit_delay_seconds_sum", &[], t.delay_sum);
+    e.sample("bfd_transmit_delay_seconds_count", &[], count);
 }
 
 /// The series frr_exporter derives from FRR, so dashboards built on it keep working.
@@ -198,7 +233,9 @@ mod tests {
     use super::super::render;
     use crate::peers::Labels;
     use crate::status::{SessionSnapshot, Snapshot};
-    use bfd_core::State;
+    use crate::transmit_timing::TransmitTiming;
+    use bfd_core::{Punctuality, State};
+    use std::time::Duration;
 
     fn session(peer: &str, state: Option<State>) -> SessionSnapshot {
         SessionSnapshot {
@@ -227,6 +264,7 @@ mod tests {
             dropped: vec![("ttl", 3)],
             frr_exporter: false,
             routes: None,
+            ..Snapshot::default()
         });
         let l = r#"interface="net1",local="198.51.100.1",peer="198.51.100.2""#;
         assert!(text.contains(&format!("bfd_session_up{{{l}}} 1")), "{text}");
@@ -249,6 +287,33 @@ mod tests {
     }
 
     #[test]
+    fn transmit_delays_render_as_a_cumulative_histogram() {
+        let mut transmit = TransmitTiming::default();
+        for (delay_us, late) in [(300, false), (1_200, false), (1_900, false), (8_000, true)] {
+            transmit.record(Punctuality {
+                delay: Duration::from_micros(delay_us),
+                late,
+            });
+        }
+        let text = render(&Snapshot {
+            transmit,
+            ..Snapshot::default()
+        });
+        assert!(
+            text.contains("# TYPE bfd_transmit_delay_seconds histogram"),
+            "{text}"
+        );
+        assert!(text.contains("bfd_transmit_late_total 1\n"));
+        assert!(text.contains("bfd_transmit_delay_seconds_bucket{le=\"0.0005\"} 1\n"));
+        assert!(text.contains("bfd_transmit_delay_seconds_bucket{le=\"0.001\"} 1\n"));
+        assert!(text.contains("bfd_transmit_delay_seconds_bucket{le=\"0.002\"} 3\n"));
+        assert!(text.contains("bfd_transmit_delay_seconds_bucket{le=\"0.01\"} 4\n"));
+        assert!(text.contains("bfd_transmit_delay_seconds_bucket{le=\"+Inf\"} 4\n"));
+        assert!(text.contains("bfd_transmit_delay_seconds_count 4\n"));
+        assert!(text.contains("bfd_transmit_delay_seconds_sum 0.0114\n"));
+    }
+
+    #[test]
     fn frr_exporter_series_on_request() {
         let text = render(&Snapshot {
             sessions: vec![
@@ -258,6 +323,7 @@ mod tests {
             dropped: vec![],
             frr_exporter: true,
             routes: None,
+            ..Snapshot::default()
         });
         assert!(
             text.contains(r#"frr_bfd_peer_state{local="198.51.100.1",peer="198.51.100.2"} 1"#),

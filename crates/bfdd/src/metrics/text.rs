@@ -13,6 +13,8 @@ pub enum Kind {
     Counter,
     /// Value that goes up and down.
     Gauge,
+    /// Cumulative buckets with `_bucket{le}`, `_sum` and `_count` samples.
+    Histogram,
 }
 
 /// Writes families one after another; a family's header is written with its first sample, so
@@ -43,6 +45,7 @@ impl Exposition {
             let kind = match kind {
                 Kind::Counter => "counter",
                 Kind::Gauge => "gauge",
+                Kind::Histogram => "histogram",
             };
             let _ = writeln!(self.out, "# HELP {family} {}", escape_help(help));
             let _ = writeln!(self.out, "# TYPE {family} {kind}");
