@@ -492,8 +492,12 @@ fn goals(results: &Results, reps: &BTreeMap<Key, (RunResult, usize)>) -> String 
             .filter(|r| r.tx.outside_fraction > 0.0)
             .map(|r| {
                 let count = (r.tx.outside_fraction * r.tx.gaps as f64).round();
+                let own = r
+                    .daemon_late
+                    .map(|n| format!(" (bfdd counted {n} late)"))
+                    .unwrap_or_default();
                 format!(
-                    "{}: {count:.0} of {} gaps, worst {} ms past",
+                    "{}: {count:.0} of {} gaps, worst {} ms past{own}",
                     size(r),
                     r.tx.gaps,
                     f(r.tx.error_ms.max, 1)
