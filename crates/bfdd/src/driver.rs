@@ -200,7 +200,7 @@ impl Driver {
         self.sessions.shutdown(now);
         let sent = self
             .peers
-            .send_due(now, &mut self.sessions, &mut self.tx_buf);
+            .send_due(|| now, &mut self.sessions, &mut self.tx_buf);
         self.drain_events(now);
         info!(
             sessions = self.sessions.len(),
@@ -257,10 +257,10 @@ impl Driver {
         }
     }
 
-    /// Sends what is due and reports what changed.
+    /// Sends what is due, each packet timed as it leaves, and reports what changed.
     fn flush(&mut self, now: Instant) {
         self.peers
-            .send_due(now, &mut self.sessions, &mut self.tx_buf);
+            .send_due(self::now, &mut self.sessions, &mut self.tx_buf);
         self.drain_events(now);
     }
 

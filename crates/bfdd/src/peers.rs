@@ -387,7 +387,7 @@ impl Peers {
         let old = sessions.get(id).map(bfd_core::Session::state);
         // Tell the peer before going: it sees AdminDown instead of waiting out a timeout.
         sessions.shutdown_session(now, id);
-        self.send_due(now, sessions, buf);
+        self.send_due(|| now, sessions, buf);
         // The session's events go with it, so account for its last transition here.
         if let Some(old) = old.filter(|&s| s != State::AdminDown) {
             self.note_transition(sessions, id, old, State::AdminDown);
@@ -413,10 +413,18 @@ impl Peers {
         }
     }
 
-    /// Sends every packet due at `now`, each from its session's socket.
-    pub fn send_due(&mut self, now: Instant, sessions: &mut Sessions, buf: &mut Vec<u8>) -> usize {
+    /// Sends every packet due, each from its session's socket and at the time `clock` gives as
+    /// it goes: the last packets of a large batch, or of one the thread was preempted in,
+    /// leave well after the wake-up, and their sessions schedule the next packet (and account
+    /// for this one's punctuality) from when it really left.
+    pub fn send_due(
+        &mut self,
+        mut clock: impl FnMut() -> Instant,
+        sessions: &mut Sessions,
+        buf: &mut Vec<u8>,
+    ) -> usize {
         let mut sent = 0;
-        while let Some(tx) = sessions.poll_transmit(now, buf) {
+        while let Some(tx) = sessions.poll_transmit(clock(), buf) {
             if let Some(punctuality) = tx.periodic {
                 self.transmit_timing.record(punctuality);
             }
@@ -521,6 +529,7 @@ pub enum PeerRef<'a> {
 #[cfg(test)]
 mod tests {
     use std::path::Path;
+    use std::time::Duration;
 
     use super::*;
     use crate::config::Config;
@@ -678,6 +687,41 @@ mod tests {
         from_peer(&mut sessions, "127.0.0.2", State::AdminDown, 0);
         from_peer(&mut sessions, "127.0.0.3", State::AdminDown, 0);
         assert_eq!(drain(&mut table, &mut sessions), [(gw, false)]);
+    }
+
+    #[test]
+    fn each_packet_of_a_batch_is_timed_when_it_leaves() {
+        let (mut table, mut sessions, _scratch) = table("clock");
+        let mut buf = Vec::new();
+        let start = crate::driver::now();
+        let two = "[[peer]]\naddress = \"127.0.0.2\"\n[[peer]]\naddress = \"127.0.0.4\"\n";
+        table.apply(start, &mut sessions, peers(two), &mut buf);
+        // Both periodic packets are due; the thread then takes 300 ms to send the second.
+        let awake = start + Duration::from_secs(2);
+        sessions.handle_timeout(awake);
+        let mut t = awake;
+        let clock = || {
+            let now = t;
+            t += Duration::from_millis(300);
+            now
+        };
+        assert_eq!(table.send_due(clock, &mut sessions, &mut buf), 2);
+        assert_eq!(table.transmit_timing().count(), 2);
+        // Down, the interval is 1 s, drawn in 750-1000 ms: scheduled from the wake-up, no
+        // next packet could come later than awake + 1 s; from when it left, one does.
+        let latest_next = table
+            .iter(&sessions)
+            .filter_map(|p| match p {
+                PeerRef::Running { id, .. } => sessions.get(id)?.poll_timeout(),
+                PeerRef::Pending(_) => None,
+            })
+            .max()
+            .expect("two running sessions");
+        assert!(
+            latest_next >= awake + Duration::from_millis(1050),
+            "{:?} after the wake-up",
+            latest_next - awake
+        );
     }
 
     #[test]
