@@ -74,7 +74,7 @@ fn load_harness_smoke_100_sessions() {
         .as_f64()
         .is_some_and(|c| c.is_finite() && c >= 0.0));
     assert!(r["rss_peak_kib"].as_u64().is_some_and(|k| k > 0));
-    // bfdd's own count of late packets was read around the window (its value is load's).
+    // bfdd's own count of late packets was read after the window (its value is load's).
     assert!(r["daemon_late"].as_u64().is_some(), "{r}");
     assert!(r["wakeups_per_s"].as_f64().is_some_and(|w| w > 0.0), "{r}");
     let tx = &r["tx"];

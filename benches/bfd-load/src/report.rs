@@ -494,7 +494,7 @@ fn goals(results: &Results, reps: &BTreeMap<Key, (RunResult, usize)>) -> String 
                 let count = (r.tx.outside_fraction * r.tx.gaps as f64).round();
                 let own = r
                     .daemon_late
-                    .map(|n| format!(" (bfdd counted {n} late)"))
+                    .map(|n| format!(" (bfdd counted {n} late since its start)"))
                     .unwrap_or_default();
                 format!(
                     "{}: {count:.0} of {} gaps, worst {} ms past{own}",

@@ -119,7 +119,8 @@ pub struct RunResult {
     /// Daemon wake-ups (threads put on a CPU, from schedstat) per second in the window.
     pub wakeups_per_s: Option<f64>,
     /// bfdd only: periodic packets it counted as sent past the window
-    /// (`bfd_transmit_late_total`) during the window, to set beside the gaps seen on the wire.
+    /// (`bfd_transmit_late_total`) from its start to the end of the window, to set beside the
+    /// gaps seen on the wire.
     pub daemon_late: Option<u64>,
     /// Packets the daemon handled in the window (received from + sent to the emulator).
     pub packets: u64,
@@ -294,9 +295,7 @@ fn run_inner(spec: &RunSpec, bins: &Binaries, stop: &AtomicBool, r: &mut RunResu
     r.all_up_ms = snap.all_up_at.map(|t| (t - t0) * 1e3);
     hold(spec.settle, stop, || daemon.ensure_running())?;
 
-    // The window. bfdd's own late count is read just outside it, so the scrape is not in
-    // its CPU figure.
-    let late0 = daemon.late_count();
+    // The window.
     let cpu0 = procstat::cpu(Some(pid))?;
     let self0 = procstat::cpu(None)?;
     emu.begin_window()?;
@@ -304,10 +303,11 @@ fn run_inner(spec: &RunSpec, bins: &Binaries, stop: &AtomicBool, r: &mut RunResu
     let w = emu.end_window()?;
     let cpu1 = procstat::cpu(Some(pid))?;
     let self1 = procstat::cpu(None)?;
-    let late1 = daemon.late_count();
     let mem = procstat::memory(pid)?;
+    // After the memory figures: a scrape renders every session's series, and its buffer
+    // would raise the peak RSS measured.
+    r.daemon_late = daemon.late_count();
     window_figures(r, &w, (&cpu0, &cpu1), (&self0, &self1));
-    r.daemon_late = late0.zip(late1).map(|(a, b)| b.saturating_sub(a));
     r.rss_peak_kib = mem.hwm_kib;
     r.rss_kib = mem.rss_kib;
     r.rss_per_session_bytes = r
