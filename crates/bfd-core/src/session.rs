@@ -447,7 +447,7 @@ impl Session {
     pub fn punctuality(&self, now: Instant) -> Option<Punctuality> {
         let at = self.timers.get(Timer::Transmit).filter(|&at| at <= now)?;
         let late = self.last_tx.is_some_and(|last| {
-            let top = last + self.window_top(self.transmit_interval());
+            let top = last + self.transmit_interval() * self.window_top_permille() / 1000;
             at <= top && now > top
         });
         Some(Punctuality {
@@ -456,12 +456,13 @@ impl Session {
         })
     }
 
-    /// The top of the §6.8.7 window for `interval`.
-    fn window_top(&self, interval: Duration) -> Duration {
+    /// The top of the §6.8.7 window, in thousandths of the interval: 90% with a Detect Mult
+    /// of 1, else 100%.
+    fn window_top_permille(&self) -> u32 {
         if self.detect_mult == 1 {
-            interval * 9 / 10
+            900
         } else {
-            interval
+            1000
         }
     }
 
@@ -746,9 +747,8 @@ impl Session {
     fn jittered(&mut self, interval: Duration) -> Duration {
         let interval_us = u64::try_from(interval.as_micros()).unwrap_or(u64::MAX / 1000);
         let slack = u64::from(self.timer_slack_us);
-        let top_permille = if self.detect_mult == 1 { 900 } else { 1000 };
         let window_lo = interval_us * 750 / 1000;
-        let window_hi = interval_us * top_permille / 1000;
+        let window_hi = interval_us * u64::from(self.window_top_permille()) / 1000;
         let hi = window_hi.saturating_sub(slack).max(window_lo);
         let lo = (window_lo + slack / 4).min(hi);
         Duration::from_micros(self.rng.gen_range(lo..=hi))
