@@ -2,7 +2,8 @@
 //! single-hop packet with TTL 254, `bfdctl` and the control socket agree with `/metrics`, local
 //! discriminators survive a restart, reload keeps the running configuration when the file is
 //! bad and adds/removes sessions (removal sends AdminDown), a passive session (RFC 5880 §6.1)
-//! comes up against an active one, and multihop sessions (RFC 5883) run on UDP 4784.
+//! comes up against an active one, multihop sessions (RFC 5883) run on UDP 4784, and batched
+//! transmit sends what each session's own socket would (RFC 5881 §4 source ports, TTL 255).
 //!
 //! Topology: bfdd A in namespace A (198.51.100.1, 2001:db8:1::1), bfdd B in B (.2, ::2).
 
@@ -487,12 +488,28 @@ fn rfc5880_6_1_passive_side_comes_up_with_an_active_peer() -> Result<()> {
     Ok(())
 }
 
-/// Listens in `ns` on UDP 3784 and 4784 of `addrs` until a packet arrived on 4784 for each
-/// address (at most `secs`); prints `port ttl` per datagram.
-fn capture_bfd_ports(ns: &Netns, addrs: &[&str], secs: u32) -> Result<Vec<(String, u16, u8)>> {
+/// One datagram seen by [`capture_bfd_ports`].
+#[derive(Debug)]
+struct Captured {
+    /// The address it was sent to.
+    to: String,
+    /// The port it was sent to.
+    port: u16,
+    ttl: u8,
+    source_port: u16,
+}
+
+/// Listens in `ns` on UDP 3784 and 4784 of `addrs` until `count` packets arrived on
+/// `until_port` for each address (at most `secs`).
+fn capture_bfd_ports(
+    ns: &Netns,
+    addrs: &[&str],
+    (until_port, count): (u16, u32),
+    secs: u32,
+) -> Result<Vec<Captured>> {
     let script = r#"
 import select, socket, struct, sys, time
-secs, addrs = float(sys.argv[1]), sys.argv[2:]
+secs, until, count, addrs = float(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3]), sys.argv[4:]
 socks = {}
 for a in addrs:
     v6 = ':' in a
@@ -504,37 +521,119 @@ for a in addrs:
             s.setsockopt(socket.IPPROTO_IP, getattr(socket, 'IP_RECVTTL', 12), 1)
         s.bind((a, port))
         socks[s] = (a, port)
-seen = set()
+seen = {a: 0 for a in addrs}
 end = time.time() + secs
-while time.time() < end and len(seen) < len(addrs):
+while time.time() < end and min(seen.values()) < count:
     r, _, _ = select.select(list(socks), [], [], max(0.0, end - time.time()))
     for s in r:
-        data, anc, _, _ = s.recvmsg(1500, 256)
+        data, anc, _, src = s.recvmsg(1500, 256)
         ttl = -1
         for level, typ, d in anc:
             ttl = struct.unpack('i', d[:4])[0]
         a, port = socks[s]
-        print(a, port, ttl, flush=True)
-        if port == 4784:
-            seen.add(a)
+        print(a, port, ttl, src[1], flush=True)
+        if port == until:
+            seen[a] += 1
 "#;
     let mut argv = vec![python3(), "-c", script];
-    let secs = secs.to_string();
+    let (secs, until, count) = (secs.to_string(), until_port.to_string(), count.to_string());
     argv.push(&secs);
+    argv.push(&until);
+    argv.push(&count);
     argv.extend_from_slice(addrs);
     let out = ns.exec(&argv)?;
     let mut v = Vec::new();
     for line in out.lines() {
         let w: Vec<&str> = line.split_whitespace().collect();
-        if let [a, p, t] = w[..] {
-            v.push((
-                a.to_string(),
-                p.parse()?,
-                t.parse::<i32>()?.clamp(0, 255) as u8,
-            ));
+        if let [a, p, t, sp] = w[..] {
+            v.push(Captured {
+                to: a.to_string(),
+                port: p.parse()?,
+                ttl: t.parse::<i32>()?.clamp(0, 255) as u8,
+                source_port: sp.parse()?,
+            });
         }
     }
     Ok(v)
+}
+
+/// `OutDatagrams` of `ns`'s IPv4 UDP counters: packets sent through UDP sockets, which those
+/// sent through a raw socket are not.
+fn udp4_out_datagrams(ns: &Netns) -> Result<u64> {
+    let snmp = ns.exec(&["cat", "/proc/net/snmp"])?;
+    let mut udp = snmp.lines().filter(|l| l.starts_with("Udp:"));
+    let (Some(names), Some(values)) = (udp.next(), udp.next()) else {
+        bail!("no Udp lines in /proc/net/snmp: {snmp}");
+    };
+    let at = names
+        .split_whitespace()
+        .position(|n| n == "OutDatagrams")
+        .context("no OutDatagrams")?;
+    Ok(values
+        .split_whitespace()
+        .nth(at)
+        .context("short Udp line")?
+        .parse()?)
+}
+
+/// Batched transmit (one raw socket, `sendmmsg`) must put on the wire what each session's own
+/// socket would: the session's source port, the same for all its packets (RFC 5881 §4), TTL
+/// 255 (§5); and sessions come up either way. The log says which way packets went.
+#[test]
+fn rfc5881_4_source_port_per_session_with_and_without_batched_transmit() -> Result<()> {
+    if !require_bfdd() {
+        return Ok(());
+    }
+    let topo = Topology::new()?;
+    for batched in [true, false] {
+        let udp_before = udp4_out_datagrams(&topo.a)?;
+        let mut a = Bfdd::start(
+            &topo.a,
+            config_a(|p| p.interval(100)).batched_transmit(batched),
+        )?;
+        let got = capture_bfd_ports(&topo.b, &[B_V4, B_V6], (3784, 3), 3)?;
+        let through_udp_sockets = udp4_out_datagrams(&topo.a)? - udp_before;
+        eprintln!("MEASURED batched={batched}: datagrams from A: {got:?}");
+        for addr in [B_V4, B_V6] {
+            let ports: Vec<u16> = got
+                .iter()
+                .filter(|c| c.to == addr)
+                .map(|c| c.source_port)
+                .collect();
+            ensure!(ports.len() >= 2, "batched={batched}: {addr}: {got:?}");
+            ensure!(
+                ports
+                    .iter()
+                    .all(|p| *p == ports[0] && (49152..=65535).contains(p)),
+                "batched={batched}: {addr}: one source port in 49152-65535: {got:?}"
+            );
+        }
+        ensure!(
+            got.iter().all(|c| c.port == 3784 && c.ttl == 255),
+            "batched={batched}: {got:?}"
+        );
+        // The IPv4 packets seen above went through the raw socket exactly when batched.
+        ensure!(
+            (through_udp_sockets == 0) == batched,
+            "batched={batched}: {through_udp_sockets} IPv4 packets sent through UDP sockets"
+        );
+        let said = if batched {
+            "batched transmit on"
+        } else {
+            "batched transmit off"
+        };
+        let b = Bfdd::start(&topo.b, config_b(|p| p.interval(100)))?;
+        wait_all_up(&a, &b)?;
+        ensure!(a.log().contains(said), "log lacks {said:?}: {}", a.log());
+        let m = a.metrics()?;
+        ensure!(
+            metric(&m, "bfd_send_errors_total", &[]).unwrap_or(0.0) == 0.0,
+            "batched={batched}: {m}"
+        );
+        drop(b);
+        a.stop()?;
+    }
+    Ok(())
 }
 
 #[test]
@@ -546,16 +645,16 @@ fn rfc5883_multihop_sessions_between_two_bfdd_come_up_on_port_4784() -> Result<(
     let mh = |p: BfddPeer| p.multihop(true).minimum_ttl(254);
     let a = Bfdd::start(&topo.a, config_a(mh))?;
     // Before B runs: what A sends arrives on 4784 (never 3784) with TTL 255.
-    let got = capture_bfd_ports(&topo.b, &[B_V4, B_V6], 4)?;
-    eprintln!("MEASURED multihop: datagrams from A (addr, port, ttl): {got:?}");
+    let got = capture_bfd_ports(&topo.b, &[B_V4, B_V6], (4784, 1), 4)?;
+    eprintln!("MEASURED multihop: datagrams from A: {got:?}");
     for addr in [B_V4, B_V6] {
         ensure!(
-            got.iter().any(|(a, p, _)| a == addr && *p == 4784),
+            got.iter().any(|c| c.to == addr && c.port == 4784),
             "nothing on {addr}:4784: {got:?}"
         );
     }
     ensure!(
-        got.iter().all(|(_, p, ttl)| *p == 4784 && *ttl == 255),
+        got.iter().all(|c| c.port == 4784 && c.ttl == 255),
         "{got:?}"
     );
 

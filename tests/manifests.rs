@@ -32,6 +32,7 @@ const EXPORTED_METRICS: &[&str] = &[
     "bfd_session_state_changes_total",
     "bfd_control_packets_sent_total",
     "bfd_control_packets_received_total",
+    "bfd_control_packets_send_errors_total",
     "bfd_packets_dropped_total",
     "bfd_session_detection_time_seconds",
     "bfd_session_tx_interval_seconds",

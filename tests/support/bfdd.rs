@@ -380,6 +380,8 @@ pub struct BfddConfig {
     pub detect_multiplier: Option<u8>,
     /// `[defaults] passive`.
     pub passive: Option<bool>,
+    /// `[daemon] batched-transmit`.
+    pub batched_transmit: Option<bool>,
     /// `[[peer]]`s.
     pub peers: Vec<BfddPeer>,
 }
@@ -409,6 +411,12 @@ impl BfddConfig {
         self
     }
 
+    /// Sets `[daemon] batched-transmit`.
+    pub fn batched_transmit(mut self, on: bool) -> Self {
+        self.batched_transmit = Some(on);
+        self
+    }
+
     fn validate(&self) -> Result<()> {
         self.peers.iter().try_for_each(BfddPeer::validate)
     }
@@ -427,6 +435,9 @@ impl BfddConfig {
             "state-dir = {}",
             toml_str(&dir.join("state").display().to_string())
         );
+        if let Some(on) = self.batched_transmit {
+            let _ = writeln!(s, "batched-transmit = {on}");
+        }
         s.push_str("\n[defaults]\n");
         if let Some(ms) = self.desired_min_tx_ms {
             let _ = writeln!(s, "desired-min-tx = \"{ms}ms\"");

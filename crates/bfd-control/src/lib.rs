@@ -138,6 +138,10 @@ pub struct PeerDetail {
     pub poll_active: bool,
     /// Control packets sent.
     pub tx_packets: u64,
+    /// Control packets the kernel refused to send (socket buffer full, no route); absent from
+    /// older daemons' answers.
+    #[serde(default)]
+    pub tx_errors: u64,
     /// Control packets received and accepted.
     pub rx_packets: u64,
     /// Packets for this session that were discarded (TTL, authentication).

@@ -484,6 +484,7 @@ fn detail() -> PeerDetail {
         remote_detect_multiplier: 3,
         poll_active: false,
         tx_packets: 5,
+        tx_errors: 0,
         rx_packets: 4,
         rx_errors: 1,
         up_count: 1,

@@ -84,6 +84,9 @@ pub struct DaemonConfig {
     pub frr_exporter_metrics: bool,
     /// Log line format.
     pub log_format: LogFormat,
+    /// Send IPv4 sessions' packets in batches through one raw socket (needs CAP_NET_RAW;
+    /// without it each session sends from its own socket, as with `false`).
+    pub batched_transmit: bool,
 }
 
 impl Default for DaemonConfig {
@@ -94,6 +97,7 @@ impl Default for DaemonConfig {
             state_dir: PathBuf::from(DEFAULT_STATE_DIR),
             frr_exporter_metrics: false,
             log_format: LogFormat::Text,
+            batched_transmit: true,
         }
     }
 }

@@ -4,6 +4,7 @@
 //! and calls [`run`]. Tests call [`run`] with a shutdown future of their own.
 #![warn(missing_docs)]
 
+pub mod batch_send;
 pub mod config;
 pub mod control;
 pub mod driver;
@@ -100,6 +101,25 @@ fn seed() -> u64 {
     t ^ (u64::from(std::process::id()) << 32)
 }
 
+/// The raw socket for batched sending, if configured and permitted; the log says which way
+/// packets go, since the fallback costs CPU at scale.
+fn batch_sender(configured: bool) -> Option<batch_send::BatchSender> {
+    if !configured {
+        info!("batched transmit off: each session sends from its own socket");
+        return None;
+    }
+    match batch_send::BatchSender::open() {
+        Ok(sender) => {
+            info!("batched transmit on: IPv4 sessions send through one raw socket");
+            Some(sender)
+        }
+        Err(e) => {
+            info!(error = %e, "batched transmit unavailable (needs CAP_NET_RAW): each session sends from its own socket");
+            None
+        }
+    }
+}
+
 /// Every session has its own sending socket (its source port identifies it to the peer), so a
 /// daemon with thousands of peers needs more descriptors than the usual soft limit of 1,024.
 fn raise_fd_limit() {
@@ -144,7 +164,8 @@ pub async fn run(
         warn!("{warning}");
     }
     let seed = seed();
-    let peers = peers::Peers::new(store, (seed >> 16) as u16);
+    let batch = batch_sender(config.daemon.batched_transmit);
+    let peers = peers::Peers::new(store, (seed >> 16) as u16, batch);
     let (control_tx, control_rx) = mpsc::channel(64);
     let (metrics_tx, metrics_rx) = mpsc::channel(8);
     let (reload_tx, reload_rx) = mpsc::channel(1);

@@ -3,7 +3,7 @@
 //! TTL 255.
 
 use std::io::{self, IoSliceMut};
-use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, SocketAddrV6};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, SocketAddrV4, SocketAddrV6};
 use std::os::fd::AsRawFd;
 use std::time::{Duration, SystemTime};
 
@@ -24,7 +24,7 @@ pub const SOURCE_PORTS: std::ops::RangeInclusive<u16> = 49152..=65535;
 /// RFC 5881 §5: sent with, and (single hop) only accepted with, this TTL / hop limit.
 pub const BFD_TTL: u32 = 255;
 /// DSCP CS6 (network control), as routers mark BFD.
-const TOS_NETWORK_CONTROL: u32 = 0xc0;
+pub(crate) const TOS_NETWORK_CONTROL: u32 = 0xc0;
 /// Large enough for a burst of thousands of sessions' packets between two driver wake-ups.
 const RX_BUFFER_BYTES: usize = 4 << 20;
 /// Datagrams read by one `recvmmsg`.
@@ -262,6 +262,10 @@ pub struct TxSocket {
     /// Connected to the peer: the kernel keeps the route and the source address checked once,
     /// instead of looking both up for every packet (most of the cost of an unconnected send).
     connected: bool,
+    /// The source address the kernel picked when connecting, for packets sent in batches
+    /// through [`BatchSender`](crate::batch_send::BatchSender); unspecified when this socket
+    /// must send its own packets (IPv6, bound to an interface, not connected).
+    batch_source: Ipv4Addr,
 }
 
 impl TxSocket {
@@ -304,10 +308,19 @@ impl TxSocket {
             match socket.bind(&SocketAddr::new(local_ip, port).into()) {
                 Ok(()) => {
                     let connected = socket.connect(&destination.into()).is_ok();
+                    let batch_source = match socket.local_addr().map(|a| a.as_socket()) {
+                        Ok(Some(SocketAddr::V4(local)))
+                            if connected && binding.interface.is_none() =>
+                        {
+                            *local.ip()
+                        }
+                        _ => Ipv4Addr::UNSPECIFIED,
+                    };
                     return Ok(TxSocket {
                         socket: socket.into(),
                         source_port: port,
                         connected,
+                        batch_source,
                     });
                 }
                 Err(e) if e.kind() == io::ErrorKind::AddrInUse => last_err = Some(e),
@@ -337,6 +350,13 @@ impl TxSocket {
     /// The source port the peer sees.
     pub fn source_port(&self) -> u16 {
         self.source_port
+    }
+
+    /// Where this session's packets come from when a [`BatchSender`](crate::batch_send::BatchSender)
+    /// sends them for it; `None` when only this socket can send them.
+    pub fn batch_source(&self) -> Option<SocketAddrV4> {
+        (!self.batch_source.is_unspecified())
+            .then(|| SocketAddrV4::new(self.batch_source, self.source_port))
     }
 }
 

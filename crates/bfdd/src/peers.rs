@@ -2,13 +2,14 @@
 //! them without flapping the untouched ones, and what the daemon keeps beside each session.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
-use std::net::IpAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::time::Instant;
 
 use bfd_control::ReloadSummary;
 use bfd_core::{AuthKey, HopMode, Session, SessionConfig, SessionId, Sessions, State};
 use tracing::{debug, info, warn};
 
+use crate::batch_send::BatchSender;
 use crate::config::{AuthConfig, PeerConfig, PeerKey, SINGLE_HOP_TTL};
 use crate::net::{destination, interface_index, TxBinding, TxSocket, SOURCE_PORTS};
 use crate::state_file::DiscriminatorStore;
@@ -35,8 +36,9 @@ pub struct PeerEntry {
     pub interface: Option<Box<str>>,
     /// Its sending socket.
     pub tx: TxSocket,
-    /// Transitions into each state, indexed by `State::bits()`.
-    pub state_changes: [u64; 4],
+    /// Transitions into each state, indexed by `State::bits()` (u32: a session flapping
+    /// every 50 ms would take 6 years to wrap one; u64 would cost 16 B at every session).
+    pub state_changes: [u32; 4],
     /// Packets the socket refused to send (buffer full, no route).
     pub send_errors: u64,
 }
@@ -78,6 +80,8 @@ pub struct Peers {
     gateway_changes: Vec<(IpAddr, bool)>,
     /// How punctually periodic packets have left.
     transmit_timing: TransmitTiming,
+    /// Sends IPv4 sessions' packets in batches, when bfdd may open a raw socket.
+    batch: Option<BatchSender>,
 }
 
 /// The core's view of a peer's settings.
@@ -143,8 +147,9 @@ pub fn labels(peer: &PeerConfig) -> Labels {
 }
 
 impl Peers {
-    /// No peers yet; `store` supplies discriminators from a previous run.
-    pub fn new(store: DiscriminatorStore, port_seed: u16) -> Peers {
+    /// No peers yet; `store` supplies discriminators from a previous run; `batch`, if any,
+    /// sends the packets of every session it can.
+    pub fn new(store: DiscriminatorStore, port_seed: u16, batch: Option<BatchSender>) -> Peers {
         let span = SOURCE_PORTS.end() - SOURCE_PORTS.start();
         Peers {
             entries: Vec::new(),
@@ -156,6 +161,7 @@ impl Peers {
             up_by_address: HashMap::new(),
             gateway_changes: Vec::new(),
             transmit_timing: TransmitTiming::default(),
+            batch,
         }
     }
 
@@ -428,21 +434,41 @@ impl Peers {
             if let Some(punctuality) = tx.periodic {
                 self.transmit_timing.record(punctuality);
             }
-            let (Some(entry), Some(key)) = (
+            let index = tx.session.index();
+            let (Some(batch_source), Some(key)) = (
                 self.entries
-                    .get_mut(tx.session.index())
-                    .and_then(Option::as_mut),
+                    .get(index)
+                    .and_then(Option::as_ref)
+                    .map(|entry| entry.tx.batch_source()),
                 sessions.key(tx.session),
             ) else {
                 continue;
             };
-            match entry.tx.try_send(buf, || destination(key)) {
+            let destination = destination(key);
+            if let (Some(batch), Some(source), SocketAddr::V4(to)) =
+                (self.batch.as_mut(), batch_source, destination)
+            {
+                if batch.is_full() {
+                    sent -= flush_batch(batch, &mut self.entries);
+                }
+                if batch.push(tx.session, source, to, buf) {
+                    sent += 1;
+                    continue;
+                }
+            }
+            let Some(entry) = self.entries.get_mut(index).and_then(Option::as_mut) else {
+                continue;
+            };
+            match entry.tx.try_send(buf, || destination) {
                 Ok(()) => sent += 1,
                 Err(e) => {
                     entry.send_errors += 1;
                     tracing::debug!(session = tx.session.index(), error = %e, "send failed");
                 }
             }
+        }
+        if let Some(batch) = self.batch.as_mut() {
+            sent -= flush_batch(batch, &mut self.entries);
         }
         sent
     }
@@ -526,6 +552,19 @@ pub enum PeerRef<'a> {
     Pending(&'a PendingPeer),
 }
 
+/// Sends `batch`, counting each packet refused against its session; returns how many were.
+fn flush_batch(batch: &mut BatchSender, entries: &mut [Option<PeerEntry>]) -> usize {
+    let mut refused = 0;
+    batch.flush(|session, e| {
+        refused += 1;
+        if let Some(entry) = entries.get_mut(session.index()).and_then(Option::as_mut) {
+            entry.send_errors += 1;
+        }
+        tracing::debug!(session = session.index(), error = %e, "send failed");
+    });
+    refused
+}
+
 #[cfg(test)]
 mod tests {
     use std::path::Path;
@@ -546,7 +585,7 @@ mod tests {
     fn table(name: &str) -> (Peers, Sessions, Scratch) {
         let dir = std::env::temp_dir().join(format!("bfdd-peers-{name}-{}", std::process::id()));
         let (store, _) = DiscriminatorStore::load(&dir);
-        (Peers::new(store, 7), Sessions::new(3), Scratch(dir))
+        (Peers::new(store, 7, None), Sessions::new(3), Scratch(dir))
     }
 
     struct Scratch(std::path::PathBuf);

@@ -81,9 +81,13 @@ pub fn peer_detail(
     let Some(found) = found else {
         return Err(format!("no session with peer {address}"));
     };
-    let (config, session) = match found {
-        PeerRef::Running { id, ref config, .. } => (config, sessions.get(id)),
-        PeerRef::Pending(pending) => (&pending.config, None),
+    let (config, session, tx_errors) = match found {
+        PeerRef::Running {
+            id,
+            ref config,
+            entry,
+        } => (config, sessions.get(id), entry.send_errors),
+        PeerRef::Pending(pending) => (&pending.config, None, 0),
     };
     let discr = session.map_or(0, Session::local_discriminator);
     let stats = session.map(|s| *s.stats()).unwrap_or_default();
@@ -113,6 +117,7 @@ pub fn peer_detail(
         remote_detect_multiplier: remote.map_or(0, |r| r.detect_mult),
         poll_active: session.is_some_and(Session::poll_active),
         tx_packets: stats.tx_packets,
+        tx_errors,
         rx_packets: stats.rx_packets,
         rx_errors: stats.rx_errors,
         up_count: stats.up_count,
@@ -133,6 +138,8 @@ pub struct SessionSnapshot {
     pub state_changes: [u64; 4],
     /// Packets sent.
     pub tx_packets: u64,
+    /// Packets the kernel refused to send.
+    pub send_errors: u64,
     /// Packets received and accepted.
     pub rx_packets: u64,
     /// Detection time, seconds.
@@ -169,8 +176,9 @@ pub fn snapshot(now: Instant, peers: &Peers, sessions: &Sessions) -> Vec<Session
                     state_seconds: session
                         .and_then(Session::last_state_change)
                         .map_or(0.0, |t| now.saturating_duration_since(t).as_secs_f64()),
-                    state_changes: entry.state_changes,
+                    state_changes: entry.state_changes.map(u64::from),
                     tx_packets: session.map_or(0, |s| s.stats().tx_packets),
+                    send_errors: entry.send_errors,
                     rx_packets: session.map_or(0, |s| s.stats().rx_packets),
                     detection_time: session
                         .and_then(Session::detection_time)
@@ -184,6 +192,7 @@ pub fn snapshot(now: Instant, peers: &Peers, sessions: &Sessions) -> Vec<Session
                 state_seconds: 0.0,
                 state_changes: [0; 4],
                 tx_packets: 0,
+                send_errors: 0,
                 rx_packets: 0,
                 detection_time: None,
                 tx_interval: None,

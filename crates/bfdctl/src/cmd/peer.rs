@@ -173,6 +173,10 @@ pub fn detail(p: &PeerDetail) -> String {
         p.tx_packets
     ));
     line(format!(
+        "\t\t\tControl packet send errors: {} packets",
+        p.tx_errors
+    ));
+    line(format!(
         "\t\t\tControl packets discarded: {} packets",
         p.rx_errors
     ));
@@ -216,6 +220,7 @@ mod tests {
             remote_detect_multiplier: 3,
             poll_active: false,
             tx_packets: 10,
+            tx_errors: 1,
             rx_packets: 9,
             rx_errors: 0,
             up_count: 1,
@@ -242,6 +247,7 @@ mod tests {
         assert!(text.contains("\t\tRemote timers:\n\t\t\tDetect-multiplier: 3\n"));
         assert!(text.contains("\t\t\tEcho receive interval: 50ms\n"));
         assert!(text.contains("\t\t\tDetection time: 900ms\n"));
+        assert!(text.contains("\t\t\tControl packet send errors: 1 packets\n"));
         assert!(text.ends_with("\t\t\tSession down events: 0\n\n"));
     }
 

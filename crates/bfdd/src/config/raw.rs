@@ -53,6 +53,7 @@ pub(super) struct RawDaemon {
     pub frr_exporter_metrics: bool,
     #[serde(default)]
     pub log_format: LogFormat,
+    pub batched_transmit: Option<bool>,
 }
 
 #[derive(Deserialize, Default)]

@@ -29,6 +29,10 @@ pub(super) fn resolve(raw: RawConfig, origin: &Origin<'_>) -> Result<Config, Con
         state_dir: raw.daemon.state_dir.map_or(defaults.state_dir, |p| p.0),
         frr_exporter_metrics: raw.daemon.frr_exporter_metrics,
         log_format: raw.daemon.log_format,
+        batched_transmit: raw
+            .daemon
+            .batched_transmit
+            .unwrap_or(defaults.batched_transmit),
     };
     let peers = peers(raw.peer, &raw.defaults, origin)?;
     let routes = routes(raw.routes, raw.route, &peers, origin)?;

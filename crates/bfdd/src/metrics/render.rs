@@ -20,6 +20,23 @@ fn session_labels(s: &SessionSnapshot) -> [(&'static str, &str); 3] {
     ]
 }
 
+/// A family with one series per session; a session without a value is left out.
+fn per_session<V: std::fmt::Display>(
+    e: &mut Exposition,
+    sessions: &[SessionSnapshot],
+    name: &'static str,
+    help: &'static str,
+    kind: Kind,
+    value: impl Fn(&SessionSnapshot) -> Option<V>,
+) {
+    e.family(name, help, kind);
+    for s in sessions {
+        if let Some(v) = value(s) {
+            e.sample(name, &session_labels(s), v);
+        }
+    }
+}
+
 /// The text exposition of a snapshot.
 pub fn render(snapshot: &Snapshot) -> String {
     let sessions = &snapshot.sessions;
@@ -68,45 +85,46 @@ pub fn render(snapshot: &Snapshot) -> String {
         }
     }
 
-    let name = "bfd_control_packets_sent_total";
-    e.family(name, "BFD control packets sent.", Kind::Counter);
-    for s in sessions {
-        e.sample(name, &session_labels(s), s.tx_packets);
-    }
-
-    let name = "bfd_control_packets_received_total";
-    e.family(
-        name,
+    per_session(
+        &mut e,
+        sessions,
+        "bfd_control_packets_sent_total",
+        "BFD control packets sent.",
+        Kind::Counter,
+        |s| Some(s.tx_packets),
+    );
+    per_session(
+        &mut e,
+        sessions,
+        "bfd_control_packets_send_errors_total",
+        "BFD control packets the kernel refused to send (socket buffer full, no route).",
+        Kind::Counter,
+        |s| Some(s.send_errors),
+    );
+    per_session(
+        &mut e,
+        sessions,
+        "bfd_control_packets_received_total",
         "BFD control packets received and accepted by the session.",
         Kind::Counter,
+        |s| Some(s.rx_packets),
     );
-    for s in sessions {
-        e.sample(name, &session_labels(s), s.rx_packets);
-    }
-
-    let name = "bfd_session_detection_time_seconds";
-    e.family(
-        name,
+    per_session(
+        &mut e,
+        sessions,
+        "bfd_session_detection_time_seconds",
         "Negotiated detection time: silence longer than this takes the session down.",
         Kind::Gauge,
+        |s| s.detection_time,
     );
-    for s in sessions {
-        if let Some(d) = s.detection_time {
-            e.sample(name, &session_labels(s), d);
-        }
-    }
-
-    let name = "bfd_session_tx_interval_seconds";
-    e.family(
-        name,
+    per_session(
+        &mut e,
+        sessions,
+        "bfd_session_tx_interval_seconds",
         "Negotiated interval between transmitted control packets, before jitter.",
         Kind::Gauge,
+        |s| s.tx_interval,
     );
-    for s in sessions {
-        if let Some(i) = s.tx_interval {
-            e.sample(name, &session_labels(s), i);
-        }
-    }
 
     let name = "bfd_packets_dropped_total";
     e.family(
@@ -248,6 +266,7 @@ mod tests {
             state_seconds: 42.7,
             state_changes: [0, 1, 1, 2],
             tx_packets: 10,
+            send_errors: 1,
             rx_packets: 9,
             detection_time: Some(0.9),
             tx_interval: Some(0.3),
@@ -279,6 +298,7 @@ mod tests {
         )));
         assert!(text.contains(&format!("bfd_control_packets_sent_total{{{l}}} 10")));
         assert!(text.contains(&format!("bfd_control_packets_received_total{{{l}}} 9")));
+        assert!(text.contains(&format!("bfd_control_packets_send_errors_total{{{l}}} 1")));
         assert!(text.contains(&format!("bfd_session_detection_time_seconds{{{l}}} 0.9")));
         assert!(text.contains(&format!("bfd_session_tx_interval_seconds{{{l}}} 0.3")));
         assert!(text.contains(r#"bfd_packets_dropped_total{reason="ttl"} 3"#));
