@@ -612,6 +612,12 @@ fn rfc5881_4_source_port_per_session_with_and_without_batched_transmit() -> Resu
             got.iter().all(|c| c.port == 3784 && c.ttl == 255),
             "batched={batched}: {got:?}"
         );
+        // Two sessions, two ports (SHOULD be unique).
+        let port_of = |addr: &str| got.iter().find(|c| c.to == addr).map(|c| c.source_port);
+        ensure!(
+            port_of(B_V4) != port_of(B_V6),
+            "batched={batched}: the sessions share a source port: {got:?}"
+        );
         // The IPv4 packets seen above went through the raw socket exactly when batched.
         ensure!(
             (through_udp_sockets == 0) == batched,

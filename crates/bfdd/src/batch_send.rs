@@ -100,6 +100,9 @@ impl BatchSender {
     /// socket buffer loses the rest of the batch, as a congested link would.
     pub fn flush(&mut self, mut failed: impl FnMut(SessionId, &io::Error)) {
         let total = self.lens.len();
+        if total == 0 {
+            return;
+        }
         let frames = &self.frames;
         let lens = &self.lens;
         let slices: [[IoSlice<'_>; 1]; BATCH] = std::array::from_fn(|i| {
