@@ -28,6 +28,8 @@ const RX_BATCHES_PER_TURN: usize = 4;
 const TIMER_SLACK: Duration = Duration::from_millis(2);
 /// How often peers that could not start (missing interface) are retried.
 const RETRY_INTERVAL: Duration = Duration::from_secs(5);
+/// How far behind the driver's timer its shadow runs: one tick of tokio's timer wheel.
+const SHADOW_LAG: Duration = Duration::from_millis(1);
 
 /// The current time as the core sees it. Taken from tokio's clock so paused-time tests work.
 pub fn now() -> Instant {
@@ -40,6 +42,8 @@ enum Wake {
     Rx(usize),
     RxError(usize, std::io::Error),
     Timer,
+    /// The shadow timer fired: the thread was late for the real one.
+    Shadow,
     Control(Option<ControlRequest>),
     Metrics(Option<SnapshotRequest>),
     Reload,
@@ -108,6 +112,8 @@ impl Driver {
         let mut shutdown = pin!(shutdown);
         let mut sleep = pin!(tokio::time::sleep(Duration::from_secs(3600)));
         let mut armed: Option<Instant> = None;
+        let mut shadow = pin!(tokio::time::sleep(Duration::from_secs(3600)));
+        let mut shadow_armed = false;
         let (mut control_open, mut metrics_open) = (true, true);
         let mut rx_broken = [false; 4];
         let mut retry = tokio::time::interval(RETRY_INTERVAL);
@@ -127,12 +133,18 @@ impl Driver {
                 } else {
                     sleep.as_mut().reset(at);
                 }
+                // A timer a tick behind the real one, so that when the real one fires tokio
+                // still holds a later deadline and re-arming ours does not make it wake its own
+                // driver (an eventfd write and an extra turn of the loop, hundreds a second).
+                shadow.set(tokio::time::sleep_until(at + SHADOW_LAG));
+                shadow_armed = next.is_some();
                 armed = next;
             }
             let wake = tokio::select! {
                 biased;
                 () = &mut shutdown => Wake::Shutdown,
                 () = &mut sleep, if armed.is_some() => Wake::Timer,
+                () = &mut shadow, if shadow_armed => Wake::Shadow,
                 r = readable(self.rx.first().filter(|_| !rx_broken[0])) => r.map_or_else(|e| Wake::RxError(0, e), |()| Wake::Rx(0)),
                 r = readable(self.rx.get(1).filter(|_| !rx_broken[1])) => r.map_or_else(|e| Wake::RxError(1, e), |()| Wake::Rx(1)),
                 r = readable(self.rx.get(2).filter(|_| !rx_broken[2])) => r.map_or_else(|e| Wake::RxError(2, e), |()| Wake::Rx(2)),
@@ -149,6 +161,8 @@ impl Driver {
                     armed = None;
                     self.sessions.handle_timeout(now);
                 }
+                // Only when the thread ran late: the due deadlines are served below.
+                Wake::Shadow => shadow_armed = false,
                 Wake::Rx(i) => self.drain_socket(now, i),
                 Wake::RxError(i, e) => {
                     // Readiness itself failed: the socket is unusable, and polling it again would
