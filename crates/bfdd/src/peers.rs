@@ -444,22 +444,22 @@ impl Peers {
             ) else {
                 continue;
             };
-            let destination = destination(key);
-            if let (Some(batch), Some(source), SocketAddr::V4(to)) =
-                (self.batch.as_mut(), batch_source, destination)
-            {
-                if batch.is_full() {
-                    sent -= flush_batch(batch, &mut self.entries);
-                }
-                if batch.push(tx.session, source, to, buf) {
-                    sent += 1;
-                    continue;
+            if let (Some(batch), Some(source)) = (self.batch.as_mut(), batch_source) {
+                // A batch source is an IPv4 session's, so its destination is IPv4 too.
+                if let SocketAddr::V4(to) = destination(key) {
+                    if batch.is_full() {
+                        sent -= flush_batch(batch, &mut self.entries);
+                    }
+                    if batch.push(tx.session, source, to, buf) {
+                        sent += 1;
+                        continue;
+                    }
                 }
             }
             let Some(entry) = self.entries.get_mut(index).and_then(Option::as_mut) else {
                 continue;
             };
-            match entry.tx.try_send(buf, || destination) {
+            match entry.tx.try_send(buf, || destination(key)) {
                 Ok(()) => sent += 1,
                 Err(e) => {
                     entry.send_errors += 1;
