@@ -133,9 +133,10 @@ impl Driver {
                 } else {
                     sleep.as_mut().reset(at);
                 }
-                // A timer a tick behind the real one, so that when the real one fires tokio
-                // still holds a later deadline and re-arming ours does not make it wake its own
-                // driver (an eventfd write and an extra turn of the loop, hundreds a second).
+                // A timer a tick behind the real one: when the real one fires, tokio still
+                // holds this one, no later than our next deadline, so re-arming ours is not
+                // "earlier than anything held" and tokio does not wake its own driver (an
+                // eventfd write and an extra turn of the loop, hundreds a second).
                 shadow.set(tokio::time::sleep_until(at + SHADOW_LAG));
                 shadow_armed = next.is_some();
                 armed = next;
