@@ -18,6 +18,6 @@ pub use config::{AuthKey, HopMode, SessionConfig};
 pub use error::{InsertError, RxError};
 pub use event::Event;
 pub use session::{Punctuality, RemoteParams, Session, SessionStats, SLOW_TX_INTERVAL};
-pub use sessions::{PeerKey, RxMeta, SessionId, Sessions, Transmit};
+pub use sessions::{PeerKey, RxMeta, SessionId, Sessions, Transmit, MAX_GRID_STEP};
 
 pub use bfd_wire::{AuthType, ControlPacket, Diagnostic, State};

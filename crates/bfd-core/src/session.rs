@@ -138,6 +138,10 @@ pub struct Session {
     /// How late the caller's timer may fire, in µs; periodic intervals are drawn short of the
     /// top of the §6.8.7 window by this much so a late wake-up still lands inside it.
     timer_slack_us: u32,
+    /// The largest step of the transmit grid in µs (zero: periodic packets are not aligned),
+    /// and the grid's origin, shared by every session of the container.
+    grid_max_step_us: u32,
+    grid_epoch: Option<Instant>,
 }
 
 /// An interval as the wire carries it, in microseconds: a quarter of a `Duration`'s size, for
@@ -152,6 +156,39 @@ impl Micros {
 
     fn duration(self) -> Duration {
         from_micros(self.0)
+    }
+}
+
+/// `limit` rounded down to 1, 2, 4, 8... milliseconds; zero under a millisecond. Steps that
+/// are powers of two nest, so sessions using different ones still share grid points.
+pub(crate) fn grid_step(limit: Duration) -> Duration {
+    let ms = u64::try_from(limit.as_millis()).unwrap_or(u64::MAX);
+    ms.checked_ilog2()
+        .map_or(Duration::ZERO, |k| Duration::from_millis(1 << k))
+}
+
+/// `at` moved down to the grid point at or before it, or up to the next one where that would
+/// leave `earliest`; unmoved if neither point lies in `earliest..=latest`.
+fn on_grid(
+    at: Instant,
+    epoch: Instant,
+    step: Duration,
+    earliest: Instant,
+    latest: Instant,
+) -> Instant {
+    let Some(since) = at.checked_duration_since(epoch) else {
+        return at;
+    };
+    let past_point = since.as_nanos() % step.as_nanos().max(1);
+    let down = at - Duration::from_nanos(u64::try_from(past_point).unwrap_or(0));
+    if down >= earliest {
+        return down;
+    }
+    let up = down + step;
+    if up <= latest {
+        up
+    } else {
+        at
     }
 }
 
@@ -226,6 +263,8 @@ impl Session {
             events: VecDeque::new(),
             rng,
             timer_slack_us: 0,
+            grid_max_step_us: 0,
+            grid_epoch: None,
             config,
         };
         session.refresh_transmit(now);
@@ -675,7 +714,7 @@ impl Session {
             return;
         }
         if let (Some(last_tx), Some(_)) = (self.last_tx, self.timers.get(Timer::Transmit)) {
-            let next = last_tx + self.jittered(self.transmit_interval());
+            let next = self.next_periodic(last_tx, self.transmit_interval());
             self.timers.set(Timer::Transmit, next);
         }
     }
@@ -734,29 +773,56 @@ impl Session {
 
     fn schedule_periodic(&mut self, now: Instant) {
         if self.transmit_enabled() {
-            let next = now + self.jittered(self.transmit_interval());
+            let next = self.next_periodic(now, self.transmit_interval());
             self.timers.set(Timer::Transmit, next);
         } else {
             self.timers.stop(Timer::Transmit);
         }
     }
 
+    /// When the next periodic packet is due, `base` being the last one's departure: a random
+    /// point of the jitter window, moved to the transmit grid if there is one.
+    fn next_periodic(&mut self, base: Instant, interval: Duration) -> Instant {
+        let (lo, hi) = self.jitter_window_us(interval);
+        let drawn = base + Duration::from_micros(self.rng.gen_range(lo..=hi));
+        let step = grid_step((interval / 32).min(from_micros(self.grid_max_step_us)));
+        match self.grid_epoch {
+            Some(epoch) if !step.is_zero() => on_grid(
+                drawn,
+                epoch,
+                step,
+                base + Duration::from_micros(lo),
+                base + Duration::from_micros(hi),
+            ),
+            _ => drawn,
+        }
+    }
+
     /// §6.8.7: 75-100% of the interval, or 75-90% with a Detect Mult of 1, narrowed by the
     /// timer slack: the top by all of it (the packet leaves up to that late), the bottom by a
     /// quarter (the previous packet of a busy wake-up may itself have left a little late).
-    fn jittered(&mut self, interval: Duration) -> Duration {
+    fn jitter_window_us(&self, interval: Duration) -> (u64, u64) {
         let interval_us = u64::try_from(interval.as_micros()).unwrap_or(u64::MAX / 1000);
         let slack = u64::from(self.timer_slack_us);
         let window_lo = interval_us * 750 / 1000;
         let window_hi = interval_us * u64::from(self.window_top_permille()) / 1000;
         let hi = window_hi.saturating_sub(slack).max(window_lo);
         let lo = (window_lo + slack / 4).min(hi);
-        Duration::from_micros(self.rng.gen_range(lo..=hi))
+        (lo, hi)
     }
 
     /// See [`Sessions::set_timer_slack`](crate::Sessions::set_timer_slack).
     pub fn set_timer_slack(&mut self, slack: Duration) {
         self.timer_slack_us = micros(slack);
+    }
+
+    /// Aligns this session's periodic packets to a grid from `epoch` with steps of a power of
+    /// two milliseconds, at most `max_step` and at most 1/32 of the interval (so the jitter
+    /// window keeps eight or more grid points). Zero turns alignment off. See
+    /// [`Sessions::align_transmissions`](crate::Sessions::align_transmissions).
+    pub fn set_transmit_grid(&mut self, epoch: Instant, max_step: Duration) {
+        self.grid_epoch = Some(epoch);
+        self.grid_max_step_us = micros(max_step);
     }
 
     fn contents(&self) -> Contents {

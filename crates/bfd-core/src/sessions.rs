@@ -14,7 +14,10 @@ use rand::{Rng, SeedableRng};
 use crate::config::SessionConfig;
 use crate::error::{InsertError, RxError};
 use crate::event::Event;
-use crate::session::{Punctuality, Session};
+use crate::session::{grid_step, Punctuality, Session};
+
+/// The widest step of the transmit grid: packets leave up to this much earlier than drawn.
+pub const MAX_GRID_STEP: Duration = Duration::from_millis(16);
 
 /// Handle of a session in a [`Sessions`] container; stable until the session is removed.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -109,6 +112,8 @@ pub struct Sessions {
     /// Reused by `handle_timeout` so a tick allocates nothing.
     due_scratch: Vec<SessionId>,
     timer_slack: Duration,
+    /// The transmit grid's origin and largest step, once `align_transmissions` was called.
+    grid: Option<(Instant, Duration)>,
 }
 
 impl Sessions {
@@ -125,6 +130,7 @@ impl Sessions {
             rng: SmallRng::seed_from_u64(seed),
             due_scratch: Vec::new(),
             timer_slack: Duration::ZERO,
+            grid: None,
         }
     }
 
@@ -137,6 +143,42 @@ impl Sessions {
         for slot in self.slots.iter_mut().flatten() {
             slot.session.set_timer_slack(slack);
         }
+    }
+
+    /// Aligns periodic packets to a grid shared by all sessions, so that the caller's one
+    /// wake-up at a grid point sends many packets instead of each its own: a daemon's CPU goes
+    /// mostly to waking up. The step is the largest power of two milliseconds, up to
+    /// [`MAX_GRID_STEP`], at which the sessions' configured rates put at most `max_burst`
+    /// packets on one grid point (every interval taken at 75%, its shortest), and each session
+    /// also keeps to 1/32 of its interval, so §6.8.7 jitter still spreads over eight or more
+    /// points of its window. Below a millisecond nothing is aligned. The rates change with the
+    /// sessions: call again after adding, removing or reconfiguring them.
+    pub fn align_transmissions(&mut self, now: Instant, max_burst: u32) {
+        let per_second: f64 = self
+            .slots
+            .iter()
+            .flatten()
+            .map(|s| 1.0 / (0.75 * s.session.config().desired_min_tx.as_secs_f64().max(1e-6)))
+            .sum();
+        let widest = if per_second > 0.0 {
+            Duration::from_secs_f64((f64::from(max_burst) / per_second).min(1.0))
+        } else {
+            MAX_GRID_STEP
+        };
+        let step = grid_step(widest.min(MAX_GRID_STEP));
+        let epoch = self.grid.map_or(now, |(epoch, _)| epoch);
+        if self.grid == Some((epoch, step)) {
+            return;
+        }
+        self.grid = Some((epoch, step));
+        for slot in self.slots.iter_mut().flatten() {
+            slot.session.set_transmit_grid(epoch, step);
+        }
+    }
+
+    /// The transmit grid's largest step now in use (zero: none); see `align_transmissions`.
+    pub fn transmit_grid_step(&self) -> Duration {
+        self.grid.map_or(Duration::ZERO, |(_, step)| step)
     }
 
     /// Adds a session. `discriminator` is honoured when nonzero and free (a restarted daemon
@@ -158,6 +200,9 @@ impl Sessions {
         };
         let mut session = Session::new(now, discr, config, self.rng.gen())?;
         session.set_timer_slack(self.timer_slack);
+        if let Some((epoch, step)) = self.grid {
+            session.set_transmit_grid(epoch, step);
+        }
         let slot = Slot {
             session,
             key: key.clone(),

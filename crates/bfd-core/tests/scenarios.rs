@@ -609,6 +609,37 @@ fn rfc5880_6_8_7_packets_past_the_window_are_reported_late() {
     assert!(punctuality.iter().all(|p| !p.late));
 }
 
+/// Aligned to the transmit grid, as the daemon runs them, periodic packets still keep §6.8.7:
+/// each on a grid point, every gap inside 75-100%, and the gaps spread over the window.
+#[test]
+fn rfc5880_6_8_7_packets_aligned_to_the_grid_keep_the_jitter_window() {
+    let mut pair = Pair::new(24, config(300, 300, 3), config(300, 300, 3));
+    let epoch = pair.now;
+    pair.a.sessions.align_transmissions(epoch, 64);
+    // One session: the burst bound allows the widest step; 1/32 of 300 ms narrows it to 8 ms.
+    assert_eq!(pair.a.sessions.transmit_grid_step(), ms(16));
+    pair.run_until_cond(ms(5000), |p| p.both_up());
+    pair.run_for(ms(1000));
+    let start = pair.now;
+    pair.run_for(ms(300 * 3000));
+    let sent = pair.a.sent_since(start);
+    assert!(sent.len() >= 3000, "{}", sent.len());
+    let off_grid = sent
+        .iter()
+        .filter(|(at, _)| (*at - epoch).as_nanos() % ms(8).as_nanos() != 0)
+        .count();
+    assert_eq!(off_grid, 0, "packets off the 8 ms grid");
+    let gaps = periodic_gaps(&sent);
+    let ratios: Vec<f64> = gaps.iter().map(|g| g.as_secs_f64() / 0.3).collect();
+    let min = ratios.iter().cloned().fold(f64::MAX, f64::min);
+    let max = ratios.iter().cloned().fold(f64::MIN, f64::max);
+    assert!(min >= 0.75 && max <= 1.0, "{min}..{max}");
+    assert!(min < 0.8 && max > 0.96, "{min}..{max}");
+    let distinct: std::collections::HashSet<_> = gaps.iter().collect();
+    assert!(distinct.len() >= 8, "{} distinct gaps", distinct.len());
+    assert_eq!(pair.a.session().stats().down_count, 0);
+}
+
 #[test]
 fn rfc5880_6_1_passive_waits_for_the_peer() {
     let passive = SessionConfig {

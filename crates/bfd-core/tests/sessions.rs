@@ -279,6 +279,76 @@ fn one_timer_for_many_sessions_fires_each_on_time() {
     );
 }
 
+/// The grid's step keeps what the configured rates put on one grid point within the bound.
+#[test]
+fn aligned_transmissions_bound_the_burst_per_grid_point() {
+    // (sessions, interval ms, step): 1/(0.75 x interval) packets a second per session.
+    for (n, interval, step) in [
+        (1u16, 300, 16),
+        (1000, 300, 8),
+        (10_000, 300, 1),
+        (5000, 50, 0),
+    ] {
+        let now = origin();
+        let mut s = Sessions::new(9);
+        for i in 0..n {
+            s.insert(now, key(v6(i + 1)), config(interval, interval, 3), None)
+                .unwrap();
+        }
+        s.align_transmissions(now, 64);
+        assert_eq!(s.transmit_grid_step(), ms(step), "{n} x {interval} ms");
+    }
+}
+
+/// Aligned, 1,000 sessions wake their caller about once per grid point instead of once per
+/// packet, and each still sends inside its §6.8.7 window (here the 1 s of a Down session).
+#[test]
+fn rfc5880_6_8_7_aligned_sessions_share_wake_ups_and_keep_their_windows() {
+    fn run(aligned: bool) -> (usize, usize, Vec<Vec<std::time::Instant>>) {
+        let start = origin();
+        let mut s = Sessions::new(5);
+        for i in 0..1000u16 {
+            s.insert(start, key(v6(i + 1)), config(300, 300, 3), None)
+                .unwrap();
+        }
+        if aligned {
+            s.align_transmissions(start, 64);
+        }
+        let mut buf = Vec::new();
+        let mut per_session = vec![Vec::new(); 1000];
+        let (mut wake_ups, mut packets) = (0, 0);
+        let mut now = start;
+        while now < start + ms(10_000) {
+            s.handle_timeout(now);
+            wake_ups += 1;
+            while let Some(t) = s.poll_transmit(now, &mut buf) {
+                per_session[t.session.index()].push(now);
+                packets += 1;
+            }
+            now = s.poll_timeout().expect("deadline");
+        }
+        (wake_ups, packets, per_session)
+    }
+    let (unaligned_wake_ups, unaligned_packets, _) = run(false);
+    let (wake_ups, packets, per_session) = run(true);
+    // Down sessions send once per 0.75-1 s: about 11,400 packets in 10 s either way.
+    assert!(
+        packets >= 11_000 && unaligned_packets >= 11_000,
+        "{packets} {unaligned_packets}"
+    );
+    assert!(unaligned_wake_ups >= 10_000, "{unaligned_wake_ups}");
+    // An 8 ms grid has 1,250 points in 10 s.
+    assert!(
+        wake_ups <= 1251,
+        "{wake_ups} wake-ups for {packets} packets"
+    );
+    for times in per_session {
+        for gap in times.windows(2).skip(1).map(|w| w[1] - w[0]) {
+            assert!(gap >= ms(750) && gap <= ms(1000), "{gap:?}");
+        }
+    }
+}
+
 /// Several sessions to one peer address (one per local address): removing the first, a middle
 /// and the last of them leaves the others found by key and by a Your Discriminator 0 packet
 /// (§6.8.6), each to its own local address.
