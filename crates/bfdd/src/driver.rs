@@ -26,6 +26,9 @@ const RX_BATCHES_PER_TURN: usize = 4;
 /// the next millisecond and the poll timeout rounds up once more. Periodic packets are drawn
 /// that much inside the §6.8.7 window, so they leave inside it.
 const TIMER_SLACK: Duration = Duration::from_millis(2);
+/// Packets one point of the transmit grid may carry at the configured rates: one
+/// `sendmmsg` of the raw sender, and few enough for a peer's default receive buffer.
+const MAX_ALIGNED_BURST: u32 = crate::batch_send::BATCH as u32;
 /// How often peers that could not start (missing interface) are retried.
 const RETRY_INTERVAL: Duration = Duration::from_secs(5);
 /// How far behind the driver's timer its shadow runs: one tick of tokio's timer wheel.
@@ -97,6 +100,7 @@ impl Driver {
         driver
             .peers
             .apply(now, &mut driver.sessions, peers_config, &mut driver.tx_buf);
+        driver.align_transmissions(now);
         driver.flush(now);
         driver
     }
@@ -200,7 +204,10 @@ impl Driver {
                 Wake::Reload => {
                     let _ = self.reload(now);
                 }
-                Wake::Retry => self.peers.retry_pending(now, &mut self.sessions),
+                Wake::Retry => {
+                    self.peers.retry_pending(now, &mut self.sessions);
+                    self.align_transmissions(now);
+                }
             }
             // Deadlines already due are served now rather than when tokio's timer, which
             // turns only when the runtime parks, gets to them: under load the loop wakes for
@@ -388,6 +395,7 @@ impl Driver {
             std::mem::take(&mut config.peers),
             &mut self.tx_buf,
         );
+        self.align_transmissions(now);
         self.peers
             .set_gateways(&self.sessions, route_gateways(&config));
         self.report_gateways(now);
@@ -404,6 +412,21 @@ impl Driver {
         );
         self.config = config;
         Ok(summary)
+    }
+
+    /// Periodic packets due together leave in one wake-up; bursts stay within one batch of
+    /// the raw sender.
+    fn align_transmissions(&mut self, now: Instant) {
+        let before = self.sessions.transmit_grid_step();
+        self.sessions.align_transmissions(now, MAX_ALIGNED_BURST);
+        let step = self.sessions.transmit_grid_step();
+        if step != before {
+            info!(
+                step_ms = step.as_millis(),
+                sessions = self.sessions.len(),
+                "periodic packets aligned to a shared grid"
+            );
+        }
     }
 
     fn snapshot(&self, now: Instant) -> status::Snapshot {
