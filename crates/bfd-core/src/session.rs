@@ -159,12 +159,15 @@ impl Micros {
     }
 }
 
-/// `limit` rounded down to 1, 2, 4, 8... milliseconds; zero under a millisecond. Steps that
-/// are powers of two nest, so sessions using different ones still share grid points.
+/// `limit` rounded down to 2, 4, 8... milliseconds; zero under two milliseconds, since the
+/// caller's millisecond timer already gathers what falls within one. Steps that are powers of
+/// two nest, so sessions using different ones still share grid points.
 pub(crate) fn grid_step(limit: Duration) -> Duration {
     let ms = u64::try_from(limit.as_millis()).unwrap_or(u64::MAX);
-    ms.checked_ilog2()
-        .map_or(Duration::ZERO, |k| Duration::from_millis(1 << k))
+    match ms.checked_ilog2() {
+        Some(k) if k >= 1 => Duration::from_millis(1 << k),
+        _ => Duration::ZERO,
+    }
 }
 
 /// `at` moved down to the grid point at or before it, or up to the next one where that would
@@ -817,8 +820,8 @@ impl Session {
     }
 
     /// Aligns this session's periodic packets to a grid from `epoch` with steps of a power of
-    /// two milliseconds, at most `max_step` and at most 1/32 of the interval (so the jitter
-    /// window keeps eight or more grid points). Zero turns alignment off. See
+    /// two milliseconds from 2 ms, at most `max_step` and at most 1/32 of the interval (so the
+    /// jitter window keeps eight or more grid points). Zero turns alignment off. See
     /// [`Sessions::align_transmissions`](crate::Sessions::align_transmissions).
     pub fn set_transmit_grid(&mut self, epoch: Instant, max_step: Duration) {
         self.grid_epoch = Some(epoch);

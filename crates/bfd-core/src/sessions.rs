@@ -151,8 +151,9 @@ impl Sessions {
     /// [`MAX_GRID_STEP`], at which the sessions' configured rates put at most `max_burst`
     /// packets on one grid point (every interval taken at 75%, its shortest), and each session
     /// also keeps to 1/32 of its interval, so §6.8.7 jitter still spreads over eight or more
-    /// points of its window. Below a millisecond nothing is aligned. The rates change with the
-    /// sessions: call again after adding, removing or reconfiguring them.
+    /// points of its window. Below two milliseconds nothing is aligned: a caller's millisecond
+    /// timer already gathers what falls within one. The rates change with the sessions: call
+    /// again after adding, removing or reconfiguring them.
     pub fn align_transmissions(&mut self, now: Instant, max_burst: u32) {
         let per_second: f64 = self
             .slots

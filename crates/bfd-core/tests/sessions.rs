@@ -286,7 +286,8 @@ fn aligned_transmissions_bound_the_burst_per_grid_point() {
     for (n, interval, step) in [
         (1u16, 300, 16),
         (1000, 300, 8),
-        (10_000, 300, 1),
+        (2000, 300, 4),
+        (10_000, 300, 0),
         (5000, 50, 0),
     ] {
         let now = origin();
