@@ -421,11 +421,18 @@ impl Driver {
         self.sessions.align_transmissions(now, MAX_ALIGNED_BURST);
         let step = self.sessions.transmit_grid_step();
         if step != before {
-            info!(
-                step_ms = step.as_millis(),
-                sessions = self.sessions.len(),
-                "periodic packets aligned to a shared grid"
-            );
+            let sessions = self.sessions.len();
+            if step.is_zero() {
+                info!(
+                    sessions,
+                    "periodic packets not aligned: too many for a grid step"
+                );
+            } else {
+                info!(
+                    step_ms = step.as_millis(),
+                    sessions, "periodic packets aligned to a shared grid"
+                );
+            }
         }
     }
 
