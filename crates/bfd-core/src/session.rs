@@ -182,8 +182,14 @@ fn on_grid(
     let Some(since) = at.checked_duration_since(epoch) else {
         return at;
     };
-    let past_point = since.as_nanos() % step.as_nanos().max(1);
-    let down = at - Duration::from_nanos(u64::try_from(past_point).unwrap_or(0));
+    // u64 nanoseconds last 584 years; u128 division would cost more on every periodic packet.
+    let (Ok(since_ns), Ok(step_ns)) = (
+        u64::try_from(since.as_nanos()),
+        u64::try_from(step.as_nanos()),
+    ) else {
+        return at;
+    };
+    let down = at - Duration::from_nanos(since_ns % step_ns.max(1));
     if down >= earliest {
         return down;
     }

@@ -205,8 +205,9 @@ impl Driver {
                     let _ = self.reload(now);
                 }
                 Wake::Retry => {
-                    self.peers.retry_pending(now, &mut self.sessions);
-                    self.align_transmissions(now);
+                    if self.peers.retry_pending(now, &mut self.sessions) > 0 {
+                        self.align_transmissions(now);
+                    }
                 }
             }
             // Deadlines already due are served now rather than when tokio's timer, which

@@ -291,10 +291,11 @@ impl Peers {
         summary
     }
 
-    /// Retries peers that could not start (missing interface, port trouble).
-    pub fn retry_pending(&mut self, now: Instant, sessions: &mut Sessions) {
+    /// Retries peers that could not start (missing interface, port trouble); returns how many
+    /// started now.
+    pub fn retry_pending(&mut self, now: Instant, sessions: &mut Sessions) -> usize {
         if self.pending.is_empty() {
-            return;
+            return 0;
         }
         let pending = std::mem::take(&mut self.pending);
         let mut started = HashMap::new();
@@ -311,6 +312,7 @@ impl Peers {
             }
         }
         self.persist(sessions);
+        started.len()
     }
 
     /// Grows the side table to the core's slot capacity in one step, not by doubling.
