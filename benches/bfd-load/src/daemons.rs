@@ -21,6 +21,41 @@ use crate::net;
 use crate::stats::median;
 use crate::topology::{d_addr, l_addr};
 
+/// Upper bounds of bfdd's `bfd_transmit_delay_seconds` buckets, as its `/metrics` writes them.
+const DELAY_BOUNDS: [&str; 9] = [
+    "0.0005", "0.001", "0.002", "0.003", "0.005", "0.01", "0.025", "0.1", "+Inf",
+];
+
+/// bfdd's count of how punctually its periodic packets left.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct TransmitTiming {
+    /// Packets past the top of their §6.8.7 window.
+    pub late: u64,
+    /// Packets that left at most `le` seconds after their deadline (cumulative, as Prometheus).
+    pub delay_le: Vec<(String, u64)>,
+}
+
+impl TransmitTiming {
+    /// The counts from `earlier` to `self`.
+    pub fn since(&self, earlier: &TransmitTiming) -> TransmitTiming {
+        let before = |le: &str| {
+            earlier
+                .delay_le
+                .iter()
+                .find(|(l, _)| l == le)
+                .map_or(0, |(_, n)| *n)
+        };
+        TransmitTiming {
+            late: self.late.saturating_sub(earlier.late),
+            delay_le: self
+                .delay_le
+                .iter()
+                .map(|(le, n)| (le.clone(), n.saturating_sub(before(le))))
+                .collect(),
+        }
+    }
+}
+
 /// Which daemon.
 #[derive(
     Clone,
@@ -341,13 +376,23 @@ impl Daemon {
         }
     }
 
-    /// bfdd's `bfd_transmit_late_total`; `None` for the other daemons or when unreadable.
-    pub fn late_count(&self) -> Option<u64> {
+    /// bfdd's own count of its periodic packets' punctuality (`bfd_transmit_late_total` and
+    /// the `bfd_transmit_delay_seconds` histogram) so far; `None` for the other daemons or
+    /// when unreadable.
+    pub fn transmit_timing(&self) -> Option<TransmitTiming> {
         if self.kind != DaemonKind::Bfdd {
             return None;
         }
         let body = net::in_netns(&self.netns, || http_get(METRICS_ADDRESS, "/metrics")).ok()?;
-        metric(&body, "bfd_transmit_late_total", &[]).map(|n| n as u64)
+        let late = metric(&body, "bfd_transmit_late_total", &[])? as u64;
+        let delay_le = DELAY_BOUNDS
+            .iter()
+            .map(|&le| {
+                let n = metric(&body, "bfd_transmit_delay_seconds_bucket", &[("le", le)]);
+                n.map(|n| (le.to_string(), n as u64))
+            })
+            .collect::<Option<Vec<_>>>()?;
+        Some(TransmitTiming { late, delay_le })
     }
 
     /// SIGTERM, then SIGKILL after 5 s.

@@ -110,6 +110,10 @@ struct RunArgs {
     /// Skip the no-session baseline (RSS per session is then not computed).
     #[arg(long)]
     no_baseline: bool,
+    /// Count bfdd's packet delays in the window only: scrapes its `/metrics` before the
+    /// window too, whose buffer then raises the peak RSS measured.
+    #[arg(long)]
+    timing_in_window: bool,
     /// bfdd binary (default: BFDD_BIN, else `cargo build --release -p bfdd`).
     #[arg(long)]
     bfdd_bin: Option<PathBuf>,
@@ -313,6 +317,7 @@ fn run_cmd(a: &RunArgs) -> Result<bool> {
                         up_timeout: a.up_timeout,
                         tick: a.tick,
                         query_samples: a.query_samples,
+                        timing_in_window: a.timing_in_window,
                     };
                     eprintln!(
                         "run {} x {n} sessions x {interval:?} (#{})",

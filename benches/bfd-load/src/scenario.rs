@@ -8,7 +8,7 @@ use anyhow::{bail, Context, Result};
 use bfdd_integration::{Process, TestDir};
 use serde::{Deserialize, Serialize};
 
-use crate::daemons::{Binaries, Daemon, DaemonKind, QueryTime};
+use crate::daemons::{Binaries, Daemon, DaemonKind, QueryTime, TransmitTiming};
 use crate::emulator::{Emulator, EmulatorConfig, Final, WindowStats};
 use crate::floor::Generator;
 use crate::net::now_rt;
@@ -39,6 +39,8 @@ pub struct RunSpec {
     pub tick: Duration,
     /// Samples per timed query.
     pub query_samples: usize,
+    /// bfdd's transmit timing counted over the window rather than since its start.
+    pub timing_in_window: bool,
 }
 
 /// Transmit-interval accuracy of the daemon during the window.
@@ -122,6 +124,14 @@ pub struct RunResult {
     /// (`bfd_transmit_late_total`) from its start to the end of the window, to set beside the
     /// gaps seen on the wire.
     pub daemon_late: Option<u64>,
+    /// bfdd only: the same count with the delays of its periodic packets, from its start to
+    /// the end of the window, or over the window with `--timing-in-window` (off by default: a
+    /// scrape before the window raises the peak RSS measured).
+    #[serde(default)]
+    pub daemon_timing: Option<TransmitTiming>,
+    /// Whether `daemon_timing` covers the window only.
+    #[serde(default)]
+    pub daemon_timing_in_window: bool,
     /// Packets the daemon handled in the window (received from + sent to the emulator).
     pub packets: u64,
     /// Of those, sent by the daemon.
@@ -298,6 +308,11 @@ fn run_inner(spec: &RunSpec, bins: &Binaries, stop: &AtomicBool, r: &mut RunResu
     // The window.
     let cpu0 = procstat::cpu(Some(pid))?;
     let self0 = procstat::cpu(None)?;
+    let timing0 = if spec.timing_in_window {
+        daemon.transmit_timing()
+    } else {
+        None
+    };
     emu.begin_window()?;
     hold(spec.hold, stop, || daemon.ensure_running())?;
     let w = emu.end_window()?;
@@ -306,7 +321,13 @@ fn run_inner(spec: &RunSpec, bins: &Binaries, stop: &AtomicBool, r: &mut RunResu
     let mem = procstat::memory(pid)?;
     // After the memory figures: a scrape renders every session's series, and its buffer
     // would raise the peak RSS measured.
-    r.daemon_late = daemon.late_count();
+    let timing = daemon.transmit_timing();
+    r.daemon_late = timing.as_ref().map(|t| t.late);
+    r.daemon_timing = match (timing0, timing) {
+        (Some(t0), Some(t1)) => Some(t1.since(&t0)),
+        (_, t) => t,
+    };
+    r.daemon_timing_in_window = spec.timing_in_window;
     window_figures(r, &w, (&cpu0, &cpu1), (&self0, &self1));
     r.rss_peak_kib = mem.hwm_kib;
     r.rss_kib = mem.rss_kib;
