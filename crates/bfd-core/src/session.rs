@@ -809,15 +809,15 @@ impl Session {
 
     /// §6.8.7: 75-100% of the interval, or 75-90% with a Detect Mult of 1, narrowed by the
     /// timer slack: the top by all of it (the packet leaves up to that late), the bottom by a
-    /// quarter (the previous packet of a busy wake-up may itself have left a little late).
+    /// quarter (the previous packet of a busy wake-up may itself have left a little late). The
+    /// slack takes at most two fifths of the window, so short intervals stay jittered over half
+    /// of theirs.
     fn jitter_window_us(&self, interval: Duration) -> (u64, u64) {
         let interval_us = u64::try_from(interval.as_micros()).unwrap_or(u64::MAX / 1000);
-        let slack = u64::from(self.timer_slack_us);
         let window_lo = interval_us * 750 / 1000;
         let window_hi = interval_us * u64::from(self.window_top_permille()) / 1000;
-        let hi = window_hi.saturating_sub(slack).max(window_lo);
-        let lo = (window_lo + slack / 4).min(hi);
-        (lo, hi)
+        let slack = u64::from(self.timer_slack_us).min((window_hi - window_lo) * 2 / 5);
+        (window_lo + slack / 4, window_hi - slack)
     }
 
     /// See [`Sessions::set_timer_slack`](crate::Sessions::set_timer_slack).

@@ -134,10 +134,11 @@ impl Sessions {
         }
     }
 
-    /// How late the caller's timer may fire after a deadline (a millisecond-tick timer wheel
-    /// fires up to a tick or two late). Periodic packets are then scheduled early enough that
-    /// they still leave within the 75-100% window of §6.8.7 when the wake-up comes that late.
-    /// Zero (the default) draws from the whole window.
+    /// How late the caller may send a periodic packet after its deadline (a millisecond-tick
+    /// timer wheel fires up to a tick or two late, and a busy machine adds its scheduling
+    /// delay). Periodic packets are then scheduled early enough that they still leave within
+    /// the 75-100% window of §6.8.7 when the wake-up comes that late; the slack takes at most
+    /// 2/5 of the window. Zero (the default) draws from the whole window.
     pub fn set_timer_slack(&mut self, slack: Duration) {
         self.timer_slack = slack;
         for slot in self.slots.iter_mut().flatten() {

@@ -548,13 +548,16 @@ fn rfc5880_6_8_7_jitter_within_75_to_100_percent_over_10000_intervals() {
     }
 }
 
-/// Gap ratios of A's periodic packets at 50 ms over `intervals`, with the engines served by a
-/// 1 ms tick timer that wakes up to 2 ms late, A's slack set to `slack`.
-/// A's gaps over its 50 ms interval with a millisecond timer like tokio's, and how A reported
-/// the periodic packets that closed those gaps.
-fn coarse_timer_run(slack: Duration, intervals: u64) -> (Vec<f64>, Vec<Punctuality>) {
+/// A's gaps over its 50 ms interval (as ratios) with the engines served by a timer of `tick`
+/// that wakes up to two ticks late (a millisecond one is tokio's), A's slack set to `slack`,
+/// and how A reported the periodic packets that closed those gaps.
+fn coarse_timer_run(
+    tick: Duration,
+    slack: Duration,
+    intervals: u64,
+) -> (Vec<f64>, Vec<Punctuality>) {
     let mut pair = Pair::new(23, config(50, 50, 3), config(50, 50, 3));
-    pair.timer_tick = Some(ms(1));
+    pair.timer_tick = Some(tick);
     pair.a.sessions.set_timer_slack(slack);
     pair.run_until_cond(ms(5000), |p| p.both_up());
     pair.run_for(ms(1000));
@@ -581,9 +584,9 @@ fn coarse_timer_run(slack: Duration, intervals: u64) -> (Vec<f64>, Vec<Punctuali
 fn rfc5880_6_8_7_jitter_window_holds_with_a_late_millisecond_timer() {
     // Without slack a timer that fires late pushes gaps drawn near 100% past the window: the
     // reason the daemon sets one.
-    let (unslacked, _) = coarse_timer_run(Duration::ZERO, 4000);
+    let (unslacked, _) = coarse_timer_run(ms(1), Duration::ZERO, 4000);
     assert!(unslacked.iter().any(|&r| r > 1.0), "late timer, no slack");
-    let (ratios, _) = coarse_timer_run(ms(2), 4000);
+    let (ratios, _) = coarse_timer_run(ms(1), ms(2), 4000);
     assert!(ratios.len() >= 4000, "{}", ratios.len());
     let min = ratios.iter().cloned().fold(f64::MAX, f64::min);
     let max = ratios.iter().cloned().fold(f64::MIN, f64::max);
@@ -595,7 +598,7 @@ fn rfc5880_6_8_7_jitter_window_holds_with_a_late_millisecond_timer() {
 #[test]
 fn rfc5880_6_8_7_packets_past_the_window_are_reported_late() {
     // The session's own account agrees with the wire: exactly the gaps past 100% are late.
-    let (ratios, punctuality) = coarse_timer_run(Duration::ZERO, 4000);
+    let (ratios, punctuality) = coarse_timer_run(ms(1), Duration::ZERO, 4000);
     assert_eq!(punctuality.len(), ratios.len());
     let past_window = ratios.iter().filter(|&&r| r > 1.0).count();
     let late = punctuality.iter().filter(|p| p.late).count();
@@ -605,8 +608,44 @@ fn rfc5880_6_8_7_packets_past_the_window_are_reported_late() {
     assert!(punctuality.iter().all(|p| p.delay <= ms(2)));
     assert!(punctuality.iter().any(|p| p.delay > ms(1)));
 
-    let (_, punctuality) = coarse_timer_run(ms(2), 4000);
+    let (_, punctuality) = coarse_timer_run(ms(1), ms(2), 4000);
     assert!(punctuality.iter().all(|p| !p.late));
+}
+
+#[test]
+fn rfc5880_6_8_7_a_five_millisecond_slack_absorbs_wake_ups_five_milliseconds_late() {
+    // The daemon's slack: a busy node wakes it up to several milliseconds late. A timer that
+    // wakes up to 5 ms late pushes packets past the window with a 2 ms slack, not with 5 ms.
+    let (_, punctuality) = coarse_timer_run(Duration::from_micros(2500), ms(2), 4000);
+    assert!(punctuality.iter().any(|p| p.late), "2 ms slack, 5 ms late");
+    let (ratios, punctuality) = coarse_timer_run(Duration::from_micros(2500), ms(5), 4000);
+    assert!(ratios.len() >= 4000, "{}", ratios.len());
+    assert!(punctuality.iter().all(|p| !p.late));
+    assert!(punctuality.iter().any(|p| p.delay > ms(4)));
+    let min = ratios.iter().cloned().fold(f64::MAX, f64::min);
+    let max = ratios.iter().cloned().fold(f64::MIN, f64::max);
+    assert!(min >= 0.75 && max <= 1.0, "{min}..{max}");
+    // Jittered over a good part of the window still (in steps of the 2.5 ms timer).
+    assert!(min < 0.81 && max > 0.95, "{min}..{max}");
+}
+
+#[test]
+fn rfc5880_6_8_7_slack_leaves_short_intervals_jittered() {
+    // 10 ms: the window is 2.5 ms, less than the slack; half of it stays random.
+    let mut pair = Pair::new(25, config(10, 10, 3), config(10, 10, 3));
+    pair.a.sessions.set_timer_slack(ms(5));
+    pair.run_until_cond(ms(5000), |p| p.both_up());
+    pair.run_for(ms(100));
+    let start = pair.now;
+    pair.run_for(ms(10 * 2000));
+    let gaps = periodic_gaps(&pair.a.sent_since(start));
+    assert!(gaps.len() >= 2000, "{}", gaps.len());
+    let ratios: Vec<f64> = gaps.iter().map(|g| g.as_secs_f64() / 0.01).collect();
+    let min = ratios.iter().cloned().fold(f64::MAX, f64::min);
+    let max = ratios.iter().cloned().fold(f64::MIN, f64::max);
+    // 75% + a quarter of the slack (1 ms) .. 100% - the slack.
+    assert!(min >= 0.775 - 1e-9 && max <= 0.9 + 1e-9, "{min}..{max}");
+    assert!(max - min > 0.1, "{min}..{max}");
 }
 
 /// Aligned to the transmit grid, as the daemon runs them, periodic packets still keep §6.8.7:
