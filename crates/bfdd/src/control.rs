@@ -14,8 +14,31 @@ use tokio::net::{UnixListener, UnixStream};
 use tokio::sync::{mpsc, oneshot, watch};
 use tracing::debug;
 
+use crate::status::{self, SessionFigures};
+
 /// A request on its way to the driver, with the way back.
-pub type ControlRequest = (Request, oneshot::Sender<Response>);
+pub type ControlRequest = (Request, oneshot::Sender<Answer>);
+
+/// The driver's answer to a request.
+#[derive(Debug)]
+pub enum Answer {
+    /// Complete.
+    Done(Response),
+    /// `peers`: each session's figures, written out here rather than on the driver's thread
+    /// (at thousands of sessions that formatting would hold back the driver's packets).
+    Peers(Vec<SessionFigures>),
+}
+
+impl Answer {
+    fn into_response(self) -> Response {
+        match self {
+            Answer::Done(response) => response,
+            Answer::Peers(figures) => Response::Peers {
+                peers: figures.iter().map(status::summary).collect(),
+            },
+        }
+    }
+}
 
 /// How long a client may take to send its request line.
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(5);
@@ -83,27 +106,28 @@ async fn answer(
     let (read, mut write) = stream.into_split();
     let mut reader = BufReader::new(read).take(MAX_REQUEST_LEN as u64 + 1);
     let mut line = String::new();
-    let response = match tokio::time::timeout(REQUEST_TIMEOUT, reader.read_line(&mut line)).await {
-        Err(_) => Response::error("no request received in time"),
-        Ok(Err(e)) => Response::error(format!("unreadable request: {e}")),
-        Ok(Ok(_)) if line.len() > MAX_REQUEST_LEN => Response::error("request too long"),
+    let error = |message: String| Answer::Done(Response::error(message));
+    let answer = match tokio::time::timeout(REQUEST_TIMEOUT, reader.read_line(&mut line)).await {
+        Err(_) => error("no request received in time".into()),
+        Ok(Err(e)) => error(format!("unreadable request: {e}")),
+        Ok(Ok(_)) if line.len() > MAX_REQUEST_LEN => error("request too long".into()),
         Ok(Ok(_)) => match serde_json::from_str::<Request>(line.trim_end()) {
-            Err(e) => Response::error(format!("bad request: {e}")),
-            Ok(Request::Ready) => Response::Ready(ready.borrow().clone()),
+            Err(e) => error(format!("bad request: {e}")),
+            Ok(Request::Ready) => Answer::Done(Response::Ready(ready.borrow().clone())),
             Ok(request) => {
                 let (tx, rx) = oneshot::channel();
                 if driver.send((request, tx)).await.is_err() {
-                    Response::error("daemon is stopping")
+                    error("daemon is stopping".into())
                 } else {
                     rx.await
-                        .unwrap_or_else(|_| Response::error("daemon is stopping"))
+                        .unwrap_or_else(|_| error("daemon is stopping".into()))
                 }
             }
         },
     };
-    // Thousands of sessions make a large answer: encode it off the runtime's thread, so the
-    // driver's timers do not wait for it.
-    let mut text = tokio::task::spawn_blocking(move || serde_json::to_vec(&response))
+    // Thousands of sessions make a large answer: write and encode it off the runtime's
+    // thread, so the driver's timers do not wait for it.
+    let mut text = tokio::task::spawn_blocking(move || serde_json::to_vec(&answer.into_response()))
         .await
         .map_err(io::Error::other)?
         .map_err(io::Error::other)?;

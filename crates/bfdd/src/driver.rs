@@ -13,7 +13,7 @@ use tokio::sync::{mpsc, watch};
 use tracing::{debug, info, warn};
 
 use crate::config::Config;
-use crate::control::ControlRequest;
+use crate::control::{Answer, ControlRequest};
 use crate::metrics::SnapshotRequest;
 use crate::net::{self, RxSocket};
 use crate::peers::Peers;
@@ -184,18 +184,19 @@ impl Driver {
                         Some(routes) => {
                             tokio::spawn(async move {
                                 let routes = routes.status().await;
-                                let _ = reply.send(Response::Routes { routes });
+                                let _ = reply.send(Answer::Done(Response::Routes { routes }));
                             });
                         }
                         None => {
-                            let _ = reply.send(Response::Routes { routes: Vec::new() });
+                            let _ =
+                                reply.send(Answer::Done(Response::Routes { routes: Vec::new() }));
                         }
                     }
                 }
                 Wake::Control(Some((request, reply))) => {
-                    let response = self.handle_request(now, request);
+                    let answer = self.handle_request(now, request);
                     // The client may have gone; that is its business.
-                    let _ = reply.send(response);
+                    let _ = reply.send(answer);
                 }
                 Wake::Metrics(Some(reply)) => {
                     let _ = reply.send(self.snapshot(now));
@@ -344,11 +345,11 @@ impl Driver {
         );
     }
 
-    fn handle_request(&mut self, now: Instant, request: Request) -> Response {
-        match request {
-            Request::Peers => Response::Peers {
-                peers: status::peer_summaries(now, &self.peers, &self.sessions),
-            },
+    fn handle_request(&mut self, now: Instant, request: Request) -> Answer {
+        let response = match request {
+            Request::Peers => {
+                return Answer::Peers(status::figures(now, &self.peers, &self.sessions));
+            }
             Request::Peer {
                 address,
                 local,
@@ -376,7 +377,8 @@ impl Driver {
             },
             // Answered in `run`, which hands it to the route installer.
             Request::Routes => Response::Routes { routes: Vec::new() },
-        }
+        };
+        Answer::Done(response)
     }
 
     /// Re-reads the configuration file; a bad file is reported and the running one kept.
@@ -442,7 +444,7 @@ impl Driver {
 
     fn snapshot(&self, now: Instant) -> status::Snapshot {
         status::Snapshot {
-            sessions: status::snapshot(now, &self.peers, &self.sessions),
+            sessions: status::figures(now, &self.peers, &self.sessions),
             dropped: self.dropped.clone(),
             transmit: self.peers.transmit_timing().clone(),
             frr_exporter: self.config.daemon.frr_exporter_metrics,

@@ -185,15 +185,12 @@ impl Peers {
         self.order
             .iter()
             .filter_map(move |configured| match configured {
-                Configured::Running(id) => {
-                    let entry = self.entry(*id)?;
-                    let config = self.config_of(sessions, *id)?;
-                    Some(PeerRef::Running {
-                        id: *id,
-                        entry,
-                        config,
-                    })
-                }
+                Configured::Running(id) => Some(PeerRef::Running {
+                    id: *id,
+                    entry: self.entry(*id)?,
+                    core_key: sessions.key(*id)?,
+                    session: sessions.get(*id)?,
+                }),
                 Configured::Pending(key) => self.pending.get(key).map(PeerRef::Pending),
             })
     }
@@ -237,7 +234,7 @@ impl Peers {
         let mut running: HashMap<PeerKey, SessionId> = self
             .iter(sessions)
             .filter_map(|p| match p {
-                PeerRef::Running { id, config, .. } => Some((config.key(), id)),
+                PeerRef::Running { id, .. } => Some((p.key(), id)),
                 PeerRef::Pending(_) => None,
             })
             .collect();
@@ -410,9 +407,7 @@ impl Peers {
 
     fn persist(&mut self, sessions: &Sessions) {
         let running = self.iter(sessions).filter_map(|p| match p {
-            PeerRef::Running { id, config, .. } => sessions
-                .get(id)
-                .map(|s| (config.key(), s.local_discriminator())),
+            PeerRef::Running { session, .. } => Some((p.key(), session.local_discriminator())),
             PeerRef::Pending(_) => None,
         });
         let running: Vec<(PeerKey, u32)> = running.collect();
@@ -539,19 +534,52 @@ impl Peers {
     }
 }
 
-/// A configured peer as `Peers::iter` yields it.
+/// A configured peer as `Peers::iter` yields it: references only, so that going over
+/// thousands of peers for a query costs the driver little.
 pub enum PeerRef<'a> {
     /// Running.
     Running {
-        /// Its session.
+        /// Its session's handle.
         id: SessionId,
         /// Its side table.
         entry: &'a PeerEntry,
-        /// Its configuration, rebuilt from the session's.
-        config: PeerConfig,
+        /// Its key in the core.
+        core_key: &'a bfd_core::PeerKey,
+        /// Its session.
+        session: &'a Session,
     },
     /// Not started yet.
     Pending(&'a PendingPeer),
+}
+
+impl PeerRef<'_> {
+    /// The peer's configuration (rebuilt from the session's when running).
+    pub fn config(&self) -> PeerConfig {
+        match self {
+            PeerRef::Running {
+                entry,
+                core_key,
+                session,
+                ..
+            } => running_config(entry, core_key, session),
+            PeerRef::Pending(pending) => pending.config.clone(),
+        }
+    }
+
+    /// The peer's key, as [`PeerConfig::key`] gives it.
+    pub fn key(&self) -> PeerKey {
+        match self {
+            PeerRef::Running {
+                entry, core_key, ..
+            } => PeerKey {
+                address: core_key.peer,
+                local_address: core_key.local,
+                interface: entry.interface.as_deref().map(str::to_string),
+                multihop: core_key.multihop,
+            },
+            PeerRef::Pending(pending) => pending.config.key(),
+        }
+    }
 }
 
 /// Sends `batch`, counting each packet refused against its session; returns how many were.
@@ -601,7 +629,7 @@ mod tests {
     /// The running session configured with `key`.
     fn session_of(table: &Peers, sessions: &Sessions, key: &PeerKey) -> Option<SessionId> {
         table.iter(sessions).find_map(|p| match p {
-            PeerRef::Running { id, config, .. } if config.key() == *key => Some(id),
+            PeerRef::Running { id, .. } if p.key() == *key => Some(id),
             _ => None,
         })
     }
@@ -610,7 +638,7 @@ mod tests {
         peers
             .iter(sessions)
             .map(|p| match p {
-                PeerRef::Running { config, .. } => (config.address.to_string(), true),
+                PeerRef::Running { core_key, .. } => (core_key.peer.to_string(), true),
                 PeerRef::Pending(p) => (p.config.address.to_string(), false),
             })
             .collect()
@@ -632,7 +660,11 @@ mod tests {
         let rebuilt: Vec<PeerConfig> = table
             .iter(&sessions)
             .map(|p| match p {
-                PeerRef::Running { config, .. } => config,
+                PeerRef::Running { .. } => {
+                    // The key is made without the whole configuration, for the same answer.
+                    assert_eq!(p.key(), p.config().key());
+                    p.config()
+                }
                 PeerRef::Pending(p) => panic!("not started: {}", p.error),
             })
             .collect();

@@ -1,52 +1,119 @@
 //! What the daemon tells about its sessions: control-socket answers and metric snapshots, built
-//! from the same data so `bfdctl` and `/metrics` always agree.
+//! from the same figures so `bfdctl` and `/metrics` always agree.
 
+use std::net::IpAddr;
 use std::time::{Duration, Instant};
 
 use bfd_control::{PeerDetail, PeerSummary};
-use bfd_core::{Session, Sessions, State};
+use bfd_core::{Diagnostic, Session, Sessions, State};
 
-use crate::peers::{Labels, PeerRef, Peers};
+use crate::peers::{PeerRef, Peers};
 
 fn us(d: Duration) -> u32 {
     u32::try_from(d.as_micros()).unwrap_or(u32::MAX)
 }
 
-fn summary(
-    now: Instant,
-    id: u32,
-    peer: &crate::config::PeerConfig,
-    session: Option<&Session>,
-) -> PeerSummary {
-    PeerSummary {
-        id,
-        peer: peer.address.to_string(),
-        local: peer.local_address.map(|a| a.to_string()),
-        interface: peer.interface.clone(),
-        multihop: peer.multihop,
-        state: session.map_or("down", |s| s.state().as_str()).to_string(),
-        diag: session
-            .map_or("not-started", |s| s.local_diag().as_str())
-            .to_string(),
-        state_seconds: session
-            .and_then(Session::last_state_change)
-            .map(|t| now.saturating_duration_since(t).as_secs()),
+/// One session's figures, copied by the driver with nothing formatted: `bfdctl peers` and
+/// `/metrics` are written from them on other threads, so a query at thousands of sessions
+/// holds the driver's packets back as little as possible.
+#[derive(Clone, Debug, PartialEq)]
+pub struct SessionFigures {
+    /// Local discriminator; 0 for a peer not started.
+    pub id: u32,
+    /// Peer address.
+    pub peer: IpAddr,
+    /// Local address, if configured.
+    pub local: Option<IpAddr>,
+    /// Interface, if configured.
+    pub interface: Option<Box<str>>,
+    /// RFC 5883 multihop.
+    pub multihop: bool,
+    /// Current state and local diagnostic; `None` for a peer not started.
+    pub state: Option<(State, Diagnostic)>,
+    /// Time in the current state, if it ever changed.
+    pub in_state: Option<Duration>,
+    /// Transitions into each state, by `State::bits()`.
+    pub state_changes: [u32; 4],
+    /// Packets sent.
+    pub tx_packets: u64,
+    /// Packets the kernel refused to send.
+    pub send_errors: u64,
+    /// Packets received and accepted.
+    pub rx_packets: u64,
+    /// Detection time.
+    pub detection_time: Option<Duration>,
+    /// Negotiated transmit interval.
+    pub tx_interval: Option<Duration>,
+}
+
+fn figures_of(now: Instant, peer: &PeerRef<'_>) -> SessionFigures {
+    match *peer {
+        PeerRef::Running {
+            entry,
+            core_key,
+            session,
+            ..
+        } => SessionFigures {
+            id: session.local_discriminator(),
+            peer: core_key.peer,
+            local: core_key.local,
+            interface: entry.interface.clone(),
+            multihop: core_key.multihop,
+            state: Some((session.state(), session.local_diag())),
+            in_state: session
+                .last_state_change()
+                .map(|t| now.saturating_duration_since(t)),
+            state_changes: entry.state_changes,
+            tx_packets: session.stats().tx_packets,
+            send_errors: entry.send_errors,
+            rx_packets: session.stats().rx_packets,
+            detection_time: session.detection_time(),
+            tx_interval: Some(session.transmit_interval()),
+        },
+        PeerRef::Pending(pending) => SessionFigures {
+            id: 0,
+            peer: pending.config.address,
+            local: pending.config.local_address,
+            interface: pending.config.interface.as_deref().map(Box::from),
+            multihop: pending.config.multihop,
+            state: None,
+            in_state: None,
+            state_changes: [0; 4],
+            tx_packets: 0,
+            send_errors: 0,
+            rx_packets: 0,
+            detection_time: None,
+            tx_interval: None,
+        },
     }
 }
 
-/// `bfdctl peers`: every configured peer, running or not, in configuration order.
-pub fn peer_summaries(now: Instant, peers: &Peers, sessions: &Sessions) -> Vec<PeerSummary> {
-    peers
-        .iter(sessions)
-        .map(|p| match p {
-            PeerRef::Running { id, config, .. } => {
-                let session = sessions.get(id);
-                let discr = session.map_or(0, Session::local_discriminator);
-                summary(now, discr, &config, session)
-            }
-            PeerRef::Pending(pending) => summary(now, 0, &pending.config, None),
-        })
-        .collect()
+/// Every configured peer's figures, running or not, in configuration order.
+pub fn figures(now: Instant, peers: &Peers, sessions: &Sessions) -> Vec<SessionFigures> {
+    let mut all = Vec::with_capacity(peers.len());
+    all.extend(peers.iter(sessions).map(|p| figures_of(now, &p)));
+    all
+}
+
+/// A line of `bfdctl peers`.
+pub fn summary(f: &SessionFigures) -> PeerSummary {
+    PeerSummary {
+        id: f.id,
+        peer: f.peer.to_string(),
+        local: f.local.map(|a| a.to_string()),
+        interface: f.interface.as_deref().map(str::to_string),
+        multihop: f.multihop,
+        state: f
+            .state
+            .map_or(State::Down, |(state, _)| state)
+            .as_str()
+            .to_string(),
+        diag: f
+            .state
+            .map_or("not-started", |(_, diag)| diag.as_str())
+            .to_string(),
+        state_seconds: f.in_state.map(|d| d.as_secs()),
+    }
 }
 
 /// `bfdctl peer ADDRESS`: the first peer with that address (and local address / interface,
@@ -70,30 +137,23 @@ pub fn peer_detail(
         None => None,
     };
     let found = peers.iter(sessions).find(|p| {
-        let config = match p {
-            PeerRef::Running { config, .. } => config,
-            PeerRef::Pending(pending) => &pending.config,
-        };
-        config.address == address
-            && local.is_none_or(|l| config.local_address == Some(l))
-            && interface.is_none_or(|i| config.interface.as_deref() == Some(i))
+        let key = p.key();
+        key.address == address
+            && local.is_none_or(|l| key.local_address == Some(l))
+            && interface.is_none_or(|i| key.interface.as_deref() == Some(i))
     });
     let Some(found) = found else {
         return Err(format!("no session with peer {address}"));
     };
-    let (config, session, tx_errors) = match found {
-        PeerRef::Running {
-            id,
-            ref config,
-            entry,
-        } => (config, sessions.get(id), entry.send_errors),
-        PeerRef::Pending(pending) => (&pending.config, None, 0),
+    let config = found.config();
+    let (session, tx_errors) = match found {
+        PeerRef::Running { session, entry, .. } => (Some(session), entry.send_errors),
+        PeerRef::Pending(_) => (None, 0),
     };
-    let discr = session.map_or(0, Session::local_discriminator);
     let stats = session.map(|s| *s.stats()).unwrap_or_default();
     let remote = session.map(|s| *s.remote());
     Ok(PeerDetail {
-        summary: summary(now, discr, config, session),
+        summary: summary(&figures_of(now, &found)),
         remote_id: remote.map_or(0, |r| r.discriminator),
         passive: config.passive,
         auth: config
@@ -125,34 +185,11 @@ pub fn peer_detail(
     })
 }
 
-/// One session's figures for `/metrics`, copied out of the driver so rendering happens elsewhere.
-#[derive(Clone, Debug)]
-pub struct SessionSnapshot {
-    /// Label values.
-    pub labels: Labels,
-    /// Current state; `None` for a peer not started.
-    pub state: Option<State>,
-    /// Seconds since the last state change (FRR's uptime when Up).
-    pub state_seconds: f64,
-    /// Transitions into each state, by `State::bits()`.
-    pub state_changes: [u64; 4],
-    /// Packets sent.
-    pub tx_packets: u64,
-    /// Packets the kernel refused to send.
-    pub send_errors: u64,
-    /// Packets received and accepted.
-    pub rx_packets: u64,
-    /// Detection time, seconds.
-    pub detection_time: Option<f64>,
-    /// Negotiated transmit interval, seconds.
-    pub tx_interval: Option<f64>,
-}
-
 /// Everything `/metrics` shows.
 #[derive(Clone, Debug, Default)]
 pub struct Snapshot {
     /// Per session.
-    pub sessions: Vec<SessionSnapshot>,
+    pub sessions: Vec<SessionFigures>,
     /// Dropped packets by reason.
     pub dropped: Vec<(&'static str, u64)>,
     /// How punctually periodic packets have left.
@@ -163,40 +200,51 @@ pub struct Snapshot {
     pub routes: Option<crate::routes::RouteMetrics>,
 }
 
-/// Copies the metric figures of every configured peer.
-pub fn snapshot(now: Instant, peers: &Peers, sessions: &Sessions) -> Vec<SessionSnapshot> {
-    peers
-        .iter(sessions)
-        .map(|p| match p {
-            PeerRef::Running { id, entry, config } => {
-                let session = sessions.get(id);
-                SessionSnapshot {
-                    labels: crate::peers::labels(&config),
-                    state: session.map(Session::state),
-                    state_seconds: session
-                        .and_then(Session::last_state_change)
-                        .map_or(0.0, |t| now.saturating_duration_since(t).as_secs_f64()),
-                    state_changes: entry.state_changes.map(u64::from),
-                    tx_packets: session.map_or(0, |s| s.stats().tx_packets),
-                    send_errors: entry.send_errors,
-                    rx_packets: session.map_or(0, |s| s.stats().rx_packets),
-                    detection_time: session
-                        .and_then(Session::detection_time)
-                        .map(|d| d.as_secs_f64()),
-                    tx_interval: session.map(|s| s.transmit_interval().as_secs_f64()),
-                }
-            }
-            PeerRef::Pending(pending) => SessionSnapshot {
-                labels: crate::peers::labels(&pending.config),
-                state: None,
-                state_seconds: 0.0,
-                state_changes: [0; 4],
-                tx_packets: 0,
-                send_errors: 0,
-                rx_packets: 0,
-                detection_time: None,
-                tx_interval: None,
-            },
-        })
-        .collect()
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn figures(state: Option<(State, Diagnostic)>) -> SessionFigures {
+        SessionFigures {
+            id: 0,
+            peer: "192.0.2.2".parse().expect("test address"),
+            local: None,
+            interface: Some("net1".into()),
+            multihop: true,
+            state,
+            in_state: state.map(|_| Duration::from_millis(61_900)),
+            state_changes: [0; 4],
+            tx_packets: 0,
+            send_errors: 0,
+            rx_packets: 0,
+            detection_time: None,
+            tx_interval: None,
+        }
+    }
+
+    #[test]
+    fn a_peer_not_started_reads_down_and_not_started() {
+        let line = summary(&figures(None));
+        assert_eq!(
+            (line.state.as_str(), line.diag.as_str()),
+            ("down", "not-started")
+        );
+        assert_eq!(line.state_seconds, None);
+        assert_eq!(line.peer, "192.0.2.2");
+        assert_eq!((line.local, line.interface), (None, Some("net1".into())));
+        assert!(line.multihop);
+    }
+
+    #[test]
+    fn a_running_peer_reads_its_state_diagnostic_and_whole_seconds() {
+        let line = summary(&figures(Some((
+            State::Down,
+            Diagnostic::ControlDetectionTimeExpired,
+        ))));
+        assert_eq!(
+            (line.state.as_str(), line.diag.as_str()),
+            ("down", "control-expired")
+        );
+        assert_eq!(line.state_seconds, Some(61));
+    }
 }

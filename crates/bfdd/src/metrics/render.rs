@@ -3,8 +3,9 @@
 use bfd_core::State;
 
 use super::text::{Exposition, Kind};
+use crate::peers::Labels;
 use crate::routes::RouteMetrics;
-use crate::status::{SessionSnapshot, Snapshot};
+use crate::status::{SessionFigures, Snapshot};
 use crate::transmit_timing::{TransmitTiming, DELAY_BUCKETS};
 
 const STATES: [State; 4] = [State::AdminDown, State::Down, State::Init, State::Up];
@@ -12,7 +13,32 @@ const STATES: [State; 4] = [State::AdminDown, State::Down, State::Init, State::U
 /// Bytes of text per session, to size the buffer once.
 const BYTES_PER_SESSION: usize = 1400;
 
-fn session_labels(s: &SessionSnapshot) -> [(&'static str, &str); 3] {
+/// A session's figures with its label values written out (here, not on the driver's thread).
+struct SessionSnapshot<'a> {
+    labels: Labels,
+    figures: &'a SessionFigures,
+}
+
+impl SessionSnapshot<'_> {
+    fn state(&self) -> Option<State> {
+        self.figures.state.map(|(state, _)| state)
+    }
+}
+
+impl<'a> From<&'a SessionFigures> for SessionSnapshot<'a> {
+    fn from(figures: &'a SessionFigures) -> SessionSnapshot<'a> {
+        SessionSnapshot {
+            labels: Labels {
+                peer: figures.peer.to_string(),
+                local: figures.local.map(|a| a.to_string()).unwrap_or_default(),
+                interface: figures.interface.as_deref().unwrap_or_default().to_string(),
+            },
+            figures,
+        }
+    }
+}
+
+fn session_labels<'s>(s: &'s SessionSnapshot<'_>) -> [(&'static str, &'s str); 3] {
     [
         ("interface", s.labels.interface.as_str()),
         ("local", s.labels.local.as_str()),
@@ -39,7 +65,11 @@ fn per_session<V: std::fmt::Display>(
 
 /// The text exposition of a snapshot.
 pub fn render(snapshot: &Snapshot) -> String {
-    let sessions = &snapshot.sessions;
+    let sessions: &[SessionSnapshot] = &snapshot
+        .sessions
+        .iter()
+        .map(SessionSnapshot::from)
+        .collect::<Vec<_>>();
     let mut e = Exposition::with_capacity(4096 + sessions.len() * BYTES_PER_SESSION);
 
     e.family("bfd_sessions", "Configured BFD sessions.", Kind::Gauge);
@@ -51,7 +81,7 @@ pub fn render(snapshot: &Snapshot) -> String {
         e.sample(
             name,
             &session_labels(s),
-            u8::from(s.state == Some(State::Up)),
+            u8::from(s.state() == Some(State::Up)),
         );
     }
 
@@ -64,7 +94,7 @@ pub fn render(snapshot: &Snapshot) -> String {
     for s in sessions {
         let [i, l, p] = session_labels(s);
         // A peer not started yet counts as down.
-        let current = s.state.unwrap_or(State::Down);
+        let current = s.state().unwrap_or(State::Down);
         for st in STATES {
             let labels = [i, l, p, ("state", st.as_str())];
             e.sample(name, &labels, u8::from(current == st));
@@ -81,7 +111,11 @@ pub fn render(snapshot: &Snapshot) -> String {
         let [i, l, p] = session_labels(s);
         for st in STATES {
             let labels = [i, l, p, ("to", st.as_str())];
-            e.sample(name, &labels, s.state_changes[usize::from(st.bits())]);
+            e.sample(
+                name,
+                &labels,
+                s.figures.state_changes[usize::from(st.bits())],
+            );
         }
     }
 
@@ -91,7 +125,7 @@ pub fn render(snapshot: &Snapshot) -> String {
         "bfd_control_packets_sent_total",
         "BFD control packets sent.",
         Kind::Counter,
-        |s| Some(s.tx_packets),
+        |s| Some(s.figures.tx_packets),
     );
     per_session(
         &mut e,
@@ -99,7 +133,7 @@ pub fn render(snapshot: &Snapshot) -> String {
         "bfd_control_packets_send_errors_total",
         "BFD control packets the kernel refused to send (socket buffer full, no route).",
         Kind::Counter,
-        |s| Some(s.send_errors),
+        |s| Some(s.figures.send_errors),
     );
     per_session(
         &mut e,
@@ -107,7 +141,7 @@ pub fn render(snapshot: &Snapshot) -> String {
         "bfd_control_packets_received_total",
         "BFD control packets received and accepted by the session.",
         Kind::Counter,
-        |s| Some(s.rx_packets),
+        |s| Some(s.figures.rx_packets),
     );
     per_session(
         &mut e,
@@ -115,7 +149,7 @@ pub fn render(snapshot: &Snapshot) -> String {
         "bfd_session_detection_time_seconds",
         "Negotiated detection time: silence longer than this takes the session down.",
         Kind::Gauge,
-        |s| s.detection_time,
+        |s| s.figures.detection_time.map(|d| d.as_secs_f64()),
     );
     per_session(
         &mut e,
@@ -123,7 +157,7 @@ pub fn render(snapshot: &Snapshot) -> String {
         "bfd_session_tx_interval_seconds",
         "Negotiated interval between transmitted control packets, before jitter.",
         Kind::Gauge,
-        |s| s.tx_interval,
+        |s| s.figures.tx_interval.map(|d| d.as_secs_f64()),
     );
 
     let name = "bfd_packets_dropped_total";
@@ -222,7 +256,7 @@ fn render_frr_exporter(e: &mut Exposition, sessions: &[SessionSnapshot]) {
             ("local", s.labels.local.as_str()),
             ("peer", s.labels.peer.as_str()),
         ];
-        e.sample(name, &labels, u8::from(s.state == Some(State::Up)));
+        e.sample(name, &labels, u8::from(s.state() == Some(State::Up)));
     }
     let name = "frr_bfd_peer_uptime";
     e.family(name, "Uptime of the bfd peer in seconds.", Kind::Gauge);
@@ -231,12 +265,9 @@ fn render_frr_exporter(e: &mut Exposition, sessions: &[SessionSnapshot]) {
             ("local", s.labels.local.as_str()),
             ("peer", s.labels.peer.as_str()),
         ];
-        let up = s.state == Some(State::Up);
-        e.sample(
-            name,
-            &labels,
-            if up { s.state_seconds.floor() } else { 0.0 },
-        );
+        let up = s.state() == Some(State::Up);
+        let uptime = s.figures.in_state.filter(|_| up).unwrap_or_default();
+        e.sample(name, &labels, uptime.as_secs());
     }
     e.family(
         "frr_bfd_peer_count",
@@ -249,27 +280,26 @@ fn render_frr_exporter(e: &mut Exposition, sessions: &[SessionSnapshot]) {
 #[cfg(test)]
 mod tests {
     use super::super::render;
-    use crate::peers::Labels;
-    use crate::status::{SessionSnapshot, Snapshot};
+    use crate::status::{SessionFigures, Snapshot};
     use crate::transmit_timing::TransmitTiming;
-    use bfd_core::{Punctuality, State};
+    use bfd_core::{Diagnostic, Punctuality, State};
     use std::time::Duration;
 
-    fn session(peer: &str, state: Option<State>) -> SessionSnapshot {
-        SessionSnapshot {
-            labels: Labels {
-                peer: peer.into(),
-                local: "198.51.100.1".into(),
-                interface: "net1".into(),
-            },
-            state,
-            state_seconds: 42.7,
+    fn session(peer: &str, state: Option<State>) -> SessionFigures {
+        SessionFigures {
+            id: 7,
+            peer: peer.parse().expect("test address"),
+            local: Some("198.51.100.1".parse().expect("test address")),
+            interface: Some("net1".into()),
+            multihop: false,
+            state: state.map(|s| (s, Diagnostic::NoDiagnostic)),
+            in_state: Some(Duration::from_millis(42_700)),
             state_changes: [0, 1, 1, 2],
             tx_packets: 10,
             send_errors: 1,
             rx_packets: 9,
-            detection_time: Some(0.9),
-            tx_interval: Some(0.3),
+            detection_time: Some(Duration::from_millis(900)),
+            tx_interval: Some(Duration::from_millis(300)),
         }
     }
 
