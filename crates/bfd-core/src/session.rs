@@ -490,17 +490,20 @@ impl Session {
     }
 
     /// How the periodic packet that `poll_transmit(now)` would send keeps its schedule; `None`
-    /// when no periodic packet is due.
+    /// when no periodic packet is due, and for the first packet of a (re)start, whose time was
+    /// not drawn from a previous one: its delay is how long the caller took to start the session
+    /// (at start-up with thousands of sessions, tens of milliseconds for each), not a gap.
     #[must_use]
     pub fn punctuality(&self, now: Instant) -> Option<Punctuality> {
         let at = self.timers.get(Timer::Transmit).filter(|&at| at <= now)?;
-        let late = self.last_tx.is_some_and(|last| {
-            let top = last + self.transmit_interval() * self.window_top_permille() / 1000;
-            at <= top && now > top
-        });
+        let last = self.last_tx?;
+        let top = last + self.transmit_interval() * self.window_top_permille() / 1000;
+        if at > top {
+            return None;
+        }
         Some(Punctuality {
             delay: now - at,
-            late,
+            late: now > top,
         })
     }
 

@@ -279,6 +279,34 @@ fn one_timer_for_many_sessions_fires_each_on_time() {
     );
 }
 
+#[test]
+fn rfc5880_6_8_7_first_packets_are_not_timed_as_late() {
+    // A daemon starting thousands of sessions sends their first packets well after it created
+    // them; those open the schedule and close no gap, so they are neither late nor delayed.
+    let start = origin();
+    let mut s = Sessions::new(4);
+    for i in 0..3u16 {
+        s.insert(start, key(v6(i + 1)), SessionConfig::default(), None)
+            .unwrap();
+    }
+    let mut buf = Vec::new();
+    let busy_until = start + ms(300);
+    s.handle_timeout(busy_until);
+    let mut first = 0;
+    while let Some(tx) = s.poll_transmit(busy_until, &mut buf) {
+        assert_eq!(tx.periodic, None, "first packet timed");
+        first += 1;
+    }
+    assert_eq!(first, 3);
+    // The next ones are timed against the schedule the first ones opened.
+    let next = s.poll_timeout().expect("deadline");
+    let now = next + ms(1);
+    s.handle_timeout(now);
+    let tx = s.poll_transmit(now, &mut buf).expect("a periodic packet");
+    let timed = tx.periodic.expect("timed");
+    assert_eq!((timed.delay, timed.late), (ms(1), false));
+}
+
 /// The grid's step keeps what the configured rates put on one grid point within the bound.
 #[test]
 fn aligned_transmissions_bound_the_burst_per_grid_point() {
