@@ -332,16 +332,22 @@ impl TxSocket {
 
     /// Sends without waiting: a full socket buffer loses this packet, as a congested link would,
     /// rather than stalling every other session.
-    /// A connected socket reports a peer's ICMP port unreachable on the next send, which then
-    /// fails: counted like any other send error, and harmless, since nothing listens there.
-    /// `destination` is only worked out for a socket that is not connected.
+    /// A connected socket reports a peer's ICMP port unreachable (no BFD listening there yet)
+    /// on the next send, and the kernel drops that packet: it is sent again, once, so a peer
+    /// starting up hears every packet and no send error is counted for a local fault that is
+    /// none. `destination` is only worked out for a socket that is not connected.
     pub fn try_send(
         &self,
         payload: &[u8],
         destination: impl FnOnce() -> SocketAddr,
     ) -> io::Result<()> {
         if self.connected {
-            self.socket.send(payload).map(|_| ())
+            match self.socket.send(payload) {
+                Err(e) if e.kind() == io::ErrorKind::ConnectionRefused => {
+                    self.socket.send(payload).map(|_| ())
+                }
+                sent => sent.map(|_| ()),
+            }
         } else {
             self.socket.send_to(payload, destination()).map(|_| ())
         }
@@ -389,6 +395,38 @@ pub fn interface_index(name: &str) -> io::Result<u32> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A peer not listening answers with ICMP port unreachable, which the connected socket
+    /// reports on the next send, dropping that packet: it is sent again, so no send fails (before,
+    /// every other one did). Loopback only, to a port nothing listens on.
+    #[test]
+    fn port_unreachable_loses_no_packet_and_counts_no_error() {
+        // A port with nothing on it: bind one, note it, close it.
+        let closed = std::net::UdpSocket::bind("127.0.0.1:0").expect("probe");
+        let port = closed.local_addr().expect("addr").port();
+        drop(closed);
+        let peer = SocketAddr::from((Ipv4Addr::LOCALHOST, port));
+        let binding = TxBinding {
+            peer: peer.ip(),
+            local: Some(IpAddr::V4(Ipv4Addr::LOCALHOST)),
+            interface: None,
+        };
+        let mut next_port = *SOURCE_PORTS.start();
+        let tx = TxSocket::bind(&binding, &mut next_port, peer).expect("bind");
+        assert!(tx.connected);
+        for i in 0..20 {
+            tx.try_send(&[i; 24], || peer)
+                .unwrap_or_else(|e| panic!("send {i}: {e}"));
+            // Give the ICMP error time to come back before the next send.
+            std::thread::sleep(Duration::from_millis(2));
+        }
+        // The peer was unreachable all along: the last packet's error is still pending.
+        let pending = tx.socket.take_error().expect("SO_ERROR");
+        assert_eq!(
+            pending.map(|e| e.kind()),
+            Some(io::ErrorKind::ConnectionRefused)
+        );
+    }
 
     /// A batch mixing an oversized datagram with real ones: the long one is reported unusable
     /// (not read as a packet from its first bytes), the others come through with their
