@@ -314,7 +314,7 @@ impl Session {
             self.finish_poll(now);
         }
         // §6.8.3: a changed Required Min RX of the peer is honoured from the next packet on.
-        self.after_interval_change(old_interval);
+        self.after_interval_change(now, old_interval);
         self.arm_detection();
 
         if self.state == State::AdminDown {
@@ -405,7 +405,7 @@ impl Session {
         // §6.8.18: after a Detection Time of silence, send at the rate we would to a new peer.
         let old_interval = self.transmit_interval();
         self.remote.min_rx = Duration::from_micros(1);
-        self.after_interval_change(old_interval);
+        self.after_interval_change(now, old_interval);
         self.refresh_transmit(now);
     }
 
@@ -422,7 +422,7 @@ impl Session {
         let admin_down = config.admin_down;
         self.config = config;
         self.set_admin_down(now, admin_down);
-        self.apply_intervals();
+        self.apply_intervals(now);
         self.refresh_transmit(now);
         Ok(())
     }
@@ -606,13 +606,13 @@ impl Session {
         }
         self.events
             .push_back(Event::StateChanged { old, new, diag });
-        self.apply_intervals();
+        self.apply_intervals(now);
     }
 
     /// Recomputes the advertised intervals from the configuration and state (§6.8.3): the slow
     /// one-second Desired Min TX while not Up, the configured one once Up. A change is announced
     /// by a Poll sequence; while Up, what is unsafe before the peer knows waits for the Final.
-    fn apply_intervals(&mut self) {
+    fn apply_intervals(&mut self, now: Instant) {
         let desired = if self.state == State::Up {
             self.config.desired_min_tx
         } else {
@@ -656,7 +656,7 @@ impl Session {
             self.retire_polls();
             self.poll = None;
         }
-        self.after_interval_change(old_interval);
+        self.after_interval_change(now, old_interval);
     }
 
     /// Starts (or restarts) a Poll sequence for the values advertised now.
@@ -697,9 +697,9 @@ impl Session {
         self.tx_interval_basis = self.desired_min_tx;
         self.detect_basis = self.required_min_rx;
         self.events.push_back(Event::PollCompleted);
-        self.after_interval_change(old_interval);
+        self.after_interval_change(now, old_interval);
         // Values changed while the sequence ran get their own.
-        self.apply_intervals();
+        self.apply_intervals(now);
     }
 
     fn arm_detection(&mut self) {
@@ -717,8 +717,10 @@ impl Session {
 
     /// After the intervals in use changed: the detection deadline moves with the detection time,
     /// and the next packet is rescheduled from the last one (§6.8.7 "recalculated"), sooner for
-    /// a shorter interval, later for a longer one so we never send faster than now allowed.
-    fn after_interval_change(&mut self, old_interval: Duration) {
+    /// a shorter interval, later for a longer one so we never send faster than now allowed. A
+    /// time already past becomes now: the packet was not due before the change, and is not late
+    /// (coming Up, the last packet of the one-second pace may be most of a second back).
+    fn after_interval_change(&mut self, now: Instant, old_interval: Duration) {
         if self.timers.get(Timer::Detect).is_some() {
             self.arm_detection();
         }
@@ -726,7 +728,9 @@ impl Session {
             return;
         }
         if let (Some(last_tx), Some(_)) = (self.last_tx, self.timers.get(Timer::Transmit)) {
-            let next = self.next_periodic(last_tx, self.transmit_interval());
+            let next = self
+                .next_periodic(last_tx, self.transmit_interval())
+                .max(now);
             self.timers.set(Timer::Transmit, next);
         }
     }

@@ -75,7 +75,8 @@ pub struct Transmit {
     pub session: SessionId,
     /// The packet, as written.
     pub packet: ControlPacket,
-    /// For a periodic packet, how it kept its schedule; `None` for an out-of-schedule one.
+    /// For a periodic packet, how it kept its schedule; `None` for an out-of-schedule one and
+    /// for the first of a (re)started schedule, which closes no gap.
     pub periodic: Option<Punctuality>,
 }
 

@@ -648,6 +648,26 @@ fn rfc5880_6_8_7_slack_leaves_short_intervals_jittered() {
     assert!(max - min > 0.1, "{min}..{max}");
 }
 
+#[test]
+fn rfc5880_6_8_7_coming_up_does_not_count_a_packet_late() {
+    // Coming Up shortens the interval from 1 s to 50 ms, and the next packet is redrawn from
+    // the last one, which may be most of a second back: due at once, but not late. With the
+    // peer heard at a random moment, A's own periodic packet may be long past.
+    for hold_ms in [2_300, 2_650, 2_900] {
+        let mut pair = Pair::new(26, config(50, 50, 3), config(50, 50, 3));
+        let start = pair.now;
+        pair.loss = Box::new(move |f| f.from == Side::B && f.sent_at < start + ms(hold_ms));
+        pair.run_until_cond(ms(6_000), |p| p.both_up());
+        pair.run_for(ms(1_000));
+        let late: Vec<_> = pair.a.punctuality.iter().filter(|(_, p)| p.late).collect();
+        assert!(late.is_empty(), "held {hold_ms} ms: {late:?}");
+        assert!(
+            pair.a.punctuality.iter().all(|(_, p)| p.delay.is_zero()),
+            "held {hold_ms} ms: a delay with an exact timer"
+        );
+    }
+}
+
 /// Aligned to the transmit grid, as the daemon runs them, periodic packets still keep §6.8.7:
 /// each on a grid point, every gap inside 75-100%, and the gaps spread over the window.
 #[test]
