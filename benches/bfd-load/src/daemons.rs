@@ -385,13 +385,14 @@ impl Daemon {
         }
         let body = net::in_netns(&self.netns, || http_get(METRICS_ADDRESS, "/metrics")).ok()?;
         let late = metric(&body, "bfd_transmit_late_total", &[])? as u64;
+        // The buckets this bfdd has (an older build may lack some).
         let delay_le = DELAY_BOUNDS
             .iter()
-            .map(|&le| {
-                let n = metric(&body, "bfd_transmit_delay_seconds_bucket", &[("le", le)]);
-                n.map(|n| (le.to_string(), n as u64))
+            .filter_map(|&le| {
+                let n = metric(&body, "bfd_transmit_delay_seconds_bucket", &[("le", le)])?;
+                Some((le.to_string(), n as u64))
             })
-            .collect::<Option<Vec<_>>>()?;
+            .collect();
         Some(TransmitTiming { late, delay_le })
     }
 

@@ -323,11 +323,11 @@ fn run_inner(spec: &RunSpec, bins: &Binaries, stop: &AtomicBool, r: &mut RunResu
     // would raise the peak RSS measured.
     let timing = daemon.transmit_timing();
     r.daemon_late = timing.as_ref().map(|t| t.late);
+    r.daemon_timing_in_window = timing0.is_some() && timing.is_some();
     r.daemon_timing = match (timing0, timing) {
         (Some(t0), Some(t1)) => Some(t1.since(&t0)),
         (_, t) => t,
     };
-    r.daemon_timing_in_window = spec.timing_in_window;
     window_figures(r, &w, (&cpu0, &cpu1), (&self0, &self1));
     r.rss_peak_kib = mem.hwm_kib;
     r.rss_kib = mem.rss_kib;

@@ -134,16 +134,20 @@ pub fn running_config(entry: &PeerEntry, key: &bfd_core::PeerKey, session: &Sess
     }
 }
 
+impl Labels {
+    /// Written out from the addresses and interface name.
+    pub fn new(peer: IpAddr, local: Option<IpAddr>, interface: Option<&str>) -> Labels {
+        Labels {
+            peer: peer.to_string(),
+            local: local.map(|a| a.to_string()).unwrap_or_default(),
+            interface: interface.unwrap_or_default().to_string(),
+        }
+    }
+}
+
 /// The label values of a peer's metrics, made when asked for rather than kept per session.
 pub fn labels(peer: &PeerConfig) -> Labels {
-    Labels {
-        peer: peer.address.to_string(),
-        local: peer
-            .local_address
-            .map(|a| a.to_string())
-            .unwrap_or_default(),
-        interface: peer.interface.clone().unwrap_or_default(),
-    }
+    Labels::new(peer.address, peer.local_address, peer.interface.as_deref())
 }
 
 impl Peers {

@@ -28,11 +28,7 @@ impl SessionSnapshot<'_> {
 impl<'a> From<&'a SessionFigures> for SessionSnapshot<'a> {
     fn from(figures: &'a SessionFigures) -> SessionSnapshot<'a> {
         SessionSnapshot {
-            labels: Labels {
-                peer: figures.peer.to_string(),
-                local: figures.local.map(|a| a.to_string()).unwrap_or_default(),
-                interface: figures.interface.as_deref().unwrap_or_default().to_string(),
-            },
+            labels: Labels::new(figures.peer, figures.local, figures.interface.as_deref()),
             figures,
         }
     }
@@ -380,7 +376,7 @@ mod tests {
             "{text}"
         );
         assert!(
-            text.contains(r#"frr_bfd_peer_uptime{local="198.51.100.1",peer="198.51.100.2"} 42"#)
+            text.contains("frr_bfd_peer_uptime{local=\"198.51.100.1\",peer=\"198.51.100.2\"} 42\n")
         );
         assert!(text.contains(r#"frr_bfd_peer_state{local="198.51.100.1",peer="198.51.100.3"} 0"#));
         assert!(text.contains("frr_bfd_peer_count 2"));
