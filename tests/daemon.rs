@@ -165,6 +165,16 @@ fn bfdctl_peers_check_table_and_json_agree_with_metrics() -> Result<()> {
     let b = Bfdd::start(&topo.b, config_b(|p| p))?;
     wait_all_up(&a, &b)?;
     ensure!(peers_check(&a)? == 0, "peers --check with every session Up");
+    // Until a periodic packet has been timed: a session's first opens its schedule and is not,
+    // nor the one that follows coming Up.
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while metric(&a.metrics()?, "bfd_transmit_delay_seconds_count", &[]).unwrap_or(0.0) == 0.0 {
+        ensure!(
+            Instant::now() < deadline,
+            "no periodic packet timed 5 s after all Up"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
 
     // JSON (bfdctl or the socket), then detail, then metrics: counters only grow, so the
     // later reading is never smaller.
