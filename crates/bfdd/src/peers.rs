@@ -572,16 +572,30 @@ impl PeerRef<'_> {
 
     /// The peer's key, as [`PeerConfig::key`] gives it.
     pub fn key(&self) -> PeerKey {
+        let (address, local_address, interface) = self.addresses();
+        let multihop = match self {
+            PeerRef::Running { core_key, .. } => core_key.multihop,
+            PeerRef::Pending(pending) => pending.config.multihop,
+        };
+        PeerKey {
+            address,
+            local_address,
+            interface: interface.map(str::to_string),
+            multihop,
+        }
+    }
+
+    /// Peer address, local address and interface, borrowed.
+    pub fn addresses(&self) -> (IpAddr, Option<IpAddr>, Option<&str>) {
         match self {
             PeerRef::Running {
                 entry, core_key, ..
-            } => PeerKey {
-                address: core_key.peer,
-                local_address: core_key.local,
-                interface: entry.interface.as_deref().map(str::to_string),
-                multihop: core_key.multihop,
-            },
-            PeerRef::Pending(pending) => pending.config.key(),
+            } => (core_key.peer, core_key.local, entry.interface.as_deref()),
+            PeerRef::Pending(pending) => (
+                pending.config.address,
+                pending.config.local_address,
+                pending.config.interface.as_deref(),
+            ),
         }
     }
 }

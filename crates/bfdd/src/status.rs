@@ -137,10 +137,10 @@ pub fn peer_detail(
         None => None,
     };
     let found = peers.iter(sessions).find(|p| {
-        let key = p.key();
-        key.address == address
-            && local.is_none_or(|l| key.local_address == Some(l))
-            && interface.is_none_or(|i| key.interface.as_deref() == Some(i))
+        let (peer, peer_local, peer_interface) = p.addresses();
+        peer == address
+            && local.is_none_or(|l| peer_local == Some(l))
+            && interface.is_none_or(|i| peer_interface == Some(i))
     });
     let Some(found) = found else {
         return Err(format!("no session with peer {address}"));
