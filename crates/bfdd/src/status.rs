@@ -47,6 +47,22 @@ pub struct SessionFigures {
 }
 
 fn figures_of(now: Instant, peer: &PeerRef<'_>) -> SessionFigures {
+    let (address, local, interface) = peer.addresses();
+    let not_started = SessionFigures {
+        id: 0,
+        peer: address,
+        local,
+        interface: interface.map(Box::from),
+        multihop: false,
+        state: None,
+        in_state: None,
+        state_changes: [0; 4],
+        tx_packets: 0,
+        send_errors: 0,
+        rx_packets: 0,
+        detection_time: None,
+        tx_interval: None,
+    };
     match *peer {
         PeerRef::Running {
             entry,
@@ -55,9 +71,6 @@ fn figures_of(now: Instant, peer: &PeerRef<'_>) -> SessionFigures {
             ..
         } => SessionFigures {
             id: session.local_discriminator(),
-            peer: core_key.peer,
-            local: core_key.local,
-            interface: entry.interface.clone(),
             multihop: core_key.multihop,
             state: Some((session.state(), session.local_diag())),
             in_state: session
@@ -69,21 +82,11 @@ fn figures_of(now: Instant, peer: &PeerRef<'_>) -> SessionFigures {
             rx_packets: session.stats().rx_packets,
             detection_time: session.detection_time(),
             tx_interval: Some(session.transmit_interval()),
+            ..not_started
         },
         PeerRef::Pending(pending) => SessionFigures {
-            id: 0,
-            peer: pending.config.address,
-            local: pending.config.local_address,
-            interface: pending.config.interface.as_deref().map(Box::from),
             multihop: pending.config.multihop,
-            state: None,
-            in_state: None,
-            state_changes: [0; 4],
-            tx_packets: 0,
-            send_errors: 0,
-            rx_packets: 0,
-            detection_time: None,
-            tx_interval: None,
+            ..not_started
         },
     }
 }
