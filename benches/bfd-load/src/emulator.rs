@@ -234,6 +234,8 @@ struct State_ {
     local_up: Vec<bool>,
     last_gap_ts: Vec<f64>,
     last_tx_rt: Vec<f64>,
+    /// Sessions whose packets are queued in the sender's batch.
+    in_batch: Vec<usize>,
     silenced: Vec<bool>,
     /// max(the daemon's Required Min RX, our Desired Min TX) when the session went silent.
     silence_basis_us: Vec<u32>,
@@ -297,6 +299,7 @@ impl State_ {
             local_up: vec![false; n],
             last_gap_ts: vec![f64::NAN; n],
             last_tx_rt: vec![f64::NAN; n],
+            in_batch: Vec::with_capacity(net::BATCH),
             silenced: vec![false; n],
             silence_basis_us: vec![0; n],
             down_at: vec![f64::NAN; n],
@@ -337,7 +340,6 @@ impl State_ {
             }
             let now = Instant::now();
             self.sessions.handle_timeout(now);
-            let t_rt = net::now_rt();
             while let Some(t) = self.sessions.poll_transmit(now, &mut buf) {
                 let Some(&i) = self.by_id.get(t.session.index()) else {
                     continue;
@@ -348,12 +350,15 @@ impl State_ {
                 }
                 let src = SocketAddrV4::new(l_addr(i), SOURCE_PORT_BASE + (i % 16384) as u16);
                 let dst = SocketAddrV4::new(d_addr(i), BFD_PORT);
+                if tx.pending() == net::BATCH {
+                    self.flush_tx(&mut tx)?;
+                }
                 tx.push(src, dst, &buf)?;
-                self.last_tx_rt[i] = t_rt;
+                self.in_batch.push(i);
                 self.snap.tx += 1;
             }
             if tx.pending() > 0 {
-                tx.flush()?;
+                self.flush_tx(&mut tx)?;
             }
             while let Some((id, event)) = self.sessions.poll_event() {
                 let Some(&i) = self.by_id.get(id.index()) else {
@@ -380,6 +385,25 @@ impl State_ {
                 net::wait_readable(rx.socket(), wait)?;
             }
         }
+    }
+
+    /// Sends the queued batch and stamps its sessions' last transmission with the time it went
+    /// to the kernel, where the daemon's detection time starts. Not the time the loop turned:
+    /// a turn that sends thousands of packets, or is preempted halfway, sends its last batches
+    /// more than 10 ms later, and those milliseconds were counted as the daemon's detection
+    /// latency. Packets the kernel refused keep their session's earlier stamp.
+    fn flush_tx(&mut self, tx: &mut RawSender) -> Result<()> {
+        let at = net::now_rt();
+        let sent = tx.flush()?;
+        for (k, i) in self.in_batch.drain(..).enumerate() {
+            if k >= sent {
+                break;
+            }
+            if let Some(t) = self.last_tx_rt.get_mut(i) {
+                *t = at;
+            }
+        }
+        Ok(())
     }
 
     fn command(&mut self, c: Command, tx: &RawSender) {

@@ -283,8 +283,9 @@ impl RawSender {
         self.lens.len()
     }
 
-    /// Sends everything queued (`sendmmsg`, repeated for partial sends).
-    pub fn flush(&mut self) -> Result<()> {
+    /// Sends everything queued (`sendmmsg`, repeated for partial sends); returns how many of
+    /// them, in order, the kernel took.
+    pub fn flush(&mut self) -> Result<usize> {
         let total = self.lens.len();
         let mut done = 0;
         while done < total {
@@ -322,7 +323,7 @@ impl RawSender {
         }
         self.lens.clear();
         self.addrs.clear();
-        Ok(())
+        Ok(done.min(total))
     }
 }
 
