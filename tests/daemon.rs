@@ -748,3 +748,87 @@ fn control_socket_survives_clients_that_vanish_mid_answer() -> Result<()> {
     ensure!(peers.iter().all(|p| p.state == "up"), "{peers:?}");
     Ok(())
 }
+
+/// One thread of a process: its id, and the scheduling policy and real-time priority
+/// `/proc/PID/task/TID/stat` reports (fields 41 and 40; SCHED_FIFO is 1, SCHED_OTHER 0).
+#[derive(Debug)]
+struct ThreadScheduling {
+    tid: u32,
+    policy: u32,
+    rt_priority: u32,
+}
+
+fn thread_scheduling(pid: u32) -> Result<Vec<ThreadScheduling>> {
+    let mut threads = Vec::new();
+    for entry in std::fs::read_dir(format!("/proc/{pid}/task"))? {
+        let tid: u32 = entry?.file_name().to_string_lossy().parse()?;
+        let stat = std::fs::read_to_string(format!("/proc/{pid}/task/{tid}/stat"))?;
+        // Fields from the 3rd on follow the name in parentheses, which may hold spaces.
+        let after_name = stat.rsplit_once(')').map(|(_, rest)| rest).unwrap_or("");
+        let fields: Vec<&str> = after_name.split_whitespace().collect();
+        let field = |n: usize| -> Result<u32> {
+            Ok(fields
+                .get(n - 3)
+                .with_context(|| format!("stat of thread {tid}: {stat}"))?
+                .parse()?)
+        };
+        threads.push(ThreadScheduling {
+            tid,
+            policy: field(41)?,
+            rt_priority: field(40)?,
+        });
+    }
+    Ok(threads)
+}
+
+/// `[daemon] realtime-priority`: the thread that runs the sessions (the main thread) goes on
+/// SCHED_FIFO at that priority and no other thread does; without CAP_SYS_NICE bfdd says so
+/// and runs every thread at normal priority, sessions Up all the same.
+#[test]
+fn realtime_priority_puts_only_the_session_thread_on_sched_fifo() -> Result<()> {
+    if !require_bfdd() {
+        return Ok(());
+    }
+    let topo = Topology::new()?;
+    let b = Bfdd::start(&topo.b, config_b(|p| p.interval(100)))?;
+    let config = config_a(|p| p.interval(100)).realtime_priority(10);
+    let a = Bfdd::start(&topo.a, config.clone())?;
+    wait_all_up(&a, &b)?;
+    let pid = a.pid().context("bfdd A has no pid")?;
+    let threads = thread_scheduling(pid)?;
+    eprintln!("MEASURED with CAP_SYS_NICE: {threads:?}");
+    ensure!(threads.len() > 1, "{threads:?}");
+    for t in &threads {
+        let expected = if t.tid == pid { (1, 10) } else { (0, 0) };
+        ensure!(
+            (t.policy, t.rt_priority) == expected,
+            "thread {} (main: {pid}): policy {} priority {}, expected {expected:?}",
+            t.tid,
+            t.policy,
+            t.rt_priority
+        );
+    }
+    let said = "sessions run at real-time priority (SCHED_FIFO)";
+    ensure!(a.log().contains(said), "log lacks {said:?}: {}", a.log());
+    drop(a);
+
+    let mut a = Bfdd::prepare(&topo.a, config)?;
+    a.set_launcher(&[
+        "setpriv",
+        "--inh-caps=-sys_nice",
+        "--bounding-set=-sys_nice",
+        "--",
+    ]);
+    a.spawn()?;
+    wait_all_up(&a, &b)?;
+    let pid = a.pid().context("bfdd A has no pid")?;
+    let threads = thread_scheduling(pid)?;
+    eprintln!("MEASURED without CAP_SYS_NICE: {threads:?}");
+    ensure!(
+        threads.iter().all(|t| (t.policy, t.rt_priority) == (0, 0)),
+        "{threads:?}"
+    );
+    let said = "cannot run sessions at real-time priority (needs CAP_SYS_NICE)";
+    ensure!(a.log().contains(said), "log lacks {said:?}: {}", a.log());
+    Ok(())
+}

@@ -382,6 +382,8 @@ pub struct BfddConfig {
     pub passive: Option<bool>,
     /// `[daemon] batched-transmit`.
     pub batched_transmit: Option<bool>,
+    /// `[daemon] realtime-priority`.
+    pub realtime_priority: Option<u8>,
     /// `[[peer]]`s.
     pub peers: Vec<BfddPeer>,
 }
@@ -417,6 +419,12 @@ impl BfddConfig {
         self
     }
 
+    /// Sets `[daemon] realtime-priority`.
+    pub fn realtime_priority(mut self, priority: u8) -> Self {
+        self.realtime_priority = Some(priority);
+        self
+    }
+
     fn validate(&self) -> Result<()> {
         self.peers.iter().try_for_each(BfddPeer::validate)
     }
@@ -437,6 +445,9 @@ impl BfddConfig {
         );
         if let Some(on) = self.batched_transmit {
             let _ = writeln!(s, "batched-transmit = {on}");
+        }
+        if let Some(p) = self.realtime_priority {
+            let _ = writeln!(s, "realtime-priority = {p}");
         }
         s.push_str("\n[defaults]\n");
         if let Some(ms) = self.desired_min_tx_ms {
@@ -468,6 +479,8 @@ pub struct Bfdd<'a> {
     proc: Option<Process>,
     ns: &'a Netns,
     config: BfddConfig,
+    /// Runs bfdd through this command (e.g. `setpriv` to drop a capability).
+    launcher: Vec<String>,
     dir: TestDir,
 }
 
@@ -488,6 +501,7 @@ impl<'a> Bfdd<'a> {
             proc: None,
             ns,
             config,
+            launcher: Vec::new(),
             dir,
         };
         me.write_config()?;
@@ -539,11 +553,18 @@ impl<'a> Bfdd<'a> {
 
     /// The command line (without the `ip netns exec NS` prefix).
     pub fn command_line(&self) -> Result<Vec<String>> {
-        Ok(vec![
+        let mut argv = self.launcher.clone();
+        argv.extend([
             bfdd_bin()?.display().to_string(),
             "--config".into(),
             self.config_path().display().to_string(),
-        ])
+        ]);
+        Ok(argv)
+    }
+
+    /// Starts bfdd through `launcher` from the next [`Bfdd::spawn`] on; it must exec bfdd.
+    pub fn set_launcher(&mut self, launcher: &[&str]) {
+        self.launcher = launcher.iter().map(|s| s.to_string()).collect();
     }
 
     /// Starts the daemon (again) with the files in its directory; returns once it answers

@@ -87,6 +87,9 @@ pub struct DaemonConfig {
     /// Send IPv4 sessions' packets in batches through one raw socket (needs CAP_NET_RAW;
     /// without it each session sends from its own socket, as with `false`).
     pub batched_transmit: bool,
+    /// SCHED_FIFO priority (1..=99) of the thread that runs the sessions; `None` leaves it at
+    /// normal priority.
+    pub realtime_priority: Option<u8>,
 }
 
 impl Default for DaemonConfig {
@@ -98,6 +101,7 @@ impl Default for DaemonConfig {
             frr_exporter_metrics: false,
             log_format: LogFormat::Text,
             batched_transmit: true,
+            realtime_priority: None,
         }
     }
 }

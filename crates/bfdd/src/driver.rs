@@ -116,6 +116,16 @@ impl Driver {
         mut metrics: mpsc::Receiver<SnapshotRequest>,
         mut reload: mpsc::Receiver<()>,
     ) {
+        if let Some(priority) = self.config.daemon.realtime_priority {
+            match crate::realtime::enter(priority) {
+                Ok(()) => info!(priority, "sessions run at real-time priority (SCHED_FIFO)"),
+                Err(e) => warn!(
+                    priority,
+                    error = %e,
+                    "cannot run sessions at real-time priority (needs CAP_SYS_NICE); running at normal priority"
+                ),
+            }
+        }
         let mut shutdown = pin!(shutdown);
         let mut sleep = pin!(tokio::time::sleep(Duration::from_secs(3600)));
         let mut armed: Option<Instant> = None;

@@ -12,6 +12,7 @@ pub mod logging;
 pub mod metrics;
 pub mod net;
 pub mod peers;
+pub mod realtime;
 pub mod routes;
 pub mod services;
 pub mod state_file;

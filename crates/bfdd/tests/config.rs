@@ -146,6 +146,7 @@ metrics-address = "[::1]:9100"
 state-dir = "/tmp/state"
 frr-exporter-metrics = true
 log-format = "json"
+realtime-priority = 10
 "#,
     )
     .unwrap();
@@ -157,6 +158,8 @@ log-format = "json"
     assert_eq!(c.daemon.state_dir, Path::new("/tmp/state"));
     assert!(c.daemon.frr_exporter_metrics);
     assert_eq!(c.daemon.log_format, LogFormat::Json);
+    assert_eq!(c.daemon.realtime_priority, Some(10));
+    assert_eq!(parse("").unwrap().daemon.realtime_priority, None);
 }
 
 #[test]
@@ -190,6 +193,20 @@ fn bad_daemon_values() {
         2,
         "daemon.frr-exporter-metrics",
         "invalid type: string \"yes\", expected a boolean",
+    );
+    for bad in ["0", "100", "-1", "1000"] {
+        assert_invalid(
+            &format!("[daemon]\nrealtime-priority = {bad}\n"),
+            2,
+            "daemon.realtime-priority",
+            &format!("{bad} is out of range: a real-time priority is 1..=99"),
+        );
+    }
+    assert_invalid(
+        "[daemon]\nrealtime-priority = \"high\"\n",
+        2,
+        "daemon.realtime-priority",
+        "invalid type: string \"high\", expected i64",
     );
 }
 

@@ -54,6 +54,7 @@ pub(super) struct RawDaemon {
     #[serde(default)]
     pub log_format: LogFormat,
     pub batched_transmit: Option<bool>,
+    pub realtime_priority: Option<RealtimePriority>,
 }
 
 #[derive(Deserialize, Default)]
@@ -314,6 +315,22 @@ impl StrValue for NonEmptyPath {
             return Err("must not be empty".into());
         }
         Ok(NonEmptyPath(PathBuf::from(s)))
+    }
+}
+
+/// `realtime-priority`: a SCHED_FIFO priority, 1..=99 (`sched_get_priority_min/max`).
+#[derive(Clone, Copy, Debug)]
+pub(super) struct RealtimePriority(pub u8);
+
+impl<'de> Deserialize<'de> for RealtimePriority {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let n = i64::deserialize(d)?;
+        match u8::try_from(n) {
+            Ok(p @ 1..=99) => Ok(RealtimePriority(p)),
+            _ => Err(de::Error::custom(format!(
+                "{n} is out of range: a real-time priority is 1..=99"
+            ))),
+        }
     }
 }
 

@@ -33,6 +33,7 @@ pub(super) fn resolve(raw: RawConfig, origin: &Origin<'_>) -> Result<Config, Con
             .daemon
             .batched_transmit
             .unwrap_or(defaults.batched_transmit),
+        realtime_priority: raw.daemon.realtime_priority.map(|p| p.0),
     };
     let peers = peers(raw.peer, &raw.defaults, origin)?;
     let routes = routes(raw.routes, raw.route, &peers, origin)?;
