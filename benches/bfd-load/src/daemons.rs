@@ -100,13 +100,15 @@ impl DaemonKind {
     }
 }
 
-/// Where our binaries are.
+/// Where our binaries are, and how bfdd runs beyond its sessions.
 #[derive(Clone, Debug)]
 pub struct Binaries {
     /// bfdd.
     pub bfdd: PathBuf,
     /// bfdctl, for the `bfdctl peers` timings.
     pub bfdctl: Option<PathBuf>,
+    /// bfdd's `[daemon] realtime-priority`.
+    pub bfdd_realtime_priority: Option<u8>,
 }
 
 /// bfdd and bfdctl: the given paths, else `BFDD_BIN` / `BFDCTL_BIN`; when no bfdd is given, a
@@ -116,7 +118,11 @@ pub fn resolve_binaries(bfdd: Option<PathBuf>, bfdctl: Option<PathBuf>) -> Resul
     let bfdctl = bfdctl.or_else(|| std::env::var_os("BFDCTL_BIN").map(PathBuf::from));
     if let Some(bfdd) = bfdd {
         // An explicit daemon: nothing is built (bfdctl timings need an explicit bfdctl too).
-        return Ok(Binaries { bfdd, bfdctl });
+        return Ok(Binaries {
+            bfdd,
+            bfdctl,
+            bfdd_realtime_priority: None,
+        });
     }
     eprintln!("building bfdd and bfdctl (release) ...");
     let bfdd = cargo_build_release("bfdd").map_err(anyhow::Error::msg)?;
@@ -124,7 +130,11 @@ pub fn resolve_binaries(bfdd: Option<PathBuf>, bfdctl: Option<PathBuf>) -> Resul
         Some(b) => Some(b),
         None => Some(cargo_build_release("bfdctl").map_err(anyhow::Error::msg)?),
     };
-    Ok(Binaries { bfdd, bfdctl })
+    Ok(Binaries {
+        bfdd,
+        bfdctl,
+        bfdd_realtime_priority: None,
+    })
 }
 
 /// Version of each daemon, for the report.
@@ -214,8 +224,14 @@ impl Daemon {
         let (argv, ctl): (Vec<String>, PathBuf) = match kind {
             DaemonKind::Bfdd => {
                 let conf = dir.join("bfdd.toml");
-                std::fs::write(&conf, bfdd_config(dir.path(), sessions, ms, multiplier))
-                    .context("writing bfdd.toml")?;
+                let text = bfdd_config(
+                    dir.path(),
+                    sessions,
+                    ms,
+                    multiplier,
+                    bins.bfdd_realtime_priority,
+                );
+                std::fs::write(&conf, text).context("writing bfdd.toml")?;
                 (
                     vec![
                         bins.bfdd.display().to_string(),
@@ -424,16 +440,21 @@ fn chown_frr(path: &Path) -> Result<()> {
 }
 
 /// bfdd.toml with one `[[peer]]` per session, written by the integration tests' builder.
-pub fn bfdd_config(dir: &Path, sessions: usize, interval_ms: u32, multiplier: u8) -> String {
+pub fn bfdd_config(
+    dir: &Path,
+    sessions: usize,
+    interval_ms: u32,
+    multiplier: u8,
+    realtime_priority: Option<u8>,
+) -> String {
+    let mut base = BfddConfig::new()
+        .interval(interval_ms)
+        .multiplier(multiplier);
+    base.realtime_priority = realtime_priority;
     (0..sessions)
-        .fold(
-            BfddConfig::new()
-                .interval(interval_ms)
-                .multiplier(multiplier),
-            |config, i| {
-                config.peer(BfddPeer::new(&l_addr(i).to_string()).local(&d_addr(i).to_string()))
-            },
-        )
+        .fold(base, |config, i| {
+            config.peer(BfddPeer::new(&l_addr(i).to_string()).local(&d_addr(i).to_string()))
+        })
         .render(dir)
 }
 
@@ -500,7 +521,7 @@ mod tests {
 
     #[test]
     fn bfdd_config_has_every_peer() {
-        let s = bfdd_config(Path::new("/tmp/x"), 3, 300, 3);
+        let s = bfdd_config(Path::new("/tmp/x"), 3, 300, 3, None);
         assert_eq!(s.matches("[[peer]]").count(), 3);
         assert!(s.contains("address = \"198.19.0.3\"\nlocal-address = \"198.18.0.3\""));
         assert!(s.contains("desired-min-tx = \"300ms\""));

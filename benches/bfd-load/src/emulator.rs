@@ -8,6 +8,7 @@
 //! goes silent, when the daemon's packets for them turn Down (detection latency). Times are
 //! the kernel's receive timestamps, so the harness's own scheduling does not blur them.
 
+use std::collections::VecDeque;
 use std::net::{IpAddr, SocketAddrV4};
 use std::sync::mpsc;
 use std::thread::JoinHandle;
@@ -110,12 +111,15 @@ pub struct Final {
     /// Per detected session: (session, our last packet, the daemon's first Down packet), in
     /// realtime seconds.
     pub detections: Vec<(usize, f64, f64)>,
+    /// Of the detections, those timed from the kernel's transmit stamp of our last packet.
+    pub kernel_stamped: usize,
 }
 
 enum Command {
     Snapshot(mpsc::Sender<Snapshot>),
     BeginWindow,
     EndWindow(mpsc::Sender<WindowStats>),
+    Watch(Vec<usize>),
     Silence(Vec<usize>),
     Stop,
 }
@@ -135,9 +139,14 @@ impl Emulator {
         let handle = std::thread::Builder::new()
             .name("emulator".into())
             .spawn(move || -> Result<Final> {
-                let (rx, tx) = net::open_load_sockets(&config.netns, BFD_PORT, &ready_tx)?;
+                let (rx, tx, watched_tx) = net::open_load_sockets(
+                    &config.netns,
+                    BFD_PORT,
+                    &ready_tx,
+                    RawSender::open_stamped,
+                )?;
                 let mut state = State_::new(&config)?;
-                state.run(rx, tx, &cmd_rx)
+                state.run(rx, Senders { tx, watched_tx }, &cmd_rx)
             })
             .context("spawning the emulator thread")?;
         let mut me = Emulator {
@@ -190,6 +199,14 @@ impl Emulator {
         self.ask(Command::EndWindow)
     }
 
+    /// Sends these sessions' packets through the stamped sender from now on, so that when they
+    /// go silent their last packet's departure is the kernel's timestamp.
+    pub fn watch(&mut self, sessions: Vec<usize>) -> Result<()> {
+        self.cmd
+            .send(Command::Watch(sessions))
+            .map_err(|_| self.join_error("emulator stopped"))
+    }
+
     /// Stops transmitting for these sessions (the daemon must declare them Down).
     pub fn silence(&mut self, sessions: Vec<usize>) -> Result<()> {
         self.cmd
@@ -219,6 +236,23 @@ impl Drop for Emulator {
 
 const NO_STATE: u8 = u8::MAX;
 
+/// The emulator's two ways out: packets of sessions about to be silenced go through a sender
+/// the kernel stamps, so that their last packet's departure is known exactly.
+struct Senders {
+    tx: RawSender,
+    watched_tx: RawSender,
+}
+
+impl Senders {
+    fn get(&mut self, watched: bool) -> &mut RawSender {
+        if watched {
+            &mut self.watched_tx
+        } else {
+            &mut self.tx
+        }
+    }
+}
+
 /// The emulator thread's state.
 struct State_ {
     n: usize,
@@ -233,9 +267,22 @@ struct State_ {
     daemon_rx_us: Vec<u32>,
     local_up: Vec<bool>,
     last_gap_ts: Vec<f64>,
+    /// When each session's last packet left: the kernel's transmit stamp for watched sessions,
+    /// else the time its batch went to the kernel.
     last_tx_rt: Vec<f64>,
-    /// Sessions whose packets are queued in the sender's batch.
+    /// Whether `last_tx_rt` is the kernel's stamp.
+    kernel_stamped: Vec<bool>,
+    /// Sessions about to be silenced, whose packets go through the stamped sender.
+    watched: Vec<bool>,
+    /// The stamped sender's number of each watched session's latest packet.
+    watch_number: Vec<Option<u32>>,
+    /// (packet number, session) of stamped packets whose stamp has not been read yet.
+    watch_pending: VecDeque<(u32, usize)>,
+    /// Scratch for the stamps read.
+    stamps: Vec<(u32, f64)>,
+    /// Sessions whose packets are queued in each sender's batch.
     in_batch: Vec<usize>,
+    in_watched_batch: Vec<usize>,
     silenced: Vec<bool>,
     /// max(the daemon's Required Min RX, our Desired Min TX) when the session went silent.
     silence_basis_us: Vec<u32>,
@@ -299,7 +346,13 @@ impl State_ {
             local_up: vec![false; n],
             last_gap_ts: vec![f64::NAN; n],
             last_tx_rt: vec![f64::NAN; n],
+            kernel_stamped: vec![false; n],
+            watched: vec![false; n],
+            watch_number: vec![None; n],
+            watch_pending: VecDeque::new(),
+            stamps: Vec::new(),
             in_batch: Vec::with_capacity(net::BATCH),
+            in_watched_batch: Vec::with_capacity(net::BATCH),
             silenced: vec![false; n],
             silence_basis_us: vec![0; n],
             down_at: vec![f64::NAN; n],
@@ -312,7 +365,7 @@ impl State_ {
     fn run(
         &mut self,
         mut rx: RxSocket,
-        mut tx: RawSender,
+        mut out: Senders,
         commands: &mpsc::Receiver<Command>,
     ) -> Result<Final> {
         let mut batch: Vec<RxDatagram> = Vec::with_capacity(net::BATCH);
@@ -322,9 +375,9 @@ impl State_ {
             loop {
                 match commands.try_recv() {
                     Ok(Command::Stop) | Err(mpsc::TryRecvError::Disconnected) => {
-                        return Ok(self.finish(&tx));
+                        return Ok(self.finish(&out.tx));
                     }
-                    Ok(c) => self.command(c, &tx),
+                    Ok(c) => self.command(c, &out.tx),
                     Err(mpsc::TryRecvError::Empty) => break,
                 }
             }
@@ -350,16 +403,15 @@ impl State_ {
                 }
                 let src = SocketAddrV4::new(l_addr(i), SOURCE_PORT_BASE + (i % 16384) as u16);
                 let dst = SocketAddrV4::new(d_addr(i), BFD_PORT);
-                if tx.pending() == net::BATCH {
-                    self.flush_tx(&mut tx)?;
-                }
-                tx.push(src, dst, &buf)?;
-                self.in_batch.push(i);
+                self.queue(&mut out, i, src, dst, &buf)?;
                 self.snap.tx += 1;
             }
-            if tx.pending() > 0 {
-                self.flush_tx(&mut tx)?;
+            for watched in [false, true] {
+                if out.get(watched).pending() > 0 {
+                    self.flush(&mut out, watched)?;
+                }
             }
+            self.read_stamps(&mut out)?;
             while let Some((id, event)) = self.sessions.poll_event() {
                 let Some(&i) = self.by_id.get(id.index()) else {
                     continue;
@@ -387,20 +439,93 @@ impl State_ {
         }
     }
 
-    /// Sends the queued batch and stamps its sessions' last transmission with the time it went
-    /// to the kernel, where the daemon's detection time starts. Not the time the loop turned:
-    /// a turn that sends thousands of packets, or is preempted halfway, sends its last batches
-    /// more than 10 ms later, and those milliseconds were counted as the daemon's detection
-    /// latency. Packets the kernel refused keep their session's earlier stamp.
-    fn flush_tx(&mut self, tx: &mut RawSender) -> Result<()> {
+    /// Queues session `i`'s packet on its sender, sending that sender's batch first if full.
+    fn queue(
+        &mut self,
+        out: &mut Senders,
+        i: usize,
+        src: SocketAddrV4,
+        dst: SocketAddrV4,
+        payload: &[u8],
+    ) -> Result<()> {
+        let watched = self.watched.get(i).copied().unwrap_or(false);
+        if out.get(watched).pending() == net::BATCH {
+            self.flush(out, watched)?;
+        }
+        out.get(watched).push(src, dst, payload)?;
+        if watched {
+            self.in_watched_batch.push(i);
+        } else {
+            self.in_batch.push(i);
+        }
+        Ok(())
+    }
+
+    /// Sends one sender's batch and stamps its sessions' last transmission with the time it
+    /// went to the kernel. Not the time the loop turned: a turn that sends thousands of
+    /// packets, or is preempted halfway, sends its last batches more than 10 ms later, and
+    /// those milliseconds were counted as the daemon's detection latency. Packets the kernel
+    /// refused keep their session's earlier stamp. Watched packets get the kernel's own stamp
+    /// later ([`State_::read_stamps`]), as the harness can still be preempted inside the call.
+    fn flush(&mut self, out: &mut Senders, watched: bool) -> Result<()> {
+        let sender = out.get(watched);
+        // The kernel numbers a stamped socket's packets from 0 in the order it takes them.
+        let first = sender.sent as u32;
         let at = net::now_rt();
-        let sent = tx.flush()?;
-        for (k, i) in self.in_batch.drain(..).enumerate() {
-            if k >= sent {
-                break;
-            }
-            if let Some(t) = self.last_tx_rt.get_mut(i) {
+        let sent = sender.flush()?;
+        let batch = if watched {
+            &mut self.in_watched_batch
+        } else {
+            &mut self.in_batch
+        };
+        for (k, i) in batch.drain(..).take(sent).enumerate() {
+            if let (Some(t), Some(stamped)) =
+                (self.last_tx_rt.get_mut(i), self.kernel_stamped.get_mut(i))
+            {
                 *t = at;
+                *stamped = false;
+            }
+            if watched {
+                let number = first.wrapping_add(k as u32);
+                if let Some(n) = self.watch_number.get_mut(i) {
+                    *n = Some(number);
+                }
+                self.watch_pending.push_back((number, i));
+            }
+        }
+        Ok(())
+    }
+
+    /// Replaces the send-time stamps of watched sessions' latest packets by the kernel's.
+    fn read_stamps(&mut self, out: &mut Senders) -> Result<()> {
+        if self.watch_pending.is_empty() {
+            return Ok(());
+        }
+        out.watched_tx.take_tx_stamps(&mut self.stamps)?;
+        for k in 0..self.stamps.len() {
+            let (number, at) = self.stamps[k];
+            while let Some(&(n, i)) = self.watch_pending.front() {
+                // Stamps come in sending order; a packet before this one lost its stamp.
+                if (number.wrapping_sub(n) as i32) < 0 {
+                    break;
+                }
+                self.watch_pending.pop_front();
+                if n != number {
+                    continue;
+                }
+                let latest = self.watch_number.get(i).copied().flatten() == Some(number);
+                if let (true, Some(t), Some(stamped)) = (
+                    latest,
+                    self.last_tx_rt.get_mut(i),
+                    self.kernel_stamped.get_mut(i),
+                ) {
+                    // Never before the call that sent it: a stamp that is, is not this packet's.
+                    if at >= *t {
+                        *t = at;
+                        *stamped = true;
+                    }
+                }
+                break;
             }
         }
         Ok(())
@@ -435,6 +560,13 @@ impl State_ {
                         interval_s: w.interval_s,
                         flaps: self.snap.flaps_daemon + self.snap.flaps_local - w.flaps0,
                     });
+                }
+            }
+            Command::Watch(list) => {
+                for i in list {
+                    if let Some(w) = self.watched.get_mut(i) {
+                        *w = true;
+                    }
                 }
             }
             Command::Silence(list) => {
@@ -548,6 +680,7 @@ impl State_ {
         let mut latency = Vec::new();
         let mut detect = Vec::new();
         let mut detections = Vec::new();
+        let mut kernel_stamped = 0;
         for i in 0..self.n {
             if !self.silenced[i] {
                 continue;
@@ -556,6 +689,9 @@ impl State_ {
                 continue;
             }
             latency.push((self.down_at[i] - self.last_tx_rt[i]) * 1e3);
+            if self.kernel_stamped[i] {
+                kernel_stamped += 1;
+            }
             detections.push((i, self.last_tx_rt[i], self.down_at[i]));
             // The daemon's detection time: our Detect Mult x max(its Required Min RX, our
             // Desired Min TX) (RFC 5880 §6.8.4).
@@ -568,6 +704,7 @@ impl State_ {
             detect_time_ms: detect,
             flap_log: std::mem::take(&mut self.flap_log),
             detections,
+            kernel_stamped,
         }
     }
 }

@@ -78,7 +78,7 @@ impl Generator {
         let handle = std::thread::Builder::new()
             .name("floor-gen".into())
             .spawn(move || -> Result<()> {
-                let (rx, tx) = net::open_load_sockets(&netns, BFD_PORT, &ready_tx)?;
+                let (rx, tx, ()) = net::open_load_sockets(&netns, BFD_PORT, &ready_tx, || Ok(()))?;
                 generate(rx, tx, sessions, interval, tick, &s2, &c2)
             })
             .context("spawning the floor generator")?;

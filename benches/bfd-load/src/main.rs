@@ -114,6 +114,9 @@ struct RunArgs {
     /// window too, whose buffer then raises the peak RSS measured.
     #[arg(long)]
     timing_in_window: bool,
+    /// bfdd's `[daemon] realtime-priority` (SCHED_FIFO for its session thread).
+    #[arg(long, value_parser = clap::value_parser!(u8).range(1..=99))]
+    bfdd_realtime_priority: Option<u8>,
     /// bfdd binary (default: BFDD_BIN, else `cargo build --release -p bfdd`).
     #[arg(long)]
     bfdd_bin: Option<PathBuf>,
@@ -234,7 +237,8 @@ fn run_cmd(a: &RunArgs) -> Result<bool> {
     for d in &a.daemon {
         daemons::available(*d)?;
     }
-    let bins = daemons::resolve_binaries(a.bfdd_bin.clone(), a.bfdctl_bin.clone())?;
+    let mut bins = daemons::resolve_binaries(a.bfdd_bin.clone(), a.bfdctl_bin.clone())?;
+    bins.bfdd_realtime_priority = a.bfdd_realtime_priority;
     let started = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_secs());

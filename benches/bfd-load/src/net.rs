@@ -16,8 +16,8 @@ use anyhow::{Context, Result};
 use nix::errno::Errno;
 use nix::poll::{ppoll, PollFd, PollFlags};
 use nix::sys::socket::{
-    recvmmsg, sendmmsg, setsockopt, sockopt, ControlMessage, ControlMessageOwned, MsgFlags,
-    MultiHeaders, SockaddrIn,
+    recvmmsg, recvmsg, sendmmsg, setsockopt, sockopt, ControlMessage, ControlMessageOwned,
+    MsgFlags, MultiHeaders, SockaddrIn, TimestampingFlag,
 };
 use nix::sys::time::TimeSpec;
 use socket2::{Domain, Protocol, Socket, Type};
@@ -105,17 +105,18 @@ pub struct RxDatagram {
     slot: usize,
 }
 
-/// The first thing a load-side thread does: enter `netns`, bind the receive socket on `port`
-/// and open the raw sender, then tell the thread that started it whether that worked (it waits
-/// on `ready` before sending anything).
-pub fn open_load_sockets(
+/// The first thing a load-side thread does: enter `netns`, bind the receive socket on `port`,
+/// open the raw sender and whatever else `more` opens there, then tell the thread that started
+/// it whether that worked (it waits on `ready` before sending anything).
+pub fn open_load_sockets<T>(
     netns: &str,
     port: u16,
     ready: &std::sync::mpsc::Sender<Result<()>>,
-) -> Result<(RxSocket, RawSender)> {
-    let setup = (|| -> Result<(RxSocket, RawSender)> {
+    more: impl FnOnce() -> Result<T>,
+) -> Result<(RxSocket, RawSender, T)> {
+    let setup = (|| -> Result<(RxSocket, RawSender, T)> {
         enter_netns(netns)?;
-        Ok((RxSocket::bind(port, true)?, RawSender::open()?))
+        Ok((RxSocket::bind(port, true)?, RawSender::open()?, more()?))
     })();
     match setup {
         Ok(sockets) => {
@@ -245,6 +246,64 @@ pub struct RawSender {
 }
 
 impl RawSender {
+    /// A sender whose packets the kernel stamps as they leave for the veth (software transmit
+    /// timestamps, numbered in sending order from 0), read with [`RawSender::take_tx_stamps`].
+    /// The daemon's receive timestamp is taken in the same call chain, so the two compare
+    /// exactly, however long the harness took to get the packet out.
+    pub fn open_stamped() -> Result<RawSender> {
+        let sender = RawSender::open()?;
+        let flags = TimestampingFlag::SOF_TIMESTAMPING_TX_SOFTWARE
+            | TimestampingFlag::SOF_TIMESTAMPING_SOFTWARE
+            | TimestampingFlag::SOF_TIMESTAMPING_OPT_ID
+            | TimestampingFlag::SOF_TIMESTAMPING_OPT_TSONLY;
+        setsockopt(&sender.sock, sockopt::Timestamping, &flags)
+            .context("SO_TIMESTAMPING on the raw sender")?;
+        Ok(sender)
+    }
+
+    /// The transmit timestamps queued since the last call, as (packet number, realtime
+    /// seconds), oldest first. Only for a sender from [`RawSender::open_stamped`].
+    pub fn take_tx_stamps(&mut self, out: &mut Vec<(u32, f64)>) -> Result<()> {
+        out.clear();
+        let mut cmsg = nix::cmsg_space!(
+            nix::libc::sock_extended_err,
+            nix::libc::sockaddr_in,
+            [nix::libc::timespec; 3]
+        );
+        loop {
+            let mut buf = [0u8; SLOT];
+            let mut iov = [IoSliceMut::new(&mut buf)];
+            let msg = match recvmsg::<()>(
+                self.sock.as_raw_fd(),
+                &mut iov,
+                Some(&mut cmsg),
+                MsgFlags::MSG_ERRQUEUE | MsgFlags::MSG_DONTWAIT,
+            ) {
+                Ok(msg) => msg,
+                Err(Errno::EAGAIN) => return Ok(()),
+                Err(Errno::EINTR) => continue,
+                Err(e) => return Err(e).context("reading transmit timestamps"),
+            };
+            let (mut number, mut at) = (None, None);
+            for c in msg.cmsgs().context("transmit timestamp control messages")? {
+                match c {
+                    ControlMessageOwned::ScmTimestampsns(t) => {
+                        at = Some(t.system.tv_sec() as f64 + t.system.tv_nsec() as f64 * 1e-9);
+                    }
+                    ControlMessageOwned::Ipv4RecvErr(e, _)
+                        if e.ee_origin == nix::libc::SO_EE_ORIGIN_TIMESTAMPING =>
+                    {
+                        number = Some(e.ee_data);
+                    }
+                    _ => {}
+                }
+            }
+            if let (Some(number), Some(at)) = (number, at) {
+                out.push((number, at));
+            }
+        }
+    }
+
     /// Opens the raw socket (needs `CAP_NET_RAW`) in the current namespace.
     pub fn open() -> Result<RawSender> {
         let sock = Socket::new(Domain::IPV4, Type::RAW, Some(Protocol::from(255)))

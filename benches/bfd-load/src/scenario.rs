@@ -82,6 +82,9 @@ pub struct Detection {
     /// Per session: [session, our last packet, the daemon's Down packet] (realtime seconds),
     /// to line up with the daemon's log.
     pub samples: Vec<(usize, f64, f64)>,
+    /// Of the detections, those timed from the kernel's transmit stamp of our last packet
+    /// (the others from just before the `sendmmsg` that sent it).
+    pub kernel_stamped: usize,
 }
 
 /// The figures of one run.
@@ -98,6 +101,8 @@ pub struct RunResult {
     pub interval_ms: f64,
     /// Detect Mult.
     pub multiplier: u8,
+    /// bfdd's `[daemon] realtime-priority`, if set.
+    pub realtime_priority: Option<u8>,
     /// The run went through every step.
     pub ok: bool,
     /// Why not.
@@ -234,6 +239,10 @@ pub fn run(
         interval_ms: spec.interval.as_secs_f64() * 1e3,
         multiplier: spec.multiplier,
         base_rss_kib,
+        realtime_priority: match spec.daemon {
+            DaemonKind::Bfdd => bins.bfdd_realtime_priority,
+            _ => None,
+        },
         ..RunResult::default()
     };
     match run_inner(spec, bins, stop, &mut r) {
@@ -363,6 +372,11 @@ fn run_inner(spec: &RunSpec, bins: &Binaries, stop: &AtomicBool, r: &mut RunResu
     // Silence a subset, spread over the address range.
     let k = ((n as f64 * spec.silence_fraction).ceil() as usize).clamp(1, n);
     let chosen: Vec<usize> = (0..k).map(|j| j * n / k).collect();
+    // Each sends at least one kernel-stamped packet first: its last one before going silent.
+    emu.watch(chosen.clone())?;
+    hold(spec.interval * 2 + Duration::from_millis(50), stop, || {
+        daemon.ensure_running()
+    })?;
     emu.silence(chosen)?;
     let slowest = spec.interval.max(Duration::from_secs(1)) * u32::from(spec.multiplier);
     let deadline = Instant::now() + slowest * 2 + Duration::from_secs(3);
@@ -465,6 +479,7 @@ fn final_figures(r: &mut RunResult, fin: &Final) {
         detect_time_ms: Summary::exact(&fin.detect_time_ms).p50,
         overshoot_ms: Summary::exact(&overshoot),
         samples: fin.detections.clone(),
+        kernel_stamped: fin.kernel_stamped,
     };
 }
 
