@@ -12,8 +12,8 @@ use std::time::{Duration, Instant};
 use anyhow::{bail, ensure, Context, Result};
 use bfd_control::{PeerSummary, Response};
 use bfdd_integration::{
-    bfdctl_bin, control_exchange, metric, python3, require_bfdd, wait_until, Bfdd, BfddConfig,
-    BfddPeer, Netns, Topology, A_V4, A_V6, B_V4, B_V6,
+    bfdctl_bin, control_exchange, metric, python3, require_bfdd, require_realtime_scheduling,
+    require_tools, wait_until, Bfdd, BfddConfig, BfddPeer, Netns, Topology, A_V4, A_V6, B_V4, B_V6,
 };
 
 const UP: Duration = Duration::from_secs(5);
@@ -762,7 +762,12 @@ fn thread_scheduling(pid: u32) -> Result<Vec<ThreadScheduling>> {
     let mut threads = Vec::new();
     for entry in std::fs::read_dir(format!("/proc/{pid}/task"))? {
         let tid: u32 = entry?.file_name().to_string_lossy().parse()?;
-        let stat = std::fs::read_to_string(format!("/proc/{pid}/task/{tid}/stat"))?;
+        let stat = match std::fs::read_to_string(format!("/proc/{pid}/task/{tid}/stat")) {
+            Ok(stat) => stat,
+            // The thread ended since the directory was read.
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
+            Err(e) => return Err(e.into()),
+        };
         // Fields from the 3rd on follow the name in parentheses, which may hold spaces.
         let after_name = stat.rsplit_once(')').map(|(_, rest)| rest).unwrap_or("");
         let fields: Vec<&str> = after_name.split_whitespace().collect();
@@ -786,7 +791,8 @@ fn thread_scheduling(pid: u32) -> Result<Vec<ThreadScheduling>> {
 /// and runs every thread at normal priority, sessions Up all the same.
 #[test]
 fn realtime_priority_puts_only_the_session_thread_on_sched_fifo() -> Result<()> {
-    if !require_bfdd() {
+    if !require_bfdd() || !require_tools(&["setpriv", "prlimit"]) || !require_realtime_scheduling()
+    {
         return Ok(());
     }
     let topo = Topology::new()?;
@@ -812,12 +818,15 @@ fn realtime_priority_puts_only_the_session_thread_on_sched_fifo() -> Result<()> 
     ensure!(a.log().contains(said), "log lacks {said:?}: {}", a.log());
     drop(a);
 
+    // No CAP_SYS_NICE, and no RLIMIT_RTPRIO allowance either, which would stand in for it.
     let mut a = Bfdd::prepare(&topo.a, config)?;
     a.set_launcher(&[
         "setpriv",
         "--inh-caps=-sys_nice",
         "--bounding-set=-sys_nice",
         "--",
+        "prlimit",
+        "--rtprio=0",
     ]);
     a.spawn()?;
     wait_all_up(&a, &b)?;
@@ -828,7 +837,7 @@ fn realtime_priority_puts_only_the_session_thread_on_sched_fifo() -> Result<()> 
         threads.iter().all(|t| (t.policy, t.rt_priority) == (0, 0)),
         "{threads:?}"
     );
-    let said = "cannot run sessions at real-time priority (needs CAP_SYS_NICE)";
+    let said = "cannot run sessions at real-time priority (needs CAP_SYS_NICE";
     ensure!(a.log().contains(said), "log lacks {said:?}: {}", a.log());
     Ok(())
 }

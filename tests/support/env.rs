@@ -83,6 +83,7 @@ fn package_for(name: &str) -> &'static str {
         "bfdd" | "vtysh" | "zebra" | "watchfrr" => "frr",
         "bird" | "birdc" | "birdcl" => "bird2",
         "kill" | "pgrep" | "pkill" => "procps",
+        "chrt" | "setpriv" | "prlimit" => "util-linux",
         "tshark" => "tshark",
         "python3" => "python3",
         _ => "the package providing it",
@@ -98,6 +99,23 @@ pub fn require_tool(name: &str) -> bool {
     missing(
         &format!("tool `{name}`"),
         &format!("apt-get install -y {}", package_for(name)),
+    )
+}
+
+/// Returns true when this process may put a thread on SCHED_FIFO (`chrt -f 1 true` succeeds:
+/// CAP_SYS_NICE, and real-time runtime where the kernel has RT group scheduling, which
+/// containers often lack). Otherwise: panics when `CI=true`, else prints a `SKIP` line.
+pub fn require_realtime_scheduling() -> bool {
+    if !require_tool("chrt") {
+        return false;
+    }
+    let ok = std::process::Command::new("chrt")
+        .args(["-f", "1", "true"])
+        .status()
+        .is_ok_and(|s| s.success());
+    ok || missing(
+        "SCHED_FIFO (`chrt -f 1 true` failed)",
+        "run as root outside a container, or grant CAP_SYS_NICE and real-time runtime",
     )
 }
 

@@ -32,7 +32,8 @@ pub use bird::{
     BirdAuth, BirdConfig, BirdKey, BirdNeighbor, BirdSession,
 };
 pub use env::{
-    is_ci, is_root, require_bird, require_frr, require_root_or_skip, require_tool, require_tools,
+    is_ci, is_root, require_bird, require_frr, require_realtime_scheduling, require_root_or_skip,
+    require_tool, require_tools,
 };
 pub use frr::{
     command_line as frr_command_line, render_config as frr_render_config, FrrBfdd, FrrPeer,

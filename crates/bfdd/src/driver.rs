@@ -122,7 +122,7 @@ impl Driver {
                 Err(e) => warn!(
                     priority,
                     error = %e,
-                    "cannot run sessions at real-time priority (needs CAP_SYS_NICE); running at normal priority"
+                    "cannot run sessions at real-time priority (needs CAP_SYS_NICE, and real-time runtime in the cgroup where the kernel has RT group scheduling); running at normal priority"
                 ),
             }
         }

@@ -62,7 +62,9 @@ fn main() -> ExitCode {
     bfdd::logging::init(format);
 
     // One thread for the driver: a packet or a deadline wakes exactly one thread. Clients and
-    // netlink are served on a thread of their own (see `bfdd::services`).
+    // netlink are served on a thread of their own (see `bfdd::services`). Nothing may start a
+    // thread from this runtime (`spawn_blocking`, `tokio::fs`): with `realtime-priority` it
+    // would inherit SCHED_FIFO (`bfdd::realtime`).
     let runtime = match tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()

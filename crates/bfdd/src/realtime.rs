@@ -5,7 +5,10 @@
 //! packet that waits longer than the 5 ms the schedule allows leaves past its §6.8.7 window.
 //! A real-time thread runs ahead of every normal one. Only this thread: the control socket,
 //! metrics and route installer keep normal priority, so a slow client cannot hold back a
-//! timer. Threads started from it would inherit the policy; the driver starts none.
+//! timer. Threads started from it would inherit the policy; the driver starts none (see
+//! `main.rs`). A SCHED_FIFO thread is outside CFS bandwidth control, so a container's CPU
+//! limit does not cap it; the kernel's real-time throttling (95% of each second by default)
+//! does.
 
 use std::fmt;
 
@@ -24,6 +27,8 @@ impl fmt::Display for RealtimeError {
         f.write_str(&self.0)
     }
 }
+
+impl std::error::Error for RealtimeError {}
 
 /// Puts the calling thread on SCHED_FIFO at `priority` (1..=99). Needs CAP_SYS_NICE, or an
 /// `RLIMIT_RTPRIO` of at least `priority`.

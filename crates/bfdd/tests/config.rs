@@ -206,7 +206,7 @@ fn bad_daemon_values() {
         "[daemon]\nrealtime-priority = \"high\"\n",
         2,
         "daemon.realtime-priority",
-        "invalid type: string \"high\", expected i64",
+        "invalid type: string \"high\", expected an integer from 1 to 99",
     );
 }
 

@@ -324,13 +324,22 @@ pub(super) struct RealtimePriority(pub u8);
 
 impl<'de> Deserialize<'de> for RealtimePriority {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        let n = i64::deserialize(d)?;
-        match u8::try_from(n) {
-            Ok(p @ 1..=99) => Ok(RealtimePriority(p)),
-            _ => Err(de::Error::custom(format!(
-                "{n} is out of range: a real-time priority is 1..=99"
-            ))),
+        struct PriorityVisitor;
+        impl Visitor<'_> for PriorityVisitor {
+            type Value = RealtimePriority;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("an integer from 1 to 99")
+            }
+            fn visit_i64<E: de::Error>(self, n: i64) -> Result<Self::Value, E> {
+                match u8::try_from(n) {
+                    Ok(p @ 1..=99) => Ok(RealtimePriority(p)),
+                    _ => Err(E::custom(format!(
+                        "{n} is out of range: a real-time priority is 1..=99"
+                    ))),
+                }
+            }
         }
+        d.deserialize_i64(PriorityVisitor)
     }
 }
 
