@@ -100,15 +100,13 @@ impl DaemonKind {
     }
 }
 
-/// Where our binaries are, and how bfdd runs beyond its sessions.
+/// Where our binaries are.
 #[derive(Clone, Debug)]
 pub struct Binaries {
     /// bfdd.
     pub bfdd: PathBuf,
     /// bfdctl, for the `bfdctl peers` timings.
     pub bfdctl: Option<PathBuf>,
-    /// bfdd's `[daemon] realtime-priority`.
-    pub bfdd_realtime_priority: Option<u8>,
 }
 
 /// bfdd and bfdctl: the given paths, else `BFDD_BIN` / `BFDCTL_BIN`; when no bfdd is given, a
@@ -118,11 +116,7 @@ pub fn resolve_binaries(bfdd: Option<PathBuf>, bfdctl: Option<PathBuf>) -> Resul
     let bfdctl = bfdctl.or_else(|| std::env::var_os("BFDCTL_BIN").map(PathBuf::from));
     if let Some(bfdd) = bfdd {
         // An explicit daemon: nothing is built (bfdctl timings need an explicit bfdctl too).
-        return Ok(Binaries {
-            bfdd,
-            bfdctl,
-            bfdd_realtime_priority: None,
-        });
+        return Ok(Binaries { bfdd, bfdctl });
     }
     eprintln!("building bfdd and bfdctl (release) ...");
     let bfdd = cargo_build_release("bfdd").map_err(anyhow::Error::msg)?;
@@ -130,11 +124,7 @@ pub fn resolve_binaries(bfdd: Option<PathBuf>, bfdctl: Option<PathBuf>) -> Resul
         Some(b) => Some(b),
         None => Some(cargo_build_release("bfdctl").map_err(anyhow::Error::msg)?),
     };
-    Ok(Binaries {
-        bfdd,
-        bfdctl,
-        bfdd_realtime_priority: None,
-    })
+    Ok(Binaries { bfdd, bfdctl })
 }
 
 /// Version of each daemon, for the report.
@@ -210,13 +200,14 @@ pub struct Daemon {
 impl Daemon {
     /// Writes the configuration for `sessions` sessions (session `i`: local `d_addr(i)`, peer
     /// `l_addr(i)`) and spawns the daemon in `ns`. Returns at once; readiness is measured by
-    /// the caller.
+    /// the caller. `realtime_priority` is bfdd's `[daemon] realtime-priority`.
     pub fn spawn(
         kind: DaemonKind,
         ns: &Netns,
         sessions: usize,
         interval: Duration,
         multiplier: u8,
+        realtime_priority: Option<u8>,
         bins: &Binaries,
     ) -> Result<Daemon> {
         let dir = TestDir::new(&format!("load-{}", kind.name()))?;
@@ -224,13 +215,7 @@ impl Daemon {
         let (argv, ctl): (Vec<String>, PathBuf) = match kind {
             DaemonKind::Bfdd => {
                 let conf = dir.join("bfdd.toml");
-                let text = bfdd_config(
-                    dir.path(),
-                    sessions,
-                    ms,
-                    multiplier,
-                    bins.bfdd_realtime_priority,
-                );
+                let text = bfdd_config(dir.path(), sessions, ms, multiplier, realtime_priority);
                 std::fs::write(&conf, text).context("writing bfdd.toml")?;
                 (
                     vec![
@@ -507,7 +492,7 @@ fn http_get(addr: &str, path: &str) -> Result<String> {
 /// base, subtracted to get the memory per session.
 pub fn baseline_rss(kind: DaemonKind, bins: &Binaries) -> Result<u64> {
     let ns = Netns::new("load-base")?;
-    let mut d = Daemon::spawn(kind, &ns, 0, Duration::from_millis(300), 3, bins)?;
+    let mut d = Daemon::spawn(kind, &ns, 0, Duration::from_millis(300), 3, None, bins)?;
     std::thread::sleep(Duration::from_secs(1));
     d.ensure_running()?;
     let m = crate::procstat::memory(d.pid()?)?;

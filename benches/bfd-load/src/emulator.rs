@@ -8,7 +8,6 @@
 //! goes silent, when the daemon's packets for them turn Down (detection latency). Times are
 //! the kernel's receive timestamps, so the harness's own scheduling does not blur them.
 
-use std::collections::VecDeque;
 use std::net::{IpAddr, SocketAddrV4};
 use std::sync::mpsc;
 use std::thread::JoinHandle;
@@ -20,6 +19,7 @@ use bfd_core::{Event, HopMode, PeerKey, RxMeta, SessionConfig, Sessions, State};
 use crate::net::{self, RawSender, RxDatagram, RxSocket};
 use crate::stats::Histogram;
 use crate::topology::{d_addr, l_addr, l_index};
+use crate::tx_stamps::StampMatcher;
 
 /// RFC 5881 §4.
 pub const BFD_PORT: u16 = 3784;
@@ -113,6 +113,8 @@ pub struct Final {
     pub detections: Vec<(usize, f64, f64)>,
     /// Of the detections, those timed from the kernel's transmit stamp of our last packet.
     pub kernel_stamped: usize,
+    /// Transmit stamps that matched no packet (see [`StampMatcher::rejected`]).
+    pub kernel_stamps_rejected: u64,
 }
 
 enum Command {
@@ -244,6 +246,11 @@ struct Senders {
 }
 
 impl Senders {
+    /// Packets either sender's kernel queue refused.
+    fn dropped(&self) -> u64 {
+        self.tx.dropped + self.watched_tx.dropped
+    }
+
     fn get(&mut self, watched: bool) -> &mut RawSender {
         if watched {
             &mut self.watched_tx
@@ -274,12 +281,11 @@ struct State_ {
     kernel_stamped: Vec<bool>,
     /// Sessions about to be silenced, whose packets go through the stamped sender.
     watched: Vec<bool>,
-    /// The stamped sender's number of each watched session's latest packet.
-    watch_number: Vec<Option<u32>>,
-    /// (packet number, session) of stamped packets whose stamp has not been read yet.
-    watch_pending: VecDeque<(u32, usize)>,
-    /// Scratch for the stamps read.
-    stamps: Vec<(u32, f64)>,
+    /// Stamped packets awaiting their stamp.
+    tx_stamps: StampMatcher,
+    /// Scratch: stamps read, and the sessions they matched.
+    stamp_buf: Vec<(u32, f64)>,
+    stamp_matches: Vec<(usize, f64)>,
     /// Sessions whose packets are queued in each sender's batch.
     in_batch: Vec<usize>,
     in_watched_batch: Vec<usize>,
@@ -348,9 +354,9 @@ impl State_ {
             last_tx_rt: vec![f64::NAN; n],
             kernel_stamped: vec![false; n],
             watched: vec![false; n],
-            watch_number: vec![None; n],
-            watch_pending: VecDeque::new(),
-            stamps: Vec::new(),
+            tx_stamps: StampMatcher::default(),
+            stamp_buf: Vec::new(),
+            stamp_matches: Vec::new(),
             in_batch: Vec::with_capacity(net::BATCH),
             in_watched_batch: Vec::with_capacity(net::BATCH),
             silenced: vec![false; n],
@@ -375,9 +381,9 @@ impl State_ {
             loop {
                 match commands.try_recv() {
                     Ok(Command::Stop) | Err(mpsc::TryRecvError::Disconnected) => {
-                        return Ok(self.finish(&out.tx));
+                        return Ok(self.finish(&out));
                     }
-                    Ok(c) => self.command(c, &out.tx),
+                    Ok(c) => self.command(c, &out),
                     Err(mpsc::TryRecvError::Empty) => break,
                 }
             }
@@ -461,80 +467,64 @@ impl State_ {
         Ok(())
     }
 
-    /// Sends one sender's batch and stamps its sessions' last transmission with the time it
-    /// went to the kernel. Not the time the loop turned: a turn that sends thousands of
-    /// packets, or is preempted halfway, sends its last batches more than 10 ms later, and
-    /// those milliseconds were counted as the daemon's detection latency. Packets the kernel
-    /// refused keep their session's earlier stamp. Watched packets get the kernel's own stamp
-    /// later ([`State_::read_stamps`]), as the harness can still be preempted inside the call.
+    /// Sends one sender's batch and stamps its sessions' last transmission with the time the
+    /// `sendmmsg` began, not when the loop turned: a turn that sends thousands of packets, or
+    /// is preempted halfway, sends its last batches more than 10 ms after it began. Packets the
+    /// kernel refused keep their session's earlier stamp. Watched packets get the kernel's own
+    /// stamp later ([`State_::read_stamps`]): the harness can be preempted inside the call too.
     fn flush(&mut self, out: &mut Senders, watched: bool) -> Result<()> {
         let sender = out.get(watched);
-        // The kernel numbers a stamped socket's packets from 0 in the order it takes them.
         let first = sender.sent as u32;
-        let at = net::now_rt();
+        let before = net::now_rt();
         let sent = sender.flush()?;
+        let after = net::now_rt();
         let batch = if watched {
             &mut self.in_watched_batch
         } else {
             &mut self.in_batch
         };
-        for (k, i) in batch.drain(..).take(sent).enumerate() {
+        for &i in batch.iter().take(sent) {
             if let (Some(t), Some(stamped)) =
                 (self.last_tx_rt.get_mut(i), self.kernel_stamped.get_mut(i))
             {
-                *t = at;
+                *t = before;
                 *stamped = false;
             }
-            if watched {
-                let number = first.wrapping_add(k as u32);
-                if let Some(n) = self.watch_number.get_mut(i) {
-                    *n = Some(number);
-                }
-                self.watch_pending.push_back((number, i));
-            }
         }
+        if watched {
+            self.tx_stamps
+                .sent(first, batch.iter().take(sent).copied(), (before, after));
+        }
+        batch.clear();
         Ok(())
     }
 
     /// Replaces the send-time stamps of watched sessions' latest packets by the kernel's.
     fn read_stamps(&mut self, out: &mut Senders) -> Result<()> {
-        if self.watch_pending.is_empty() {
+        if self.tx_stamps.is_empty() {
             return Ok(());
         }
-        out.watched_tx.take_tx_stamps(&mut self.stamps)?;
-        for k in 0..self.stamps.len() {
-            let (number, at) = self.stamps[k];
-            while let Some(&(n, i)) = self.watch_pending.front() {
-                // Stamps come in sending order; a packet before this one lost its stamp.
-                if (number.wrapping_sub(n) as i32) < 0 {
-                    break;
+        out.watched_tx.take_tx_stamps(&mut self.stamp_buf)?;
+        self.tx_stamps
+            .match_stamps(&self.stamp_buf, &mut self.stamp_matches);
+        for &(i, at) in &self.stamp_matches {
+            if let (Some(t), Some(stamped)) =
+                (self.last_tx_rt.get_mut(i), self.kernel_stamped.get_mut(i))
+            {
+                // A stamp earlier than the session's send time belongs to an older packet.
+                if at >= *t {
+                    *t = at;
+                    *stamped = true;
                 }
-                self.watch_pending.pop_front();
-                if n != number {
-                    continue;
-                }
-                let latest = self.watch_number.get(i).copied().flatten() == Some(number);
-                if let (true, Some(t), Some(stamped)) = (
-                    latest,
-                    self.last_tx_rt.get_mut(i),
-                    self.kernel_stamped.get_mut(i),
-                ) {
-                    // Never before the call that sent it: a stamp that is, is not this packet's.
-                    if at >= *t {
-                        *t = at;
-                        *stamped = true;
-                    }
-                }
-                break;
             }
         }
         Ok(())
     }
 
-    fn command(&mut self, c: Command, tx: &RawSender) {
+    fn command(&mut self, c: Command, out: &Senders) {
         match c {
             Command::Snapshot(reply) => {
-                self.snap.tx_dropped = tx.dropped;
+                self.snap.tx_dropped = out.dropped();
                 let _ = reply.send(self.snap.clone());
             }
             Command::BeginWindow => {
@@ -675,8 +665,8 @@ impl State_ {
         }
     }
 
-    fn finish(&mut self, tx: &RawSender) -> Final {
-        self.snap.tx_dropped = tx.dropped;
+    fn finish(&mut self, out: &Senders) -> Final {
+        self.snap.tx_dropped = out.dropped();
         let mut latency = Vec::new();
         let mut detect = Vec::new();
         let mut detections = Vec::new();
@@ -705,6 +695,7 @@ impl State_ {
             flap_log: std::mem::take(&mut self.flap_log),
             detections,
             kernel_stamped,
+            kernel_stamps_rejected: self.tx_stamps.rejected,
         }
     }
 }

@@ -19,6 +19,7 @@ mod report;
 mod scenario;
 mod stats;
 mod topology;
+mod tx_stamps;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -237,8 +238,7 @@ fn run_cmd(a: &RunArgs) -> Result<bool> {
     for d in &a.daemon {
         daemons::available(*d)?;
     }
-    let mut bins = daemons::resolve_binaries(a.bfdd_bin.clone(), a.bfdctl_bin.clone())?;
-    bins.bfdd_realtime_priority = a.bfdd_realtime_priority;
+    let bins = daemons::resolve_binaries(a.bfdd_bin.clone(), a.bfdctl_bin.clone())?;
     let started = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_secs());
@@ -322,6 +322,7 @@ fn run_cmd(a: &RunArgs) -> Result<bool> {
                         tick: a.tick,
                         query_samples: a.query_samples,
                         timing_in_window: a.timing_in_window,
+                        bfdd_realtime_priority: a.bfdd_realtime_priority,
                     };
                     eprintln!(
                         "run {} x {n} sessions x {interval:?} (#{})",
@@ -364,7 +365,8 @@ fn print_summary(r: &scenario::RunResult) {
     }
     eprintln!(
         "  {} {} x {} ms: all Up {} ms, CPU {:.3}% ({:.2} µs/pkt, {:.0} pkt/s), RSS {} KiB, flaps {}, \
-         tx ratio p50 {:.3} outside {:.2}%, detect p50 {:.0} ms / max {:.0} ms (of {:.0}), harness {:.1}%",
+         tx ratio p50 {:.3} outside {:.2}%, detect p50 {:.0} ms / max {:.0} ms (of {:.0}; {} of {} \
+         from kernel stamps, {} stamps rejected), harness {:.1}%",
         r.daemon,
         r.sessions,
         r.interval_ms,
@@ -379,6 +381,9 @@ fn print_summary(r: &scenario::RunResult) {
         r.detection.latency_ms.p50,
         r.detection.latency_ms.max,
         r.detection.detect_time_ms,
+        r.detection.kernel_stamped,
+        r.detection.detected,
+        r.detection.kernel_stamps_rejected,
         r.harness_cpu_pct,
     );
     for q in &r.queries {

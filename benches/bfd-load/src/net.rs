@@ -22,6 +22,8 @@ use nix::sys::socket::{
 use nix::sys::time::TimeSpec;
 use socket2::{Domain, Protocol, Socket, Type};
 
+/// `ee_info` of a software transmit stamp (`linux/errqueue.h`; not in the libc crate).
+const SCM_TSTAMP_SND: u32 = 0;
 /// Datagrams per `recvmmsg` / `sendmmsg` call.
 pub const BATCH: usize = 256;
 /// Room for one datagram: BFD control packets are at most 52 bytes.
@@ -246,12 +248,18 @@ pub struct RawSender {
 }
 
 impl RawSender {
-    /// A sender whose packets the kernel stamps as they leave for the veth (software transmit
-    /// timestamps, numbered in sending order from 0), read with [`RawSender::take_tx_stamps`].
-    /// The daemon's receive timestamp is taken in the same call chain, so the two compare
-    /// exactly, however long the harness took to get the packet out.
+    /// A sender whose packets the kernel stamps as veth takes them (software transmit
+    /// timestamps, numbered in sending order from 0; numbered on raw sockets since Linux 5.0),
+    /// read with [`RawSender::take_tx_stamps`]. veth hands the packet to the daemon's namespace
+    /// within the same call, so this is when the daemon's side received it, however long the
+    /// harness took to get it out. The caller flushes before the batch is full ([`push`]'s own
+    /// flush would not say which packets it sent).
+    ///
+    /// [`push`]: RawSender::push
     pub fn open_stamped() -> Result<RawSender> {
         let sender = RawSender::open()?;
+        // The stamps queue on the receive side: room for a turn's worth of them.
+        set_buffers(&sender.sock, true)?;
         let flags = TimestampingFlag::SOF_TIMESTAMPING_TX_SOFTWARE
             | TimestampingFlag::SOF_TIMESTAMPING_SOFTWARE
             | TimestampingFlag::SOF_TIMESTAMPING_OPT_ID
@@ -263,7 +271,7 @@ impl RawSender {
 
     /// The transmit timestamps queued since the last call, as (packet number, realtime
     /// seconds), oldest first. Only for a sender from [`RawSender::open_stamped`].
-    pub fn take_tx_stamps(&mut self, out: &mut Vec<(u32, f64)>) -> Result<()> {
+    pub fn take_tx_stamps(&self, out: &mut Vec<(u32, f64)>) -> Result<()> {
         out.clear();
         let mut cmsg = nix::cmsg_space!(
             nix::libc::sock_extended_err,
@@ -291,7 +299,8 @@ impl RawSender {
                         at = Some(t.system.tv_sec() as f64 + t.system.tv_nsec() as f64 * 1e-9);
                     }
                     ControlMessageOwned::Ipv4RecvErr(e, _)
-                        if e.ee_origin == nix::libc::SO_EE_ORIGIN_TIMESTAMPING =>
+                        if e.ee_origin == nix::libc::SO_EE_ORIGIN_TIMESTAMPING
+                            && e.ee_info == SCM_TSTAMP_SND =>
                     {
                         number = Some(e.ee_data);
                     }

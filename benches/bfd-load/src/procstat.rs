@@ -82,6 +82,24 @@ pub fn cpu(pid: Option<u32>) -> Result<CpuSample> {
     })
 }
 
+/// The scheduling policy (`SCHED_FIFO` is 1) and real-time priority of thread `tid` of `pid`:
+/// `/proc/PID/task/TID/stat` fields 41 and 40.
+pub fn scheduling(pid: u32, tid: u32) -> Result<(u32, u32)> {
+    let path = format!("/proc/{pid}/task/{tid}/stat");
+    let stat = std::fs::read_to_string(&path).with_context(|| format!("reading {path}"))?;
+    let rest = stat
+        .rsplit_once(')')
+        .map(|(_, r)| r)
+        .context("malformed /proc/PID/task/TID/stat")?;
+    let f: Vec<&str> = rest.split_whitespace().collect();
+    let field = |n: usize| -> Result<u32> {
+        f.get(n - 3)
+            .and_then(|v| v.parse().ok())
+            .with_context(|| format!("{path} field {n}"))
+    };
+    Ok((field(41)?, field(40)?))
+}
+
 /// (on-CPU ns, timeslices) summed over the threads: the first and third schedstat fields.
 fn schedstat(dir: &str) -> Option<(u64, u64)> {
     let (mut ns, mut runs) = (0u64, 0u64);
@@ -126,6 +144,12 @@ pub fn memory(pid: u32) -> Result<Memory> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn this_thread_is_not_real_time() {
+        let pid = std::process::id();
+        assert_eq!(scheduling(pid, pid).expect("own task stat"), (0, 0));
+    }
 
     #[test]
     fn reads_self() {

@@ -130,10 +130,15 @@ fn daemon_label(d: &str) -> &str {
 }
 
 /// Runs grouped by (interval, sessions, daemon); with repeats the run of median CPU stands for
-/// the group, and the group size is kept.
+/// the group, and the group size is kept. bfdd runs with `realtime-priority` are left out: the
+/// tables and goals are for the default configuration, and would otherwise mix the two.
 fn representative(results: &Results) -> BTreeMap<Key, (RunResult, usize)> {
     let mut groups: BTreeMap<Key, Vec<&RunResult>> = BTreeMap::new();
-    for r in &results.runs {
+    for r in results
+        .runs
+        .iter()
+        .filter(|r| r.realtime_priority.is_none())
+    {
         let key = (
             (r.interval_ms * 1e3).round() as u64,
             r.sessions,

@@ -41,6 +41,8 @@ pub struct RunSpec {
     pub query_samples: usize,
     /// bfdd's transmit timing counted over the window rather than since its start.
     pub timing_in_window: bool,
+    /// bfdd's `[daemon] realtime-priority`.
+    pub bfdd_realtime_priority: Option<u8>,
 }
 
 /// Transmit-interval accuracy of the daemon during the window.
@@ -85,6 +87,9 @@ pub struct Detection {
     /// Of the detections, those timed from the kernel's transmit stamp of our last packet
     /// (the others from just before the `sendmmsg` that sent it).
     pub kernel_stamped: usize,
+    /// Transmit stamps that matched no packet or fell outside the call that sent it: non-zero
+    /// means the stamps' numbering went out of step with the packets'.
+    pub kernel_stamps_rejected: u64,
 }
 
 /// The figures of one run.
@@ -101,7 +106,7 @@ pub struct RunResult {
     pub interval_ms: f64,
     /// Detect Mult.
     pub multiplier: u8,
-    /// bfdd's `[daemon] realtime-priority`, if set.
+    /// bfdd's `[daemon] realtime-priority`, if set (and checked in effect).
     pub realtime_priority: Option<u8>,
     /// The run went through every step.
     pub ok: bool,
@@ -239,10 +244,6 @@ pub fn run(
         interval_ms: spec.interval.as_secs_f64() * 1e3,
         multiplier: spec.multiplier,
         base_rss_kib,
-        realtime_priority: match spec.daemon {
-            DaemonKind::Bfdd => bins.bfdd_realtime_priority,
-            _ => None,
-        },
         ..RunResult::default()
     };
     match run_inner(spec, bins, stop, &mut r) {
@@ -265,12 +266,17 @@ fn run_inner(spec: &RunSpec, bins: &Binaries, stop: &AtomicBool, r: &mut RunResu
     })?;
     let t0 = now_rt();
     let spawned = Instant::now();
+    let realtime_priority = match spec.daemon {
+        DaemonKind::Bfdd => spec.bfdd_realtime_priority,
+        _ => None,
+    };
     let mut daemon = Daemon::spawn(
         spec.daemon,
         &topo.d,
         n,
         spec.interval,
         spec.multiplier,
+        realtime_priority,
         bins,
     )?;
     let pid = daemon.pid()?;
@@ -313,6 +319,14 @@ fn run_inner(spec: &RunSpec, bins: &Binaries, stop: &AtomicBool, r: &mut RunResu
     r.first_packet_ms = snap.first_packet_at.map(|t| (t - t0) * 1e3);
     r.all_up_ms = snap.all_up_at.map(|t| (t - t0) * 1e3);
     hold(spec.settle, stop, || daemon.ensure_running())?;
+    if let Some(priority) = realtime_priority {
+        // bfdd runs its sessions on its main thread.
+        let got = procstat::scheduling(pid, pid)?;
+        if got != (1, u32::from(priority)) {
+            bail!("bfdd's session thread is not on SCHED_FIFO {priority}: (policy, priority) = {got:?}");
+        }
+        r.realtime_priority = Some(priority);
+    }
 
     // The window.
     let cpu0 = procstat::cpu(Some(pid))?;
@@ -372,7 +386,8 @@ fn run_inner(spec: &RunSpec, bins: &Binaries, stop: &AtomicBool, r: &mut RunResu
     // Silence a subset, spread over the address range.
     let k = ((n as f64 * spec.silence_fraction).ceil() as usize).clamp(1, n);
     let chosen: Vec<usize> = (0..k).map(|j| j * n / k).collect();
-    // Each sends at least one kernel-stamped packet first: its last one before going silent.
+    // At the configured interval each sends a kernel-stamped packet meanwhile, so its last one
+    // before going silent is stamped (`kernel_stamped` in the results says how many were).
     emu.watch(chosen.clone())?;
     hold(spec.interval * 2 + Duration::from_millis(50), stop, || {
         daemon.ensure_running()
@@ -480,6 +495,7 @@ fn final_figures(r: &mut RunResult, fin: &Final) {
         overshoot_ms: Summary::exact(&overshoot),
         samples: fin.detections.clone(),
         kernel_stamped: fin.kernel_stamped,
+        kernel_stamps_rejected: fin.kernel_stamps_rejected,
     };
 }
 
