@@ -56,24 +56,31 @@ fn proc_dir(pid: Option<u32>) -> String {
     }
 }
 
-/// CPU time of `pid` (or of this process).
-pub fn cpu(pid: Option<u32>) -> Result<CpuSample> {
-    let dir = proc_dir(pid);
-    let stat = std::fs::read_to_string(format!("{dir}/stat"))
-        .with_context(|| format!("reading {dir}/stat"))?;
-    // Fields after the parenthesised command name: state is field 3, utime 14, stime 15.
+/// The numeric fields `n` (numbered from 1, as in proc(5)) of the `/proc/.../stat` file `path`.
+fn stat_fields<const K: usize>(path: &str, n: [usize; K]) -> Result<[u64; K]> {
+    let stat = std::fs::read_to_string(path).with_context(|| format!("reading {path}"))?;
+    // Fields from the 3rd on follow the parenthesised command name, which may hold spaces.
     let rest = stat
         .rsplit_once(')')
         .map(|(_, r)| r)
-        .context("malformed /proc/PID/stat")?;
+        .with_context(|| format!("malformed {path}"))?;
     let f: Vec<&str> = rest.split_whitespace().collect();
-    let field = |i: usize| -> Result<f64> {
-        f.get(i)
-            .and_then(|v| v.parse::<u64>().ok())
-            .map(|v| v as f64)
-            .with_context(|| format!("/proc/PID/stat field {}", i + 3))
-    };
-    let stat_s = (field(11)? + field(12)?) / clock_ticks();
+    let mut out = [0; K];
+    for (o, &i) in out.iter_mut().zip(&n) {
+        *o = i
+            .checked_sub(3)
+            .and_then(|k| f.get(k))
+            .and_then(|v| v.parse().ok())
+            .with_context(|| format!("{path} field {i}"))?;
+    }
+    Ok(out)
+}
+
+/// CPU time of `pid` (or of this process).
+pub fn cpu(pid: Option<u32>) -> Result<CpuSample> {
+    let dir = proc_dir(pid);
+    let [utime, stime] = stat_fields(&format!("{dir}/stat"), [14, 15])?;
+    let stat_s = (utime + stime) as f64 / clock_ticks();
     let sched = schedstat(&dir);
     Ok(CpuSample {
         stat_s,
@@ -84,20 +91,9 @@ pub fn cpu(pid: Option<u32>) -> Result<CpuSample> {
 
 /// The scheduling policy (`SCHED_FIFO` is 1) and real-time priority of thread `tid` of `pid`:
 /// `/proc/PID/task/TID/stat` fields 41 and 40.
-pub fn scheduling(pid: u32, tid: u32) -> Result<(u32, u32)> {
-    let path = format!("/proc/{pid}/task/{tid}/stat");
-    let stat = std::fs::read_to_string(&path).with_context(|| format!("reading {path}"))?;
-    let rest = stat
-        .rsplit_once(')')
-        .map(|(_, r)| r)
-        .context("malformed /proc/PID/task/TID/stat")?;
-    let f: Vec<&str> = rest.split_whitespace().collect();
-    let field = |n: usize| -> Result<u32> {
-        f.get(n - 3)
-            .and_then(|v| v.parse().ok())
-            .with_context(|| format!("{path} field {n}"))
-    };
-    Ok((field(41)?, field(40)?))
+pub fn scheduling(pid: u32, tid: u32) -> Result<(u64, u64)> {
+    let [policy, priority] = stat_fields(&format!("/proc/{pid}/task/{tid}/stat"), [41, 40])?;
+    Ok((policy, priority))
 }
 
 /// (on-CPU ns, timeslices) summed over the threads: the first and third schedstat fields.

@@ -322,7 +322,7 @@ fn run_inner(spec: &RunSpec, bins: &Binaries, stop: &AtomicBool, r: &mut RunResu
     if let Some(priority) = realtime_priority {
         // bfdd runs its sessions on its main thread.
         let got = procstat::scheduling(pid, pid)?;
-        if got != (1, u32::from(priority)) {
+        if got != (1, u64::from(priority)) {
             bail!("bfdd's session thread is not on SCHED_FIFO {priority}: (policy, priority) = {got:?}");
         }
         r.realtime_priority = Some(priority);
