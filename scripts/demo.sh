@@ -12,9 +12,14 @@ if [ "$(id -u)" != 0 ]; then
 fi
 command -v ip >/dev/null || { echo "demo: needs iproute2 (apt-get install -y iproute2)" >&2; exit 2; }
 
-echo "== building bfdd and bfdctl"
-cargo build --quiet --release -p bfdd -p bfdctl
-BIN=${CARGO_TARGET_DIR:-target}/release
+if [ -n "${DEMO_BIN_DIR:-}" ]; then
+    # Binaries already built (the test that runs this demo passes its own).
+    BIN=$DEMO_BIN_DIR
+else
+    echo "== building bfdd and bfdctl"
+    cargo build --quiet --release -p bfdd -p bfdctl
+    BIN=${CARGO_TARGET_DIR:-target}/release
+fi
 
 TAG="bfdemo$$"
 GW="${TAG}gw" N1="${TAG}n1" N2="${TAG}n2"
@@ -65,11 +70,24 @@ for _ in $(seq 1 100); do
     if ctl peers --check >/dev/null 2>&1; then break; fi
     sleep 0.1
 done
+# A session comes Up at the slow rate (1 s while not Up, RFC 5880 6.8.3) and then moves to
+# 100 ms with a Poll sequence; until then its detection time is 3 s, so wait for that.
+fast() { ctl peer "$1" --json | grep -qE '"detection_time_us": 300000,?$'; }
+for _ in $(seq 1 50); do
+    if fast 198.51.100.2 && fast 203.0.113.2; then break; fi
+    sleep 0.1
+done
 ctl peers
 ctl peers --check
+if ! fast 203.0.113.2; then
+    echo "demo: FAILED, the sessions did not move to 100 ms" >&2
+    exit 1
+fi
+echo "both sessions at 100 ms x 3: detection time 300 ms"
 
 echo
 echo "== node 2 dies (SIGKILL: no AdminDown); the gateway must detect it within 300 ms"
+killed_at=$(date +%s.%N)
 kill -9 "$PID_n2"
 sleep 0.6
 ctl peers
@@ -79,7 +97,21 @@ if ctl peers --check; then
 fi
 echo
 echo "== the gateway's log line for it:"
-grep 'state-change' "$WORK/gw.log" | grep '203.0.113.2' | tail -1
+line=$(grep 'state-change' "$WORK/gw.log" | grep '203.0.113.2' | tail -1)
+if [ -z "$line" ]; then
+    echo "demo: FAILED, the gateway logged no state change for the dead node" >&2
+    exit 1
+fi
+echo "$line"
+# The detection time runs from the last packet received, which left before the kill: the
+# Down comes at most 300 ms after it (50 ms more allowed for a busy machine).
+down_at=$(date -d "${line%%Z*}Z" +%s.%N)
+detected_ms=$(awk -v a="$killed_at" -v b="$down_at" 'BEGIN { printf "%.0f", (b - a) * 1000 }')
+echo "detected ${detected_ms} ms after the kill (detection time 300 ms)"
+if [ "$detected_ms" -gt 350 ]; then
+    echo "demo: FAILED, detection took longer than the detection time" >&2
+    exit 1
+fi
 echo
 echo "== metrics (bfd_session_up):"
 ip netns exec "$GW" bash -c 'exec 3<>/dev/tcp/127.0.0.1/9000; printf "GET /metrics HTTP/1.0\r\n\r\n" >&3; cat <&3' \
