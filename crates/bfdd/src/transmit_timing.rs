@@ -5,8 +5,9 @@
 use bfd_core::Punctuality;
 
 /// Upper bounds of the delay histogram, seconds. tokio's millisecond timer accounts for up to
-/// 2 ms; beyond that the thread was waiting for a CPU. The schedule allows for 5 ms (2/5 of the
-/// jitter window when that is less: intervals under 50 ms, or 83 ms with a Detect Mult of 1).
+/// 2 ms; beyond that the thread was waiting for a CPU. The schedule allows for 10 ms (2/5 of the
+/// jitter window when that is less: intervals under 100 ms, or about 167 ms with a Detect Mult
+/// of 1).
 pub const DELAY_BUCKETS: [f64; 8] = [0.0005, 0.001, 0.002, 0.003, 0.005, 0.01, 0.025, 0.1];
 
 /// Counts over every periodic packet sent since start.
