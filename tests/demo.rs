@@ -16,8 +16,15 @@ fn readme_demo_brings_sessions_up_and_detects_the_killed_peer() {
     // The demo takes one directory holding both binaries; the test's may live apart
     // (BFDD_BIN, BFDCTL_BIN), so link them side by side.
     let bins = TestDir::new("demo-bin").expect("temp dir");
-    let bfdd = bfdd_bin().expect("bfdd builds");
-    let bfdctl = bfdctl_bin().expect("bfdctl builds");
+    // Absolute, since the links resolve from the temp dir (BFDD_BIN may be relative).
+    let bfdd = bfdd_bin()
+        .expect("bfdd builds")
+        .canonicalize()
+        .expect("bfdd binary exists");
+    let bfdctl = bfdctl_bin()
+        .expect("bfdctl builds")
+        .canonicalize()
+        .expect("bfdctl binary exists");
     std::os::unix::fs::symlink(&bfdd, bins.join("bfdd")).expect("link bfdd");
     std::os::unix::fs::symlink(&bfdctl, bins.join("bfdctl")).expect("link bfdctl");
 
@@ -38,9 +45,13 @@ fn readme_demo_brings_sessions_up_and_detects_the_killed_peer() {
     ] {
         assert!(stdout.contains(expected), "demo output lacks {expected:?}");
     }
-    let detected_ms: u64 = stdout
+    let detected_ms: i64 = stdout
         .lines()
         .find_map(|l| l.strip_prefix("detected ")?.split(' ').next()?.parse().ok())
-        .expect("demo prints the detection time");
-    assert!(detected_ms <= 350, "detected after {detected_ms} ms");
+        .expect("demo prints the time from the kill to the Down");
+    println!("MEASURED demo: killed peer detected {detected_ms} ms after the kill (detection time 300 ms)");
+    assert!(
+        (0..=350).contains(&detected_ms),
+        "detected {detected_ms} ms after the kill"
+    );
 }
