@@ -3,7 +3,9 @@
 //! discriminators survive a restart, reload keeps the running configuration when the file is
 //! bad and adds/removes sessions (removal sends AdminDown), a passive session (RFC 5880 §6.1)
 //! comes up against an active one, multihop sessions (RFC 5883) run on UDP 4784, and batched
-//! transmit sends what each session's own socket would (RFC 5881 §4 source ports, TTL 255).
+//! transmit sends what each session's own socket would (RFC 5881 §4 source ports, TTL 255),
+//! and a daemon stalled past its detection time reads what its peer sent meanwhile before it
+//! times the peer out (RFC 5880 §6.8.4).
 //!
 //! Topology: bfdd A in namespace A (198.51.100.1, 2001:db8:1::1), bfdd B in B (.2, ::2).
 
@@ -494,6 +496,66 @@ fn rfc5880_6_1_passive_side_comes_up_with_an_active_peer() -> Result<()> {
     for (p, _) in PAIRS {
         let d = a.peer(p)?;
         ensure!(d.passive && d.tx_packets > 0, "{d:?}");
+    }
+    Ok(())
+}
+
+/// RFC 5880 §6.8.4 times the peer's silence: a packet that arrived before the detection time
+/// ran out restarts it, however late bfdd reads it. A is stopped (SIGSTOP) for three of its
+/// detection times while B keeps sending; B's detection time of A is ten times longer, so B
+/// stays Up. When A runs again its timer is overdue and B's packets wait in its socket: A must
+/// read them first, not take B for dead. Before the fix A went Down on every resume.
+#[test]
+fn rfc5880_6_8_4_packets_queued_while_bfdd_was_stalled_are_not_silence() -> Result<()> {
+    if !require_bfdd() {
+        return Ok(());
+    }
+    let topo = Topology::new()?;
+    // A detects B after 2 x 100 ms; B detects A after 20 x 100 ms.
+    let mut a = Bfdd::start(&topo.a, config_a(|p| p.interval(100).multiplier(20)))?;
+    let b = Bfdd::start(&topo.b, config_b(|p| p.interval(50).multiplier(2)))?;
+    wait_all_up(&a, &b)?;
+    // Up comes at the slow rate; wait for the Poll sequences to bring in the fast timers.
+    for (pa, pb) in PAIRS {
+        ensure!(
+            wait_until(UP, Duration::from_millis(20), || {
+                a.peer(pa)
+                    .is_ok_and(|d| d.detection_time_us == Some(200_000))
+                    && b.peer(pb)
+                        .is_ok_and(|d| d.detection_time_us == Some(2_000_000))
+            }),
+            "detection times not 200 ms (A) and 2 s (B): {:?} / {:?}",
+            a.peer(pa).map(|d| d.detection_time_us),
+            b.peer(pb).map(|d| d.detection_time_us)
+        );
+    }
+    let before: Vec<(u64, u64)> = PAIRS
+        .iter()
+        .map(|(pa, _)| a.peer(pa).map(|d| (d.down_count, d.rx_packets)))
+        .collect::<Result<_>>()?;
+
+    for round in 0..3 {
+        a.signal("STOP")?;
+        std::thread::sleep(Duration::from_millis(600));
+        a.signal("CONT")?;
+        std::thread::sleep(Duration::from_millis(300));
+        for ((pa, _), (down_before, rx_before)) in PAIRS.iter().zip(&before) {
+            let d = a.peer(pa)?;
+            ensure!(
+                d.summary.state == "up" && d.down_count == *down_before,
+                "round {round}: A took {pa} for dead after a stall although it kept sending: \
+                 state {}, {} -> {} times out of Up\nlog:\n{}",
+                d.summary.state,
+                down_before,
+                d.down_count,
+                a.log()
+            );
+            // The stall's packets were read, not lost.
+            ensure!(d.rx_packets > *rx_before, "{d:?}");
+        }
+    }
+    for (_, pb) in PAIRS {
+        ensure!(b.peer(pb)?.down_count == 0, "B saw A go down");
     }
     Ok(())
 }

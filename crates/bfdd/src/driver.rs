@@ -32,6 +32,9 @@ const TIMER_SLACK: Duration = Duration::from_millis(10);
 /// Packets one point of the transmit grid may carry at the configured rates: one
 /// `sendmmsg` of the raw sender, and few enough for a peer's default receive buffer.
 const MAX_ALIGNED_BURST: u32 = crate::batch_send::BATCH as u32;
+/// How late the driver may serve a deadline before it reads its sockets itself rather than
+/// trusting tokio's readiness: tokio's timer alone wakes up to 2 ms late.
+const HELD_UP: Duration = Duration::from_millis(2);
 /// How often peers that could not start (missing interface) are retried.
 const RETRY_INTERVAL: Duration = Duration::from_secs(5);
 /// How far behind the driver's timer its shadow runs: one tick of tokio's timer wheel.
@@ -176,12 +179,13 @@ impl Driver {
             match wake {
                 Wake::Shutdown => break,
                 Wake::Timer => {
-                    armed = None;
-                    self.sessions.handle_timeout(now);
+                    if let Some(deadline) = armed.take() {
+                        self.serve_due(now, deadline, &rx_broken);
+                    }
                 }
                 // Only when the thread ran late: the due deadlines are served below.
                 Wake::Shadow => shadow_armed = false,
-                Wake::Rx(i) => self.drain_socket(now, i),
+                Wake::Rx(i) => self.drain_socket(now, i, false),
                 Wake::RxError(i, e) => {
                     // Readiness itself failed: the socket is unusable, and polling it again would
                     // spin. Sessions on the other sockets keep running.
@@ -227,9 +231,9 @@ impl Driver {
             // Deadlines already due are served now rather than when tokio's timer, which
             // turns only when the runtime parks, gets to them: under load the loop wakes for
             // packets far more often than once per millisecond.
-            if armed.is_some_and(|at| at <= now) {
+            if let Some(deadline) = armed.filter(|&at| at <= now) {
                 armed = None;
-                self.sessions.handle_timeout(now);
+                self.serve_due(now, deadline, &rx_broken);
             }
             self.flush(now);
         }
@@ -252,10 +256,26 @@ impl Driver {
         }
     }
 
+    /// Serves the deadlines due at `now`, the earliest of them `deadline`, after reading what
+    /// the sockets hold. RFC 5880 §6.8.4 times the peer's silence, not our lateness: a packet
+    /// that arrived before a detection deadline restarts it. A driver held up past its
+    /// deadline (no CPU free, or the process stopped) finds such packets queued, and tokio may
+    /// not know of them yet: serving the timer first took a peer that kept talking for dead.
+    fn serve_due(&mut self, now: Instant, deadline: Instant, rx_broken: &[bool]) {
+        let held_up = now.saturating_duration_since(deadline) > HELD_UP;
+        for i in 0..self.rx.len() {
+            if !rx_broken.get(i).copied().unwrap_or(false) {
+                self.drain_socket(now, i, held_up);
+            }
+        }
+        self.sessions.handle_timeout(now);
+    }
+
     /// Reads the queued datagrams of socket `i` and hands each to the core, timed by when it
     /// arrived: a packet that waited in the queue while the driver was busy still restarts the
     /// detection time from its arrival, as the peer meant.
-    fn drain_socket(&mut self, now: Instant, i: usize) {
+    /// `ask_kernel` reads even when tokio has not seen the socket become readable.
+    fn drain_socket(&mut self, now: Instant, i: usize, ask_kernel: bool) {
         let wall_now = SystemTime::now();
         // Bounded, so a flood on one socket cannot hold back timers: readiness stays set until
         // the socket is drained, so the rest is read on the next turn of the loop.
@@ -264,7 +284,7 @@ impl Driver {
                 return;
             };
             let (sessions, dropped) = (&mut self.sessions, &mut self.dropped);
-            let read = socket.recv_batch(|datagram| {
+            let each = |datagram: std::io::Result<(net::Received, &[u8])>| {
                 let reason = match datagram {
                     Ok((received, payload)) => {
                         let at = arrival(now, wall_now, received.arrived);
@@ -282,7 +302,12 @@ impl Driver {
                     }
                 };
                 count_drop(dropped, reason);
-            });
+            };
+            let read = if ask_kernel {
+                socket.recv_batch_now(each)
+            } else {
+                socket.recv_batch(each)
+            };
             match read {
                 Ok(n) if n == net::RX_BATCH => {}
                 Ok(_) => return,

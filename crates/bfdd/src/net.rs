@@ -125,32 +125,20 @@ impl RxSocket {
 
     /// Reads up to [`RX_BATCH`] queued datagrams with one `recvmmsg` and hands each to
     /// `each`, with its payload or why it is unusable. Returns how many were read: 0 when the
-    /// queue was empty.
+    /// queue was empty. Reads only when tokio has seen the socket become readable.
     pub fn recv_batch(
         &mut self,
         mut each: impl FnMut(io::Result<(Received, &[u8])>),
     ) -> io::Result<usize> {
-        let RxSocket {
-            socket,
-            headers,
-            slots,
-            multihop,
-            ..
-        } = self;
         let mut read = 0;
         // try_io clears tokio's readiness only on WouldBlock. A short batch means the queue
         // was empty when read, so it reports WouldBlock too (after handling what it got): the
         // wait re-arms without one more, empty, system call. A datagram arriving meanwhile
         // raises a new readiness event.
+        let socket = &self.socket;
+        let (headers, slots, multihop) = (&mut self.headers, &mut self.slots, self.multihop);
         let result = socket.try_io(Interest::READABLE, || {
-            let fd = socket.as_raw_fd();
-            let mut iovs = slots.each_mut().map(|slot| [IoSliceMut::new(slot)]);
-            let messages = recvmmsg(fd, headers, iovs.iter_mut(), MsgFlags::MSG_DONTWAIT, None)
-                .map_err(io::Error::from)?;
-            for msg in messages {
-                read += 1;
-                each(receive_one(&msg, *multihop));
-            }
+            read = read_batch(socket.as_raw_fd(), headers, slots, multihop, &mut each)?;
             if read < RX_BATCH {
                 return Err(io::ErrorKind::WouldBlock.into());
             }
@@ -162,6 +150,45 @@ impl RxSocket {
             Err(e) => Err(e),
         }
     }
+
+    /// As [`recv_batch`](Self::recv_batch), but asks the kernel whatever tokio has seen: after
+    /// the thread was held up, datagrams can be queued that tokio has not yet been told of.
+    /// One system call, even when the queue is empty.
+    pub fn recv_batch_now(
+        &mut self,
+        mut each: impl FnMut(io::Result<(Received, &[u8])>),
+    ) -> io::Result<usize> {
+        let fd = self.socket.as_raw_fd();
+        match read_batch(
+            fd,
+            &mut self.headers,
+            &mut self.slots,
+            self.multihop,
+            &mut each,
+        ) {
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => Ok(0),
+            other => other,
+        }
+    }
+}
+
+/// One non-blocking `recvmmsg` into `slots`; each datagram goes to `each`.
+fn read_batch(
+    fd: std::os::fd::RawFd,
+    headers: &mut MultiHeaders<SockaddrStorage>,
+    slots: &mut [[u8; RX_SLOT]; RX_BATCH],
+    multihop: bool,
+    each: &mut impl FnMut(io::Result<(Received, &[u8])>),
+) -> io::Result<usize> {
+    let mut iovs = slots.each_mut().map(|slot| [IoSliceMut::new(slot)]);
+    let messages = recvmmsg(fd, headers, iovs.iter_mut(), MsgFlags::MSG_DONTWAIT, None)
+        .map_err(io::Error::from)?;
+    let mut read = 0;
+    for msg in messages {
+        read += 1;
+        each(receive_one(&msg, multihop));
+    }
+    Ok(read)
 }
 
 /// One datagram of a batch with its payload, or why it cannot be used.
