@@ -275,6 +275,19 @@ fn parse_piece<T: serde::de::DeserializeOwned>(
         .map_err(|e| origin.serde(e, |key| pieces::shift_key(key, peer_base, route_base)))
 }
 
+/// The pieces of `text` parsed as they stand, without checking syntax first: only whether
+/// they parse counts here (see [`Config::parse`]), and the error is of no use.
+fn parse_pieces(text: &str, ranges: &[std::ops::Range<usize>]) -> Option<raw::RawConfig> {
+    let (first, rest) = ranges.split_first()?;
+    let mut raw: raw::RawConfig = toml::from_str(&text[first.clone()]).ok()?;
+    for range in rest {
+        let tail: raw::RawPeerTables = toml::from_str(&text[range.clone()]).ok()?;
+        raw.peer.extend(tail.peer);
+        raw.route.extend(tail.route);
+    }
+    Some(raw)
+}
+
 impl Config {
     /// Reads and parses the file at `path`.
     pub fn load(path: &Path) -> Result<Config, ConfigError> {
@@ -293,6 +306,15 @@ impl Config {
             let raw = parse_piece::<raw::RawConfig>(&origin, text, 0, 0)?;
             return resolve::resolve(raw, &origin);
         };
+        // Each piece parsed as it stands; its spans are then offsets in the piece, not in the
+        // file. Spans only name the line of an error, so a file with an error is parsed again
+        // with every piece padded out to its place in the file, which costs time in the square
+        // of the file's length (0.1 s at 10,000 peers), and the error comes from that parse.
+        if let Some(Ok(config)) =
+            parse_pieces(text, &ranges).map(|raw| resolve::resolve(raw, &origin))
+        {
+            return Ok(config);
+        }
         let mut raw = parse_piece::<raw::RawConfig>(&origin, &text[ranges[0].clone()], 0, 0)?;
         let mut piece = String::new();
         for range in ranges.into_iter().skip(1) {

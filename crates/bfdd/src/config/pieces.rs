@@ -3,9 +3,10 @@
 //! toml builds a tree of the whole document before deserializing it, about 1.4 KB per peer:
 //! at 10,000 peers that passing tree is larger than all the sessions bfdd then runs, and it
 //! sets the process's peak memory. So a file with many `[[peer]]` tables is cut just before
-//! some of those headers and each piece parsed on its own. A piece keeps its byte offsets
-//! (the text before it is blanked to spaces), so spans, and the lines errors name, are those
-//! of the whole file.
+//! some of those headers and each piece parsed on its own. A file that loads is parsed piece by
+//! piece as the pieces stand. One with an error is parsed again with each piece padded to its
+//! byte offsets (the text before it blanked to spaces), so that spans, and the lines errors
+//! name, are those of the whole file; that costs time in the square of the file's length.
 //!
 //! Cutting is only done where it cannot change the meaning: at a line that is exactly a
 //! `[[peer]]` header, in a file without multi-line strings (whose contents could look like
