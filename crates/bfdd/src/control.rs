@@ -11,10 +11,11 @@ use std::time::Duration;
 use bfd_control::{ReadyStatus, Request, Response, MAX_REQUEST_LEN};
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::{UnixListener, UnixStream};
-use tokio::sync::{mpsc, oneshot, watch};
+use tokio::sync::{oneshot, watch};
 use tracing::debug;
 
 use crate::status::{self, SessionFigures};
+use crate::to_driver::ToDriver;
 
 /// A request on its way to the driver, with the way back.
 pub type ControlRequest = (Request, oneshot::Sender<Answer>);
@@ -76,7 +77,7 @@ impl Drop for SocketFile {
 /// answer even while the driver is busy starting thousands of sessions.
 pub async fn serve(
     listener: UnixListener,
-    driver: mpsc::Sender<ControlRequest>,
+    driver: ToDriver<ControlRequest>,
     ready: watch::Receiver<ReadyStatus>,
 ) {
     loop {
@@ -100,7 +101,7 @@ pub async fn serve(
 
 async fn answer(
     stream: UnixStream,
-    driver: mpsc::Sender<ControlRequest>,
+    driver: ToDriver<ControlRequest>,
     ready: watch::Receiver<ReadyStatus>,
 ) -> io::Result<()> {
     let (read, mut write) = stream.into_split();

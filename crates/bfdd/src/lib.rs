@@ -17,6 +17,7 @@ pub mod routes;
 pub mod services;
 pub mod state_file;
 pub mod status;
+pub mod to_driver;
 pub mod transmit_timing;
 
 use std::future::Future;
@@ -27,6 +28,7 @@ use tracing::{info, warn};
 
 use crate::config::Config;
 use crate::net::RxSocket;
+use crate::to_driver::ToDriver;
 
 /// Why the daemon could not start.
 #[derive(Debug, thiserror::Error)]
@@ -187,8 +189,9 @@ pub async fn run(
     let (services, routes) = services::Services::start(
         sockets,
         config.routes.clone(),
-        control_tx,
-        metrics_tx,
+        // `run` is polled by the driver's runtime, on the driver's thread.
+        ToDriver::new(control_tx, std::thread::current()),
+        ToDriver::new(metrics_tx, std::thread::current()),
         ready_rx,
     )
     .map_err(|source| StartError::Control {

@@ -10,13 +10,14 @@ use std::io;
 use std::thread::JoinHandle;
 
 use bfd_control::ReadyStatus;
-use tokio::sync::{mpsc, oneshot, watch};
+use tokio::sync::{oneshot, watch};
 use tracing::warn;
 
 use crate::config::RoutesConfig;
 use crate::control::{self, ControlRequest};
 use crate::metrics::{self, SnapshotRequest};
 use crate::routes::{self, RouteHandle};
+use crate::to_driver::ToDriver;
 
 /// What the services thread needs.
 pub struct ServiceSockets {
@@ -37,8 +38,8 @@ impl Services {
     pub fn start(
         sockets: ServiceSockets,
         routes_config: RoutesConfig,
-        control_tx: mpsc::Sender<ControlRequest>,
-        metrics_tx: mpsc::Sender<SnapshotRequest>,
+        control_tx: ToDriver<ControlRequest>,
+        metrics_tx: ToDriver<SnapshotRequest>,
         ready: watch::Receiver<ReadyStatus>,
     ) -> io::Result<(Services, Option<RouteHandle>)> {
         let runtime = tokio::runtime::Builder::new_current_thread()

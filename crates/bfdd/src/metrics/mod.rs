@@ -8,13 +8,14 @@ use std::time::Duration;
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::oneshot;
 use tracing::debug;
 
 pub use render::render;
 
 use crate::routes::RouteHandle;
 use crate::status::Snapshot;
+use crate::to_driver::ToDriver;
 
 /// Asks the driver for a snapshot.
 pub type SnapshotRequest = oneshot::Sender<Snapshot>;
@@ -22,7 +23,7 @@ pub type SnapshotRequest = oneshot::Sender<Snapshot>;
 /// Serves `GET /metrics` until the listener fails; each scrape asks the driver for a snapshot.
 pub async fn serve(
     listener: TcpListener,
-    driver: mpsc::Sender<SnapshotRequest>,
+    driver: ToDriver<SnapshotRequest>,
     routes: Option<RouteHandle>,
 ) {
     loop {
@@ -41,7 +42,7 @@ pub async fn serve(
 
 async fn answer(
     mut stream: TcpStream,
-    driver: mpsc::Sender<SnapshotRequest>,
+    driver: ToDriver<SnapshotRequest>,
     routes: Option<RouteHandle>,
 ) -> std::io::Result<()> {
     let mut head = Vec::with_capacity(512);
