@@ -27,7 +27,8 @@ trap cleanup_policy EXIT
 
 echo "== apt-get install"
 apt-get update -qq
-apt-get install -y -qq --no-install-recommends frr bird2 iproute2 procps python3 buildah podman runc >/dev/null
+# catatonit: podman kube play builds its pause image around it (a Recommends of podman).
+apt-get install -y -qq --no-install-recommends frr bird2 iproute2 procps python3 buildah podman runc catatonit >/dev/null
 
 cleanup_policy
 created_policy=0
