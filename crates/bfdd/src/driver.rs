@@ -212,6 +212,8 @@ impl Driver {
                 // Only when the thread ran late: the due deadlines are served below.
                 Wake::Shadow => shadow_armed = false,
                 Wake::Rx(i) => self.drain_socket(now, i, false),
+                // A deadline due now reads the sockets below, before it is served.
+                Wake::Tick if armed.is_some_and(|at| at <= now) => {}
                 Wake::Tick => self.drain_all(now, &rx_broken, true),
                 Wake::RxError(i, e) => {
                     // Readiness itself failed: the socket is unusable, and polling it again would
