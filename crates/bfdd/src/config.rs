@@ -275,17 +275,22 @@ fn parse_piece<T: serde::de::DeserializeOwned>(
         .map_err(|e| origin.serde(e, |key| pieces::shift_key(key, peer_base, route_base)))
 }
 
-/// The pieces of `text` parsed as they stand, without checking syntax first: only whether
-/// they parse counts here (see [`Config::parse`]), and the error is of no use.
-fn parse_pieces(text: &str, ranges: &[std::ops::Range<usize>]) -> Option<raw::RawConfig> {
-    let (first, rest) = ranges.split_first()?;
-    let mut raw: raw::RawConfig = toml::from_str(&text[first.clone()]).ok()?;
-    for range in rest {
-        let tail: raw::RawPeerTables = toml::from_str(&text[range.clone()]).ok()?;
-        raw.peer.extend(tail.peer);
-        raw.route.extend(tail.route);
+/// Parses the piece `head` with `first`, then the pieces `tail` (peers and routes only) in
+/// order with `rest`, which is given how many peers and routes came before, and joins them
+/// into one configuration.
+fn parse_pieces<E>(
+    head: std::ops::Range<usize>,
+    tail: &[std::ops::Range<usize>],
+    first: impl FnOnce(std::ops::Range<usize>) -> Result<raw::RawConfig, E>,
+    mut rest: impl FnMut(std::ops::Range<usize>, usize, usize) -> Result<raw::RawPeerTables, E>,
+) -> Result<raw::RawConfig, E> {
+    let mut raw = first(head)?;
+    for range in tail {
+        let piece = rest(range.clone(), raw.peer.len(), raw.route.len())?;
+        raw.peer.extend(piece.peer);
+        raw.route.extend(piece.route);
     }
-    Some(raw)
+    Ok(raw)
 }
 
 impl Config {
@@ -302,28 +307,35 @@ impl Config {
     /// `secret-file`s, which are read now so a bad secret fails the load, not a session.
     pub fn parse(text: &str, path: &Path) -> Result<Config, ConfigError> {
         let origin = error::Origin { file: path, text };
-        let Some(ranges) = pieces::split(text) else {
-            let raw = parse_piece::<raw::RawConfig>(&origin, text, 0, 0)?;
-            return resolve::resolve(raw, &origin);
-        };
-        // Each piece parsed as it stands; its spans are then offsets in the piece, not in the
-        // file. Spans only name the line of an error, so a file with an error is parsed again
-        // with every piece padded out to its place in the file, which costs time in the square
-        // of the file's length (0.1 s at 10,000 peers), and the error comes from that parse.
-        if let Some(Ok(config)) =
-            parse_pieces(text, &ranges).map(|raw| resolve::resolve(raw, &origin))
-        {
+        // A file that is not cut is one piece.
+        let ranges = pieces::split(text).unwrap_or_default();
+        let (head, tail) = ranges
+            .split_first()
+            .map_or((0..text.len(), &[][..]), |(h, t)| (h.clone(), t));
+        // Each piece parsed as it stands, without checking syntax first (only whether it
+        // parses counts here); its spans are then offsets in the piece, not in the file. Spans
+        // only name the line of an error, so a file with an error is parsed again with every
+        // piece padded out to its place in the file, which costs time in the square of the
+        // file's length (0.1 s at 10,000 peers), and the error comes from that parse.
+        let quick = parse_pieces(
+            head.clone(),
+            tail,
+            |r| toml::from_str::<raw::RawConfig>(&text[r]),
+            |r, _, _| toml::from_str::<raw::RawPeerTables>(&text[r]),
+        );
+        if let Ok(Ok(config)) = quick.map(|raw| resolve::resolve(raw, &origin)) {
             return Ok(config);
         }
-        let mut raw = parse_piece::<raw::RawConfig>(&origin, &text[ranges[0].clone()], 0, 0)?;
         let mut piece = String::new();
-        for range in ranges.into_iter().skip(1) {
-            pieces::padded(text, range, &mut piece);
-            let tail: raw::RawPeerTables =
-                parse_piece(&origin, &piece, raw.peer.len(), raw.route.len())?;
-            raw.peer.extend(tail.peer);
-            raw.route.extend(tail.route);
-        }
+        let raw = parse_pieces(
+            head,
+            tail,
+            |r| parse_piece(&origin, &text[r], 0, 0),
+            |r, peers, routes| {
+                pieces::padded(text, r, &mut piece);
+                parse_piece(&origin, &piece, peers, routes)
+            },
+        )?;
         resolve::resolve(raw, &origin)
     }
 

@@ -151,7 +151,7 @@ impl RxSocket {
         }
     }
 
-    /// As [`recv_batch`](Self::recv_batch), but asks the kernel whatever tokio has seen: after
+    /// As [`recv_batch`](Self::recv_batch), but asks the kernel, whatever tokio has seen: after
     /// the thread was held up, datagrams can be queued that tokio has not yet been told of.
     /// One system call, even when the queue is empty.
     pub fn recv_batch_now(
