@@ -14,6 +14,7 @@ use tokio::net::{UnixListener, UnixStream};
 use tokio::sync::{oneshot, watch};
 use tracing::debug;
 
+use crate::routes::RouteHandle;
 use crate::status::{self, SessionFigures};
 use crate::to_driver::ToDriver;
 
@@ -74,11 +75,13 @@ impl Drop for SocketFile {
 /// Accepts clients until the listener fails, forwarding each request to the driver.
 ///
 /// `ready` is answered here, from what the driver last published: readiness probes get their
-/// answer even while the driver is busy starting thousands of sessions.
+/// answer even while the driver is busy starting thousands of sessions. `routes` is answered
+/// here too, by the route installer, which runs on this thread: the driver has no part in it.
 pub async fn serve(
     listener: UnixListener,
     driver: ToDriver<ControlRequest>,
     ready: watch::Receiver<ReadyStatus>,
+    routes: Option<RouteHandle>,
 ) {
     loop {
         let stream = match listener.accept().await {
@@ -91,8 +94,9 @@ pub async fn serve(
         };
         let driver = driver.clone();
         let ready = ready.clone();
+        let routes = routes.clone();
         tokio::spawn(async move {
-            if let Err(e) = answer(stream, driver, ready).await {
+            if let Err(e) = answer(stream, driver, ready, routes).await {
                 debug!(error = %e, "control client");
             }
         });
@@ -103,6 +107,7 @@ async fn answer(
     stream: UnixStream,
     driver: ToDriver<ControlRequest>,
     ready: watch::Receiver<ReadyStatus>,
+    routes: Option<RouteHandle>,
 ) -> io::Result<()> {
     let (read, mut write) = stream.into_split();
     let mut reader = BufReader::new(read).take(MAX_REQUEST_LEN as u64 + 1);
@@ -115,6 +120,12 @@ async fn answer(
         Ok(Ok(_)) => match serde_json::from_str::<Request>(line.trim_end()) {
             Err(e) => error(format!("bad request: {e}")),
             Ok(Request::Ready) => Answer::Done(Response::Ready(ready.borrow().clone())),
+            Ok(Request::Routes) => Answer::Done(Response::Routes {
+                routes: match &routes {
+                    Some(routes) => routes.status().await,
+                    None => Vec::new(),
+                },
+            }),
             Ok(request) => {
                 let (tx, rx) = oneshot::channel();
                 if driver.send((request, tx)).await.is_err() {
@@ -136,4 +147,65 @@ async fn answer(
     // A client that left already gets EPIPE here, which only ends this task.
     write.write_all(&text).await?;
     write.shutdown().await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::{RouteConfig, RoutesConfig};
+    use crate::routes::{self, FakeBackend};
+    use tokio::sync::mpsc;
+
+    /// `bfdctl routes` is the route installer's to answer: it must not wait for the driver,
+    /// which may be asleep between two points of its transmit grid, or busy.
+    #[tokio::test]
+    async fn routes_are_answered_while_the_driver_does_not_listen() {
+        let dir = std::env::temp_dir().join(format!("bfdd-control-test-{}", std::process::id()));
+        let path = dir.join("control.sock");
+        let listener = UnixListener::from_std(bind(&path).expect("bind")).expect("listener");
+        let _socket_file = SocketFile(path.clone());
+        // The driver's end is held and never read.
+        let (driver_tx, _driver_rx) = mpsc::channel(1);
+        let driver = ToDriver::new(driver_tx, std::thread::current());
+        let (_ready_tx, ready) = watch::channel(ReadyStatus {
+            ready: true,
+            config: String::new(),
+            sessions: 0,
+        });
+        let routes = routes::spawn(
+            RoutesConfig {
+                routes: vec![RouteConfig {
+                    destination: "203.0.113.0/24".parse().expect("prefix"),
+                    gateway: "192.0.2.2".parse().expect("address"),
+                    bfd: true,
+                }],
+                ..RoutesConfig::default()
+            },
+            FakeBackend::new(),
+        );
+        tokio::spawn(serve(listener, driver, ready, Some(routes)));
+
+        let mut stream = UnixStream::connect(&path).await.expect("connect");
+        let mut request = serde_json::to_vec(&Request::Routes).expect("encode");
+        request.push(b'\n');
+        stream.write_all(&request).await.expect("send");
+        let mut line = String::new();
+        tokio::time::timeout(
+            Duration::from_secs(5),
+            BufReader::new(stream).read_line(&mut line),
+        )
+        .await
+        .expect("answered without the driver")
+        .expect("read");
+        let _ = std::fs::remove_dir_all(&dir);
+        match serde_json::from_str::<Response>(&line).expect("decode") {
+            Response::Routes { routes } => {
+                assert_eq!(routes.len(), 1);
+                assert_eq!(routes[0].destination, "203.0.113.0/24");
+                // The gateway's session is not Up: nothing installed.
+                assert!(!routes[0].installed);
+            }
+            other => panic!("not a routes answer: {other:?}"),
+        }
+    }
 }

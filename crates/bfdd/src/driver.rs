@@ -221,21 +221,6 @@ impl Driver {
                     warn!(socket = i, error = %e, "receive socket failed; no longer listening on it");
                     rx_broken[i] = true;
                 }
-                Wake::Control(Some((Request::Routes, reply))) => {
-                    // The installer answers asynchronously; the driver does not wait for it.
-                    match self.routes.clone() {
-                        Some(routes) => {
-                            tokio::spawn(async move {
-                                let routes = routes.status().await;
-                                let _ = reply.send(Answer::Done(Response::Routes { routes }));
-                            });
-                        }
-                        None => {
-                            let _ =
-                                reply.send(Answer::Done(Response::Routes { routes: Vec::new() }));
-                        }
-                    }
-                }
                 Wake::Control(Some((request, reply))) => {
                     let answer = self.handle_request(now, request);
                     // The client may have gone; that is its business.
@@ -464,8 +449,8 @@ impl Driver {
             Request::Version => Response::Version {
                 version: env!("CARGO_PKG_VERSION").to_string(),
             },
-            // Answered in `run`, which hands it to the route installer.
-            Request::Routes => Response::Routes { routes: Vec::new() },
+            // The control server asks the route installer itself; nothing sends it here.
+            Request::Routes => Response::error("routes are answered by the control server"),
         };
         Answer::Done(response)
     }

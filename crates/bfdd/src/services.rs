@@ -63,7 +63,7 @@ impl Services {
                     let _ = routes_tx.send(routes.clone());
                     match tokio::net::UnixListener::from_std(sockets.control) {
                         Ok(l) => {
-                            tokio::spawn(control::serve(l, control_tx, ready));
+                            tokio::spawn(control::serve(l, control_tx, ready, routes.clone()));
                         }
                         Err(e) => warn!(error = %e, "control socket unusable"),
                     }
