@@ -432,10 +432,10 @@ impl Session {
         self.config.admin_down = admin_down;
         match (admin_down, self.state) {
             (true, State::AdminDown) | (false, State::Down | State::Init | State::Up) => {}
-            (true, _) => {
-                self.timers.stop(Timer::Detect);
-                self.transition(now, State::AdminDown, Diagnostic::AdministrativelyDown);
-            }
+            // The detection timer keeps running: §6.8.1's forgetting of a silent peer (its
+            // discriminator, its sequence number) holds in every state, and a peer that
+            // restarted while we were AdminDown must be reachable when we come back.
+            (true, _) => self.transition(now, State::AdminDown, Diagnostic::AdministrativelyDown),
             (false, State::AdminDown) => {
                 self.transition(now, State::Down, Diagnostic::NoDiagnostic);
             }
@@ -704,7 +704,7 @@ impl Session {
 
     fn arm_detection(&mut self) {
         match (self.last_rx, self.detection_time()) {
-            (Some(last_rx), Some(detect)) if self.state != State::AdminDown => {
+            (Some(last_rx), Some(detect)) => {
                 self.timers.set(Timer::Detect, last_rx + detect);
                 self.timers.set(Timer::AuthSeqReset, last_rx + 2 * detect);
             }

@@ -1184,6 +1184,76 @@ fn rfc5880_6_8_16_admin_down_keeps_transmitting_then_enable_goes_down() {
     );
 }
 
+#[test]
+fn rfc5880_6_8_1_peer_forgotten_in_admin_down_so_a_restarted_passive_peer_is_reached() {
+    let passive = SessionConfig {
+        passive: true,
+        ..config(300, 300, 3)
+    };
+    let mut pair = Pair::new(208, config(300, 300, 3), passive.clone());
+    pair.run_until_cond(ms(5000), |p| p.both_up());
+    let old_b = pair.b.session().local_discriminator();
+    let t = pair.now;
+    pair.a.sessions.set_admin_down(t, pair.a.id, true);
+    pair.run_for(ms(2000));
+    // B restarts while A is held down: a new discriminator, and passive, so it waits to be
+    // spoken to (Your Discriminator 0 is the only thing it can match).
+    pair.restart(Side::B, 1208, passive);
+    assert_ne!(pair.b.session().local_discriminator(), old_b);
+    pair.run_for(ms(5000));
+    eprintln!(
+        "B new {} A remote {} A state {:?} B sent {:?}",
+        pair.b.session().local_discriminator(),
+        pair.a.session().remote().discriminator,
+        pair.a.state(),
+        pair.b.sent.iter().rev().take(2).collect::<Vec<_>>()
+    );
+    // A forgot the old B after a Detection Time of silence, so its AdminDown packets name no
+    // discriminator, B matched them by address and answered: A knows the new B.
+    assert_eq!(
+        pair.a.session().remote().discriminator,
+        pair.b.session().local_discriminator()
+    );
+    let t = pair.now;
+    pair.a.sessions.set_admin_down(t, pair.a.id, false);
+    pair.run_until_cond(ms(10_000), |p| p.both_up());
+}
+
+#[test]
+fn rfc5880_6_8_1_auth_seq_forgotten_in_admin_down_so_a_restarted_peer_is_accepted() {
+    let t = AuthType::MeticulousKeyedSha1;
+    let mut pair = Pair::new(210, auth_config(t, b"k"), auth_config(t, b"k"));
+    pair.run_until_cond(ms(5000), |p| p.both_up());
+    let now = pair.now;
+    pair.a.sessions.set_admin_down(now, pair.a.id, true);
+    // B keeps talking to the held-down A, whose sequence window follows it, for longer than
+    // any reset armed before A went down.
+    pair.run_for(ms(20_000));
+    // B restarts (a fresh random sequence number); A comes back once B is talking again.
+    eprintln!(
+        "AUTHDBG before restart: A rx errors {} A state {:?}",
+        pair.a.session().stats().rx_errors,
+        pair.a.state()
+    );
+    pair.restart(Side::B, 1210, auth_config(t, b"k"));
+    pair.run_for(ms(500));
+    eprintln!(
+        "AUTHDBG at re-enable: A rx errors {} B sent {}",
+        pair.a.session().stats().rx_errors,
+        pair.b.sent.len()
+    );
+    let now = pair.now;
+    pair.a.sessions.set_admin_down(now, pair.a.id, false);
+    // B's new numbers are out of the old window until twice the Detection Time (2 x 3 s)
+    // without an accepted packet clears bfd.AuthSeqKnown.
+    pair.run_until_cond(ms(15_000), |p| p.both_up());
+    eprintln!(
+        "AUTHDBG up after {:?} since re-enable; A rx errors {}",
+        pair.now - now,
+        pair.a.session().stats().rx_errors
+    );
+}
+
 // ---- RFC 5881 §5 ---------------------------------------------------------------------------
 
 #[test]
