@@ -447,7 +447,10 @@ impl Session {
     /// used when the daemon exits, so peers see AdminDown instead of waiting out a timeout.
     pub fn shutdown(&mut self, now: Instant) {
         self.set_admin_down(now, true);
-        self.timers.set(Timer::Immediate, now);
+        // §6.8.7: a passive session that knows no peer MUST NOT transmit, not even this.
+        if !(self.config.passive && self.remote.discriminator == 0) {
+            self.timers.set(Timer::Immediate, now);
+        }
     }
 
     // ---- outputs ----

@@ -1254,6 +1254,21 @@ fn rfc5880_6_8_1_auth_seq_forgotten_in_admin_down_so_a_restarted_peer_is_accepte
     );
 }
 
+#[test]
+fn rfc5880_6_8_7_passive_session_that_knows_no_peer_sends_nothing_on_shutdown() {
+    let passive = SessionConfig {
+        passive: true,
+        ..config(300, 300, 3)
+    };
+    let mut pair = lone(212, passive);
+    pair.run_for(ms(5000));
+    assert!(pair.a.sent.is_empty());
+    let t = pair.now;
+    pair.a.sessions.shutdown(t);
+    pair.run_for(ms(1000));
+    assert!(pair.a.sent.is_empty(), "{:?}", pair.a.sent);
+}
+
 // ---- RFC 5881 §5 ---------------------------------------------------------------------------
 
 #[test]
