@@ -786,27 +786,38 @@ fn daemon_restart_and_reload_remove_stale_routes() -> Result<()> {
     }
     let topo = Topology::new()?;
     let a_ns = &topo.a;
-    let config = BfddConfig::new();
+    let config = BfddConfig::new().peer(fast(BfddPeer::new(B_V4).local(A_V4)));
+    let _b = Bfdd::start(
+        &topo.b,
+        BfddConfig::new().peer(fast(BfddPeer::new(A_V4).local(B_V4))),
+    )?;
     let two = RoutesToml::new()
         .keep_on_exit(true)
         .route("198.18.1.0/24", B_V4, false)
         .route("198.18.2.0/24", B_V4, false)
+        .route("198.18.3.0/24", B_V4, true)
         .route("2001:db8:101::/64", B_V6, false);
     let mut a = start_bfdd_with_routes(a_ns, config.clone(), &two)?;
     wait_gateways(a_ns, "198.18.1.0/24", &[B_V4], FOLLOW)?;
     wait_gateways(a_ns, "198.18.2.0/24", &[B_V4], FOLLOW)?;
     wait_gateways(a_ns, "2001:db8:101::/64", &[B_V6], FOLLOW)?;
+    wait_peers_up(&a, &[B_V4])?;
+    wait_gateways(a_ns, "198.18.3.0/24", &[B_V4], FOLLOW)?;
 
-    // keep-on-exit = true: the routes stay after SIGTERM.
+    // keep-on-exit = true: the routes stay after SIGTERM, a BFD-tracked one too (the
+    // AdminDown bfdd sends as it stops is not its gateway failing).
     a.stop()?;
     ensure!(route_gateways(a_ns, MAIN, PROTO, "198.18.2.0/24")?.is_some());
+    ensure!(route_gateways(a_ns, MAIN, PROTO, "198.18.3.0/24")? == Some(sorted(&[B_V4])));
     ensure!(route_gateways(a_ns, MAIN, PROTO, "2001:db8:101::/64")?.is_some());
 
-    // Restart without 198.18.2.0/24 and the IPv6 route: both stale routes go at start.
+    // Restart without 198.18.2.0/24, 198.18.3.0/24 and the IPv6 route: the stale routes go
+    // at start.
     let one = RoutesToml::new().route("198.18.1.0/24", B_V4, false);
     write_routes_config(&a, &config, &one)?;
     a.spawn()?;
     wait_gateways(a_ns, "198.18.2.0/24", &[], FOLLOW).context("stale IPv4 route at start")?;
+    wait_gateways(a_ns, "198.18.3.0/24", &[], FOLLOW).context("stale BFD route at start")?;
     wait_gateways(a_ns, "2001:db8:101::/64", &[], FOLLOW).context("stale IPv6 route at start")?;
     ensure!(route_gateways(a_ns, MAIN, PROTO, "198.18.1.0/24")? == Some(sorted(&[B_V4])));
 

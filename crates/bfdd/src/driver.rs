@@ -256,6 +256,11 @@ impl Driver {
                 && self.read_this_turn >= COALESCE_FROM;
         }
         let now = now();
+        let withdraw = !self.config.routes.keep_on_exit;
+        // With keep-on-exit the routes outlive bfdd: the AdminDown it sends its peers now is
+        // no gateway failing, so the installer does not hear of it (it would withdraw every
+        // `bfd = true` route before the shutdown reached it).
+        let kept = if withdraw { None } else { self.routes.take() };
         self.sessions.shutdown(now);
         let sent = self
             .peers
@@ -267,8 +272,7 @@ impl Driver {
             "bfdd stopping"
         );
         // AdminDown first, so OVN stops using the gateway before its routes go.
-        if let Some(routes) = self.routes.take() {
-            let withdraw = !self.config.routes.keep_on_exit;
+        if let Some(routes) = self.routes.take().or(kept) {
             routes.shutdown(withdraw).await;
             info!(withdrawn = withdraw, "routes done");
         }
