@@ -5,7 +5,8 @@
 //! comes up against an active one, multihop sessions (RFC 5883) run on UDP 4784, and batched
 //! transmit sends what each session's own socket would (RFC 5881 §4 source ports, TTL 255),
 //! and a daemon stalled past its detection time reads what its peer sent meanwhile before it
-//! times the peer out (RFC 5880 §6.8.4).
+//! times the peer out (RFC 5880 §6.8.4), and a SIGHUP while bfdd loads its configuration
+//! is a reload, not the default action that kills it.
 //!
 //! Topology: bfdd A in namespace A (198.51.100.1, 2001:db8:1::1), bfdd B in B (.2, ::2).
 
@@ -306,6 +307,63 @@ fn restart_keeps_local_discriminators_from_the_state_dir() -> Result<()> {
     for ((_, pb), id) in PAIRS.iter().zip(&ids) {
         ensure!(b.peer(pb)?.remote_id == *id);
     }
+    Ok(())
+}
+
+/// The signals bfdd is catching, from /proc (`SigCgt`).
+fn caught_signals(pid: u32) -> Result<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status"))?;
+    let mask = status
+        .lines()
+        .find_map(|l| l.strip_prefix("SigCgt:"))
+        .context("no SigCgt")?;
+    Ok(u64::from_str_radix(mask.trim(), 16)?)
+}
+
+#[test]
+fn sighup_while_the_configuration_loads_is_a_reload_not_the_end() -> Result<()> {
+    if !require_bfdd() {
+        return Ok(());
+    }
+    const SIGHUP: u64 = 1 << (1 - 1);
+    const SIGTERM: u64 = 1 << (15 - 1);
+    let topo = Topology::new()?;
+    let mut a = Bfdd::prepare(&topo.a, config_a(|p| p))?;
+    // The configuration comes through a FIFO, so bfdd waits in its load for as long as the
+    // test likes: a large file, or a slow disk.
+    let text = std::fs::read_to_string(a.config_path())?;
+    std::fs::remove_file(a.config_path())?;
+    let made = std::process::Command::new("mkfifo")
+        .arg(a.config_path())
+        .status()?;
+    ensure!(made.success(), "mkfifo failed");
+    a.launch()?;
+    let pid = a.pid().context("no pid")?;
+    let caught = wait_until(Duration::from_secs(5), Duration::from_millis(5), || {
+        caught_signals(pid).is_ok_and(|m| m & (SIGHUP | SIGTERM) == SIGHUP | SIGTERM)
+    });
+    ensure!(
+        caught,
+        "bfdd catches neither SIGHUP nor SIGTERM before it has read its configuration:\n{}",
+        a.log()
+    );
+    a.signal("HUP")?;
+    // Until the file is written bfdd is still loading it. bfdd has the FIFO open by the time
+    // the write returns; the reload reads a plain file in its place.
+    std::fs::write(a.config_path(), &text)?;
+    std::fs::remove_file(a.config_path())?;
+    std::fs::write(a.config_path(), &text)?;
+    a.wait_ready()?;
+    ensure!(
+        wait_until(Duration::from_secs(3), Duration::from_millis(20), || a
+            .log()
+            .contains("SIGHUP: reloading")),
+        "the early SIGHUP was not taken for a reload:\n{}",
+        a.log()
+    );
+    a.ensure_running()?;
+    let status = a.stop()?;
+    ensure!(status.success(), "{status:?}\n{}", a.log());
     Ok(())
 }
 

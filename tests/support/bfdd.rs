@@ -570,9 +570,21 @@ impl<'a> Bfdd<'a> {
     /// Starts the daemon (again) with the files in its directory; returns once it answers
     /// `ready`.
     pub fn spawn(&mut self) -> Result<()> {
+        self.launch()?;
+        self.wait_ready()
+    }
+
+    /// Starts the daemon (again) with the files in its directory, without waiting for it.
+    pub fn launch(&mut self) -> Result<()> {
         let argv = self.command_line()?;
         let argv: Vec<&str> = argv.iter().map(String::as_str).collect();
         self.proc = Some(Process::spawn(self.ns, "bfdd", &argv, self.dir.path())?);
+        Ok(())
+    }
+
+    /// Returns once the launched daemon answers `ready`; fails if it exits first.
+    pub fn wait_ready(&mut self) -> Result<()> {
+        let argv = self.command_line()?;
         let deadline = Instant::now() + START_TIMEOUT;
         loop {
             if let Some(p) = self.proc.as_mut() {

@@ -139,11 +139,14 @@ fn raise_fd_limit() {
 }
 
 /// Runs the daemon until `shutdown` completes; then every peer is sent AdminDown and the
-/// function returns. Must run inside a tokio runtime.
+/// function returns. `hup` is the SIGHUP handler, which reloads the configuration; the caller
+/// installs it (and the one behind `shutdown`) as early as it can. Must run inside a tokio
+/// runtime.
 pub async fn run(
     config_path: PathBuf,
     config: Config,
     shutdown: impl Future<Output = ()>,
+    hup: std::io::Result<tokio::signal::unix::Signal>,
 ) -> Result<(), StartError> {
     raise_fd_limit();
     let rx = bind_listeners(&config)?;
@@ -207,7 +210,7 @@ pub async fn run(
         ready_tx,
         seed,
     );
-    let hup_task = tokio::spawn(forward_sighup(reload_tx));
+    let hup_task = tokio::spawn(forward_sighup(hup, reload_tx));
     info!(
         config = %config_path.display(),
         control_socket = %socket_path.display(),
@@ -224,9 +227,11 @@ pub async fn run(
     Ok(())
 }
 
-async fn forward_sighup(reload: mpsc::Sender<()>) {
-    use tokio::signal::unix::{signal, SignalKind};
-    let Ok(mut hup) = signal(SignalKind::hangup()) else {
+async fn forward_sighup(
+    hup: std::io::Result<tokio::signal::unix::Signal>,
+    reload: mpsc::Sender<()>,
+) {
+    let Ok(mut hup) = hup else {
         warn!("cannot listen for SIGHUP; use `bfdctl reload`");
         return;
     };

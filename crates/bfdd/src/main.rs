@@ -46,6 +46,29 @@ fn main() -> ExitCode {
             }
         };
     }
+    // One thread for the driver: a packet or a deadline wakes exactly one thread. Clients and
+    // netlink are served on a thread of their own (see `bfdd::services`). Nothing may start a
+    // thread from this runtime (`spawn_blocking`, `tokio::fs`): with `realtime-priority` it
+    // would inherit SCHED_FIFO (`bfdd::realtime`).
+    let runtime = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("bfdd: cannot start the runtime: {e}");
+            return ExitCode::from(1);
+        }
+    };
+    // The signal handlers first: until they are installed a SIGTERM or SIGHUP (a reload) kills
+    // the daemon outright, and loading a large configuration takes a while.
+    let (shutdown, hup) = {
+        let _runtime = runtime.enter();
+        (
+            terminate(),
+            tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()),
+        )
+    };
     let mut config = match Config::load(&args.config) {
         Ok(config) => config,
         Err(e) => {
@@ -61,21 +84,7 @@ fn main() -> ExitCode {
     };
     bfdd::logging::init(format);
 
-    // One thread for the driver: a packet or a deadline wakes exactly one thread. Clients and
-    // netlink are served on a thread of their own (see `bfdd::services`). Nothing may start a
-    // thread from this runtime (`spawn_blocking`, `tokio::fs`): with `realtime-priority` it
-    // would inherit SCHED_FIFO (`bfdd::realtime`).
-    let runtime = match tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-    {
-        Ok(rt) => rt,
-        Err(e) => {
-            eprintln!("bfdd: cannot start the runtime: {e}");
-            return ExitCode::from(1);
-        }
-    };
-    let result = runtime.block_on(bfdd::run(args.config, config, terminate()));
+    let result = runtime.block_on(bfdd::run(args.config, config, shutdown, hup));
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
@@ -86,22 +95,27 @@ fn main() -> ExitCode {
     }
 }
 
-/// Completes on SIGTERM or SIGINT.
-async fn terminate() {
+/// Completes on SIGTERM or SIGINT. The handlers are installed by this call, not when the
+/// future is first polled: until then the signals' default action would kill the daemon
+/// without AdminDown to its peers.
+fn terminate() -> impl std::future::Future<Output = ()> {
     use tokio::signal::unix::{signal, SignalKind};
-    match (
+    let handlers = (
         signal(SignalKind::terminate()),
         signal(SignalKind::interrupt()),
-    ) {
-        (Ok(mut term), Ok(mut int)) => {
-            tokio::select! {
-                _ = term.recv() => tracing::info!("SIGTERM"),
-                _ = int.recv() => tracing::info!("SIGINT"),
+    );
+    async move {
+        match handlers {
+            (Ok(mut term), Ok(mut int)) => {
+                tokio::select! {
+                    _ = term.recv() => tracing::info!("SIGTERM"),
+                    _ = int.recv() => tracing::info!("SIGINT"),
+                }
             }
-        }
-        _ => {
-            tracing::warn!("cannot listen for SIGTERM/SIGINT; stop with SIGKILL");
-            std::future::pending::<()>().await;
+            _ => {
+                tracing::warn!("cannot listen for SIGTERM/SIGINT; stop with SIGKILL");
+                std::future::pending::<()>().await;
+            }
         }
     }
 }
