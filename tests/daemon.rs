@@ -6,7 +6,8 @@
 //! transmit sends what each session's own socket would (RFC 5881 §4 source ports, TTL 255),
 //! and a daemon stalled past its detection time reads what its peer sent meanwhile before it
 //! times the peer out (RFC 5880 §6.8.4), and a SIGHUP while bfdd loads its configuration
-//! is a reload, not the default action that kills it.
+//! is a reload, not the default action that kills it; a second bfdd in the namespace refuses
+//! to start.
 //!
 //! Topology: bfdd A in namespace A (198.51.100.1, 2001:db8:1::1), bfdd B in B (.2, ::2).
 
@@ -307,6 +308,36 @@ fn restart_keeps_local_discriminators_from_the_state_dir() -> Result<()> {
     for ((_, pb), id) in PAIRS.iter().zip(&ids) {
         ensure!(b.peer(pb)?.remote_id == *id);
     }
+    Ok(())
+}
+
+#[test]
+fn a_second_bfdd_in_the_namespace_refuses_to_start() -> Result<()> {
+    if !require_bfdd() {
+        return Ok(());
+    }
+    let topo = Topology::new()?;
+    let mut a = Bfdd::start(&topo.a, config_a(|p| p))?;
+    let b = Bfdd::start(&topo.b, config_b(|p| p))?;
+    wait_all_up(&a, &b)?;
+    // Same peers, its own directory and control socket: were it to start, the peers' packets
+    // would go to it alone.
+    let second = Bfdd::start(&topo.a, config_a(|p| p));
+    let error = match second {
+        Ok(_) => bail!("a second bfdd started beside the first"),
+        Err(e) => format!("{e:#}"),
+    };
+    ensure!(
+        error.contains("cannot listen on UDP 3784") && error.contains("in use"),
+        "{error}"
+    );
+    a.ensure_running()?;
+    std::thread::sleep(Duration::from_secs(1));
+    ensure!(
+        a.peers()?.iter().all(|p| p.state == "up"),
+        "{:?}",
+        a.peers()?
+    );
     Ok(())
 }
 

@@ -45,13 +45,20 @@ impl Answer {
 /// How long a client may take to send its request line.
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(5);
 
-/// Binds the control socket, replacing a stale socket file from an earlier run.
-/// A std listener, so it can be bound before the runtime that serves it exists.
+/// Binds the control socket, replacing a stale socket file from an earlier run, but not one
+/// a running daemon answers on: taking it over would leave that daemon without probes and
+/// `bfdctl`. A std listener, so it can be bound before the runtime that serves it exists.
 pub fn bind(path: &Path) -> io::Result<std::os::unix::net::UnixListener> {
     if let Some(dir) = path.parent() {
         if !dir.as_os_str().is_empty() {
             std::fs::create_dir_all(dir)?;
         }
+    }
+    if std::os::unix::net::UnixStream::connect(path).is_ok() {
+        return Err(io::Error::new(
+            io::ErrorKind::AddrInUse,
+            "another daemon answers on it",
+        ));
     }
     match std::fs::remove_file(path) {
         Ok(()) => {}
@@ -152,6 +159,23 @@ async fn answer(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_socket_a_daemon_answers_on_is_not_taken_over_but_a_stale_one_is() {
+        let dir = std::env::temp_dir().join(format!("bfdd-bind-test-{}", std::process::id()));
+        let path = dir.join("control.sock");
+        let running = bind(&path).expect("first bind");
+        let e = bind(&path).expect_err("second bind while the first listens");
+        assert_eq!(e.kind(), io::ErrorKind::AddrInUse);
+        // The first daemon's socket still works.
+        std::os::unix::net::UnixStream::connect(&path).expect("first still answers");
+        // Gone without removing its file (killed): the next start replaces it.
+        drop(running);
+        assert!(path.exists());
+        let replaced = bind(&path);
+        let _ = std::fs::remove_dir_all(&dir);
+        replaced.expect("stale socket replaced");
+    }
     use crate::config::{RouteConfig, RoutesConfig};
     use crate::routes::{self, FakeBackend};
     use tokio::sync::mpsc;

@@ -74,8 +74,9 @@ impl RxSocket {
                 SocketAddr::new(IpAddr::V4(Ipv4Addr::UNSPECIFIED), port),
             )
         };
+        // No SO_REUSEADDR: a second BFD daemon in this network namespace (another bfdd, FRR)
+        // would silently take the peers' packets; binding fails instead.
         let socket = Socket::new(domain, Type::DGRAM, Some(Protocol::UDP))?;
-        socket.set_reuse_address(true)?;
         // Arrival times, so a datagram that waited in the queue counts from when it came.
         setsockopt(&socket, sockopt::ReceiveTimestampns, &true)?;
         if v6 {
