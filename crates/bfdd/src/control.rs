@@ -95,7 +95,7 @@ pub async fn serve(
             Ok((stream, _)) => stream,
             Err(e) => {
                 debug!(error = %e, "control socket accept");
-                tokio::time::sleep(Duration::from_millis(10)).await;
+                tokio::time::sleep(crate::services::ACCEPT_RETRY).await;
                 continue;
             }
         };

@@ -27,8 +27,13 @@ pub async fn serve(
     routes: Option<RouteHandle>,
 ) {
     loop {
-        let Ok((stream, _)) = listener.accept().await else {
-            continue;
+        let stream = match listener.accept().await {
+            Ok((stream, _)) => stream,
+            Err(e) => {
+                debug!(error = %e, "metrics accept");
+                tokio::time::sleep(crate::services::ACCEPT_RETRY).await;
+                continue;
+            }
         };
         let driver = driver.clone();
         let routes = routes.clone();
