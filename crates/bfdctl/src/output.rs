@@ -5,7 +5,7 @@ use std::io::{self, Write};
 
 use serde::Serialize;
 
-use crate::error::Error;
+use crate::error::{Error, Status};
 
 /// Writes `text` to stdout and flushes; a closed stdout comes back as [`Error::Stdout`], which
 /// exits 0 quietly when it is a broken pipe.
@@ -22,4 +22,13 @@ pub fn print_json<T: Serialize + ?Sized>(value: &T) -> Result<(), Error> {
         .map_err(|e| Error::Usage(format!("cannot encode JSON: {e}")))?;
     text.push('\n');
     print(&text)
+}
+
+/// A probe's verdict after printing its answer with `printed`: a reader that stopped reading
+/// (`bfdctl peers --check | head -1`) does not turn a failed check into a passed one.
+pub fn keep_verdict(printed: Result<(), Error>, verdict: Status) -> Result<Status, Error> {
+    match printed {
+        Err(Error::Stdout(e)) if e.kind() == io::ErrorKind::BrokenPipe => Ok(verdict),
+        other => other.map(|()| verdict),
+    }
 }

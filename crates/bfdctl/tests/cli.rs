@@ -587,3 +587,29 @@ fn broken_pipe_exits_0_quietly() {
     assert_eq!(o.status.code(), Some(0));
     assert_eq!(stderr(&o), "");
 }
+
+#[test]
+fn broken_pipe_keeps_a_failed_check_failed() {
+    let mut peers: Vec<PeerSummary> = (0..2000)
+        .map(|i| {
+            summary(
+                i,
+                &format!("10.0.{}.{}", i / 250, i % 250 + 1),
+                "down",
+                "ok",
+            )
+        })
+        .collect();
+    peers[0].state = "up".into();
+    let text = serde_json::to_string(&Response::Peers { peers }).unwrap();
+    let bfdd = FakeBfdd::start(vec![Behave::Answer(text, Duration::from_millis(300))]);
+    let mut child = bfdctl(&bfdd.path, &["peers", "--check"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    drop(child.stdout.take());
+    let o = child.wait_with_output().unwrap();
+    assert_eq!(o.status.code(), Some(1));
+    assert_eq!(stderr(&o), "");
+}

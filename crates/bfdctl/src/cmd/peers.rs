@@ -7,7 +7,7 @@ use bfd_control::{PeerSummary, Request, Response};
 use crate::client::{unexpected, Client};
 use crate::error::{Error, Status};
 use crate::format::{format_seconds, Table};
-use crate::output::{print, print_json};
+use crate::output::{keep_verdict, print, print_json};
 
 /// Options of `bfdctl peers`.
 #[derive(Debug, clap::Args)]
@@ -48,8 +48,7 @@ pub fn run(client: &Client, args: &Args) -> Result<Status, Error> {
     };
     if args.check {
         let (text, status) = check(&peers, args.any);
-        print(&text)?;
-        return Ok(status);
+        return keep_verdict(print(&text), status);
     }
     if args.json {
         print_json(&peers)?;

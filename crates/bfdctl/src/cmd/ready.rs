@@ -4,7 +4,7 @@ use bfd_control::{Request, Response};
 
 use crate::client::{unexpected, Client};
 use crate::error::{Error, Status};
-use crate::output::{print, print_json};
+use crate::output::{keep_verdict, print, print_json};
 
 /// Options of `bfdctl ready`.
 #[derive(Debug, clap::Args)]
@@ -20,19 +20,20 @@ pub fn run(client: &Client, args: &Args) -> Result<Status, Error> {
         Response::Ready(status) => status,
         other => return Err(unexpected("ready", &other)),
     };
-    if args.json {
-        print_json(&status)?;
+    let printed = if args.json {
+        print_json(&status)
     } else {
         print(&format!(
             "{}: {} sessions, config {}\n",
             if status.ready { "ready" } else { "not ready" },
             status.sessions,
             status.config
-        ))?;
-    }
-    Ok(if status.ready {
+        ))
+    };
+    let verdict = if status.ready {
         Status::Success
     } else {
         Status::Negative
-    })
+    };
+    keep_verdict(printed, verdict)
 }
