@@ -495,7 +495,7 @@ bfd = true
 
 [[route]]
 destination = "::/0"
-gateway = "fe80::1"
+gateway = "2001:db8::4"
 "#,
     )
     .unwrap();
@@ -848,6 +848,24 @@ bfd = true
     let c =
         parse("[[route]]\ndestination = \"10.244.2.0/24\"\ngateway = \"198.51.100.5\"\n").unwrap();
     assert!(!c.routes.routes[0].bfd);
+}
+
+#[test]
+fn link_local_route_gateway_refused() {
+    assert_invalid(
+        r#"[[peer]]
+address = "fe80::2"
+interface = "net1"
+
+[[route]]
+destination = "2001:db8:100::/64"
+gateway = "fe80::2"
+bfd = true
+"#,
+        7,
+        "route[0].gateway",
+        "fe80::2 is link-local, which a route cannot use without a device; use the gateway's global address",
+    );
 }
 
 #[test]

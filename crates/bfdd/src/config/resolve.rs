@@ -282,6 +282,17 @@ fn routes(
                 ),
             ));
         }
+        if is_link_local_v6(gateway) {
+            // A route via fe80:: needs the device, and [[route]] names none: the kernel would
+            // refuse it on every attempt.
+            return Err(origin.invalid(
+                r.gateway.span(),
+                format!("route[{i}].gateway"),
+                format!(
+                    "{gateway} is link-local, which a route cannot use without a device; use the gateway's global address"
+                ),
+            ));
+        }
         let bfd = match r.bfd {
             Some(b) if *b.get_ref() && !peer_addresses.contains(&gateway) => {
                 return Err(origin.invalid(
