@@ -7,7 +7,7 @@
 //! and a daemon stalled past its detection time reads what its peer sent meanwhile before it
 //! times the peer out (RFC 5880 §6.8.4), and a SIGHUP while bfdd loads its configuration
 //! is a reload, not the default action that kills it; a second bfdd in the namespace refuses
-//! to start.
+//! to start, and `[daemon]` settings change on restart, not on reload.
 //!
 //! Topology: bfdd A in namespace A (198.51.100.1, 2001:db8:1::1), bfdd B in B (.2, ::2).
 
@@ -338,6 +338,35 @@ fn a_second_bfdd_in_the_namespace_refuses_to_start() -> Result<()> {
         "{:?}",
         a.peers()?
     );
+    Ok(())
+}
+
+#[test]
+fn daemon_settings_change_on_restart_not_on_reload() -> Result<()> {
+    if !require_bfdd() {
+        return Ok(());
+    }
+    let topo = Topology::new()?;
+    let mut a = Bfdd::start(&topo.a, config_a(|p| p))?;
+    let frr_series = |a: &Bfdd<'_>| a.metrics().map(|m| m.contains("frr_bfd_peer_state"));
+    ensure!(!frr_series(&a)?);
+    let text = std::fs::read_to_string(a.config_path())?;
+    a.write_config_text(&text.replace("[daemon]\n", "[daemon]\nfrr-exporter-metrics = true\n"))?;
+    for reloads in 1..=2 {
+        ensure!(
+            matches!(a.reload()?, Response::Reloaded(_)),
+            "reload {reloads} refused"
+        );
+        ensure!(!frr_series(&a)?, "[daemon] applied by reload {reloads}");
+        let warned = a.log().matches("take effect on restart").count();
+        ensure!(
+            warned == reloads,
+            "{warned} warnings after {reloads} reloads"
+        );
+    }
+    a.stop()?;
+    a.spawn()?;
+    ensure!(frr_series(&a)?, "[daemon] not applied on restart");
     Ok(())
 }
 

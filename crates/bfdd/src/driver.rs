@@ -473,6 +473,8 @@ impl Driver {
         config.apply_env();
         if config.daemon != self.config.daemon {
             warn!("[daemon] settings changed; they take effect on restart");
+            // The running ones stay, all of them, so the next reload still sees the change.
+            config.daemon = self.config.daemon.clone();
         }
         let peer_count = config.peers.len();
         let summary = self.peers.apply(
