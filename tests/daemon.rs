@@ -7,7 +7,8 @@
 //! and a daemon stalled past its detection time reads what its peer sent meanwhile before it
 //! times the peer out (RFC 5880 §6.8.4), and a SIGHUP while bfdd loads its configuration
 //! is a reload, not the default action that kills it; a second bfdd in the namespace refuses
-//! to start, and `[daemon]` settings change on restart, not on reload.
+//! to start, `[daemon]` settings change on restart, not on reload, and sessions come back when
+//! their interface is deleted and created again.
 //!
 //! Topology: bfdd A in namespace A (198.51.100.1, 2001:db8:1::1), bfdd B in B (.2, ::2).
 
@@ -17,7 +18,8 @@ use anyhow::{bail, ensure, Context, Result};
 use bfd_control::{PeerSummary, Response};
 use bfdd_integration::{
     bfdctl_bin, control_exchange, metric, python3, require_bfdd, require_realtime_scheduling,
-    require_tools, wait_until, Bfdd, BfddConfig, BfddPeer, Netns, Topology, A_V4, A_V6, B_V4, B_V6,
+    require_tools, veth_pair, wait_until, Bfdd, BfddConfig, BfddPeer, Netns, Topology, A_V4, A_V6,
+    B_V4, B_V6,
 };
 
 const UP: Duration = Duration::from_secs(5);
@@ -367,6 +369,33 @@ fn daemon_settings_change_on_restart_not_on_reload() -> Result<()> {
     a.stop()?;
     a.spawn()?;
     ensure!(frr_series(&a)?, "[daemon] not applied on restart");
+    Ok(())
+}
+
+#[test]
+fn sessions_come_back_when_their_interface_is_created_again() -> Result<()> {
+    if !require_bfdd() {
+        return Ok(());
+    }
+    let topo = Topology::new()?;
+    let mut a = Bfdd::start(&topo.a, config_a(|p| p.interface(&topo.if_a)))?;
+    let b = Bfdd::start(&topo.b, config_b(|p| p))?;
+    wait_all_up(&a, &b)?;
+    // The link goes, and comes back under the same name with a new index: a pod's secondary
+    // interface recreated by its CNI plugin.
+    topo.a.ip(&["link", "del", &topo.if_a])?;
+    for (peer, _) in PAIRS {
+        a.wait_peer_state(peer, "down", UP)?;
+    }
+    let addrs_a: Vec<&str> = topo.addrs_a.iter().map(String::as_str).collect();
+    let addrs_b: Vec<&str> = topo.addrs_b.iter().map(String::as_str).collect();
+    veth_pair(&topo.a, &topo.if_a, &addrs_a, &topo.b, &topo.if_b, &addrs_b)?;
+    // The retry tick (5 s) gives the sessions new sockets on the new interface.
+    for (peer, _) in PAIRS {
+        a.wait_peer_state(peer, "up", Duration::from_secs(20))?;
+    }
+    ensure!(a.log().contains("interface created again"), "{}", a.log());
+    a.ensure_running()?;
     Ok(())
 }
 

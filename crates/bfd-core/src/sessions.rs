@@ -280,6 +280,14 @@ impl Sessions {
         self.slot(id).map(|s| &s.key)
     }
 
+    /// Moves session `id` to the interface that now has `ifindex` (one deleted and created
+    /// again); packets that name no discriminator are matched to it there.
+    pub fn set_interface_index(&mut self, id: SessionId, ifindex: Option<u32>) {
+        if let Some(slot) = self.slot_mut(id) {
+            slot.key.ifindex = ifindex;
+        }
+    }
+
     /// Every session, in slot order.
     pub fn iter(&self) -> impl Iterator<Item = (SessionId, &PeerKey, &Session)> {
         self.slots.iter().enumerate().filter_map(|(i, s)| {

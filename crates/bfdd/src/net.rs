@@ -305,57 +305,46 @@ impl TxSocket {
         next_port: &mut u16,
         destination: SocketAddr,
     ) -> io::Result<TxSocket> {
-        let v6 = binding.peer.is_ipv6();
-        let domain = if v6 { Domain::IPV6 } else { Domain::IPV4 };
-        let local_ip = binding.local.unwrap_or(if v6 {
-            IpAddr::V6(Ipv6Addr::UNSPECIFIED)
-        } else {
-            IpAddr::V4(Ipv4Addr::UNSPECIFIED)
-        });
-        let range = usize::from(SOURCE_PORTS.end() - SOURCE_PORTS.start()) + 1;
-        let mut last_err = None;
-        for _ in 0..range {
-            let port = *next_port;
-            *next_port = if port >= *SOURCE_PORTS.end() {
-                *SOURCE_PORTS.start()
-            } else {
-                port + 1
-            };
-            let socket = Socket::new(domain, Type::DGRAM, Some(Protocol::UDP))?;
-            if v6 {
-                socket.set_only_v6(true)?;
-                socket.set_unicast_hops_v6(BFD_TTL)?;
-            } else {
-                socket.set_ttl(BFD_TTL)?;
-                let _ = socket.set_tos(TOS_NETWORK_CONTROL);
+        let socket = unbound_socket(binding)?;
+        let source_port = bind_free_port(&socket, binding, None, next_port)?;
+        let mut tx = TxSocket {
+            socket: socket.into(),
+            source_port,
+            connected: false,
+            batch_source: Ipv4Addr::UNSPECIFIED,
+        };
+        tx.connect(binding, destination);
+        Ok(tx)
+    }
+
+    /// Replaces the socket by a fresh one, on the same source port if it is still free: for
+    /// a session whose interface was deleted and created again (the old socket is bound to
+    /// the old index) or whose source address went away (the old one is connected from it).
+    pub fn rebind(
+        &mut self,
+        binding: &TxBinding,
+        next_port: &mut u16,
+        destination: SocketAddr,
+    ) -> io::Result<()> {
+        // The old socket goes first: it holds the port.
+        self.socket = unbound_socket(binding)?.into();
+        self.connected = false;
+        self.batch_source = Ipv4Addr::UNSPECIFIED;
+        let socket = socket2::SockRef::from(&self.socket);
+        self.source_port = bind_free_port(&socket, binding, Some(self.source_port), next_port)?;
+        self.connect(binding, destination);
+        Ok(())
+    }
+
+    /// Connects the bound socket to `destination` if the kernel has a route to it.
+    fn connect(&mut self, binding: &TxBinding, destination: SocketAddr) {
+        self.connected = self.socket.connect(destination).is_ok();
+        self.batch_source = match self.socket.local_addr() {
+            Ok(SocketAddr::V4(local)) if self.connected && binding.interface.is_none() => {
+                *local.ip()
             }
-            if let Some(interface) = &binding.interface {
-                socket.bind_device(Some(interface.as_bytes()))?;
-            }
-            socket.set_nonblocking(true)?;
-            match socket.bind(&SocketAddr::new(local_ip, port).into()) {
-                Ok(()) => {
-                    let connected = socket.connect(&destination.into()).is_ok();
-                    let batch_source = match socket.local_addr().map(|a| a.as_socket()) {
-                        Ok(Some(SocketAddr::V4(local)))
-                            if connected && binding.interface.is_none() =>
-                        {
-                            *local.ip()
-                        }
-                        _ => Ipv4Addr::UNSPECIFIED,
-                    };
-                    return Ok(TxSocket {
-                        socket: socket.into(),
-                        source_port: port,
-                        connected,
-                        batch_source,
-                    });
-                }
-                Err(e) if e.kind() == io::ErrorKind::AddrInUse => last_err = Some(e),
-                Err(e) => return Err(e),
-            }
-        }
-        Err(last_err.unwrap_or_else(|| io::Error::other("no free source port")))
+            _ => Ipv4Addr::UNSPECIFIED,
+        };
     }
 
     /// Sends without waiting: a full socket buffer loses this packet, as a congested link would,
@@ -392,6 +381,60 @@ impl TxSocket {
         (!self.batch_source.is_unspecified())
             .then(|| SocketAddrV4::new(self.batch_source, self.source_port))
     }
+}
+
+/// A sending socket for `binding`, configured (TTL 255, device) but not bound yet.
+fn unbound_socket(binding: &TxBinding) -> io::Result<Socket> {
+    let v6 = binding.peer.is_ipv6();
+    let domain = if v6 { Domain::IPV6 } else { Domain::IPV4 };
+    let socket = Socket::new(domain, Type::DGRAM, Some(Protocol::UDP))?;
+    if v6 {
+        socket.set_only_v6(true)?;
+        socket.set_unicast_hops_v6(BFD_TTL)?;
+    } else {
+        socket.set_ttl(BFD_TTL)?;
+        let _ = socket.set_tos(TOS_NETWORK_CONTROL);
+    }
+    if let Some(interface) = &binding.interface {
+        socket.bind_device(Some(interface.as_bytes()))?;
+    }
+    socket.set_nonblocking(true)?;
+    Ok(socket)
+}
+
+/// Binds `socket` to `first` if given and free, else to the first free port of the range at
+/// or after `*next_port` (advancing the cursor). One socket for every attempt: a bind that
+/// failed leaves it unbound, and a range nearly full takes thousands of attempts.
+fn bind_free_port(
+    socket: &Socket,
+    binding: &TxBinding,
+    first: Option<u16>,
+    next_port: &mut u16,
+) -> io::Result<u16> {
+    let local_ip = binding.local.unwrap_or(if binding.peer.is_ipv6() {
+        IpAddr::V6(Ipv6Addr::UNSPECIFIED)
+    } else {
+        IpAddr::V4(Ipv4Addr::UNSPECIFIED)
+    });
+    let range = usize::from(SOURCE_PORTS.end() - SOURCE_PORTS.start()) + 1;
+    let mut last_err = None;
+    let cursor = std::iter::from_fn(|| {
+        let port = *next_port;
+        *next_port = if port >= *SOURCE_PORTS.end() {
+            *SOURCE_PORTS.start()
+        } else {
+            port + 1
+        };
+        Some(port)
+    });
+    for port in first.into_iter().chain(cursor.take(range)) {
+        match socket.bind(&SocketAddr::new(local_ip, port).into()) {
+            Ok(()) => return Ok(port),
+            Err(e) if e.kind() == io::ErrorKind::AddrInUse => last_err = Some(e),
+            Err(e) => return Err(e),
+        }
+    }
+    Err(last_err.unwrap_or_else(|| io::Error::other("no free source port")))
 }
 
 /// Where a session's packets go (RFC 5881 §4, RFC 5883 §5), worked out per packet from the

@@ -41,6 +41,47 @@ pub struct PeerEntry {
     pub state_changes: [u32; 4],
     /// Packets the socket refused to send (buffer full, no route).
     pub send_errors: u64,
+    /// Sends failed in a way a fresh socket may mend (see [`needs_new_socket`]); the retry
+    /// tick replaces the socket.
+    pub rebind: bool,
+    /// Warned about failing sends, until the session is next Up.
+    pub warned: bool,
+}
+
+/// Send errors a new socket may mend: the interface the socket is bound to is gone (and
+/// perhaps back under a new index), or the source address it was connected from.
+fn needs_new_socket(e: &std::io::Error) -> bool {
+    use nix::libc;
+    matches!(
+        e.raw_os_error(),
+        Some(
+            libc::ENODEV
+                | libc::ENXIO
+                | libc::ENETDOWN
+                | libc::ENETUNREACH
+                | libc::EADDRNOTAVAIL
+                | libc::EINVAL
+        )
+    )
+}
+
+/// Counts a failed send; the first of a run is logged, and one a new socket may mend asks
+/// for one.
+fn note_send_error(entry: &mut PeerEntry, session: SessionId, e: &std::io::Error) {
+    entry.send_errors += 1;
+    if needs_new_socket(e) {
+        entry.rebind = true;
+    }
+    if entry.warned {
+        tracing::debug!(session = session.index(), error = %e, "send failed");
+    } else {
+        entry.warned = true;
+        warn!(
+            session = session.index(),
+            error = %e,
+            "cannot send to peer; counted in send_errors, retried with a new socket every 5 s if the interface or address changed"
+        );
+    }
 }
 
 /// A configured peer that could not be started yet (its interface is missing, say).
@@ -316,6 +357,64 @@ impl Peers {
         started.len()
     }
 
+    /// Gives every session whose sends failed in a way a new socket may mend a new one,
+    /// bound to the interface as it is now (deleted and created again, it has a new index).
+    /// Returns how many were replaced.
+    pub fn rebind_failing(&mut self, sessions: &mut Sessions) -> usize {
+        let failing: Vec<SessionId> = sessions
+            .iter()
+            .map(|(id, _, _)| id)
+            .filter(|id| {
+                self.entries
+                    .get(id.index())
+                    .and_then(Option::as_ref)
+                    .is_some_and(|e| e.rebind)
+            })
+            .collect();
+        let mut replaced = 0;
+        for id in failing {
+            let (Some(entry), Some(key)) = (
+                self.entries.get_mut(id.index()).and_then(Option::as_mut),
+                sessions.key(id).cloned(),
+            ) else {
+                continue;
+            };
+            let ifindex = match entry.interface.as_deref().map(interface_index) {
+                Some(Ok(ifindex)) => Some(ifindex),
+                Some(Err(e)) => {
+                    debug!(peer = %key.peer, error = %e, "interface still missing");
+                    continue;
+                }
+                None => None,
+            };
+            if ifindex != key.ifindex {
+                info!(
+                    peer = %key.peer,
+                    interface = entry.interface.as_deref().unwrap_or(""),
+                    "interface created again; session moved to it"
+                );
+                sessions.set_interface_index(id, ifindex);
+            }
+            let binding = TxBinding {
+                peer: key.peer,
+                local: key.local,
+                interface: entry.interface.as_deref().map(str::to_owned),
+            };
+            let key = bfd_core::PeerKey { ifindex, ..key };
+            match entry
+                .tx
+                .rebind(&binding, &mut self.next_port, destination(&key))
+            {
+                Ok(()) => {
+                    entry.rebind = false;
+                    replaced += 1;
+                }
+                Err(e) => debug!(peer = %key.peer, error = %e, "cannot replace sending socket"),
+            }
+        }
+        replaced
+    }
+
     /// Grows the side table to the core's slot capacity in one step, not by doubling.
     fn reserve_entries(&mut self, sessions: &Sessions) {
         let wanted = sessions.capacity();
@@ -336,6 +435,8 @@ impl Peers {
                     tx,
                     state_changes: [0; 4],
                     send_errors: 0,
+                    rebind: false,
+                    warned: false,
                 });
                 Configured::Running(id)
             }
@@ -462,10 +563,7 @@ impl Peers {
             };
             match entry.tx.try_send(buf, || destination(key)) {
                 Ok(()) => sent += 1,
-                Err(e) => {
-                    entry.send_errors += 1;
-                    tracing::debug!(session = tx.session.index(), error = %e, "send failed");
-                }
+                Err(e) => note_send_error(entry, tx.session, &e),
             }
         }
         if let Some(batch) = self.batch.as_mut() {
@@ -484,6 +582,10 @@ impl Peers {
             return;
         };
         entry.state_changes[usize::from(new.bits())] += 1;
+        if new == State::Up {
+            // Sending works again: the next failure is news.
+            entry.warned = false;
+        }
         let address = key.peer;
         if !self.gateways.contains(&address) {
             return;
@@ -606,9 +708,8 @@ fn flush_batch(batch: &mut BatchSender, entries: &mut [Option<PeerEntry>]) -> us
     batch.flush(|session, e| {
         refused += 1;
         if let Some(entry) = entries.get_mut(session.index()).and_then(Option::as_mut) {
-            entry.send_errors += 1;
+            note_send_error(entry, session, e);
         }
-        tracing::debug!(session = session.index(), error = %e, "send failed");
     });
     refused
 }
