@@ -111,6 +111,10 @@ pub struct Peers {
     order: Vec<Configured>,
     pending: BTreeMap<PeerKey, PendingPeer>,
     next_port: u16,
+    /// Sources (local address, interface, IPv6) whose every source port was found in use in
+    /// this round of starts: the next peer from one fails at once instead of trying all
+    /// 16,384 ports again, which at thousands of peers held the driver for minutes.
+    ports_exhausted: HashSet<(Option<IpAddr>, Option<String>, bool)>,
     store: DiscriminatorStore,
     /// Addresses some `bfd = true` route uses as its gateway: the only ones whose Up sessions
     /// are counted, so peers no route depends on cost nothing here or in the route installer.
@@ -200,6 +204,7 @@ impl Peers {
             entries: Vec::new(),
             order: Vec::new(),
             pending: BTreeMap::new(),
+            ports_exhausted: HashSet::new(),
             next_port: SOURCE_PORTS.start() + port_seed % span,
             store,
             gateways: HashSet::new(),
@@ -269,6 +274,7 @@ impl Peers {
         configs: Vec<PeerConfig>,
         send_buf: &mut Vec<u8>,
     ) -> ReloadSummary {
+        self.ports_exhausted.clear();
         let mut summary = ReloadSummary {
             added: 0,
             removed: 0,
@@ -325,7 +331,7 @@ impl Peers {
                 } else {
                     summary.added += 1;
                 }
-                order.push(self.start(now, sessions, config));
+                order.push(self.start(now, sessions, config, None));
             }
         }
         self.order = order;
@@ -339,10 +345,13 @@ impl Peers {
         if self.pending.is_empty() {
             return 0;
         }
+        self.ports_exhausted.clear();
         let pending = std::mem::take(&mut self.pending);
         let mut started = HashMap::new();
         for (key, peer) in pending {
-            if let Configured::Running(id) = self.start(now, sessions, peer.config) {
+            if let Configured::Running(id) =
+                self.start(now, sessions, peer.config, Some(peer.error))
+            {
                 started.insert(key, id);
             }
         }
@@ -423,7 +432,15 @@ impl Peers {
         }
     }
 
-    fn start(&mut self, now: Instant, sessions: &mut Sessions, config: PeerConfig) -> Configured {
+    /// Starts a session for `config`, or keeps it pending; `previous` is why it was pending
+    /// before, if it was: the same reason again is not logged again every retry.
+    fn start(
+        &mut self,
+        now: Instant,
+        sessions: &mut Sessions,
+        config: PeerConfig,
+        previous: Option<String>,
+    ) -> Configured {
         match self.try_start(now, sessions, &config) {
             Ok((id, tx)) => {
                 debug!(peer = %config.key(), source_port = tx.source_port(), "session started");
@@ -442,7 +459,11 @@ impl Peers {
             }
             Err(error) => {
                 let key = config.key();
-                warn!(peer = %key, %error, "cannot start session yet; retrying");
+                if previous.as_deref() == Some(error.as_str()) {
+                    debug!(peer = %key, %error, "cannot start session yet; retrying");
+                } else {
+                    warn!(peer = %key, %error, "cannot start session yet; retrying");
+                }
                 self.pending
                     .insert(key.clone(), PendingPeer { config, error });
                 Configured::Pending(Box::new(key))
@@ -473,8 +494,21 @@ impl Peers {
             ifindex,
             multihop: config.multihop,
         };
-        let tx = TxSocket::bind(&binding, &mut self.next_port, destination(&core_key))
-            .map_err(|e| format!("cannot bind a sending socket: {e}"))?;
+        let source = (
+            binding.local,
+            binding.interface.clone(),
+            binding.peer.is_ipv6(),
+        );
+        if self.ports_exhausted.contains(&source) {
+            return Err("cannot bind a sending socket: every source port is in use".into());
+        }
+        let tx =
+            TxSocket::bind(&binding, &mut self.next_port, destination(&core_key)).map_err(|e| {
+                if e.kind() == std::io::ErrorKind::AddrInUse {
+                    self.ports_exhausted.insert(source);
+                }
+                format!("cannot bind a sending socket: {e}")
+            })?;
         let id = sessions
             .insert(
                 now,
