@@ -34,10 +34,16 @@ impl<'a> From<&'a SessionFigures> for SessionSnapshot<'a> {
     }
 }
 
-fn session_labels<'s>(s: &'s SessionSnapshot<'_>) -> [(&'static str, &'s str); 3] {
+/// What tells sessions apart: a single-hop and a multihop session to the same peer may both
+/// be configured, and without `multihop` their series would collide.
+fn session_labels<'s>(s: &'s SessionSnapshot<'_>) -> [(&'static str, &'s str); 4] {
     [
         ("interface", s.labels.interface.as_str()),
         ("local", s.labels.local.as_str()),
+        (
+            "multihop",
+            if s.figures.multihop { "true" } else { "false" },
+        ),
         ("peer", s.labels.peer.as_str()),
     ]
 }
@@ -88,11 +94,11 @@ pub fn render(snapshot: &Snapshot) -> String {
         Kind::Gauge,
     );
     for s in sessions {
-        let [i, l, p] = session_labels(s);
+        let [i, l, m, p] = session_labels(s);
         // A peer not started yet counts as down.
         let current = s.state().unwrap_or(State::Down);
         for st in STATES {
-            let labels = [i, l, p, ("state", st.as_str())];
+            let labels = [i, l, m, p, ("state", st.as_str())];
             e.sample(name, &labels, u8::from(current == st));
         }
     }
@@ -104,9 +110,9 @@ pub fn render(snapshot: &Snapshot) -> String {
         Kind::Counter,
     );
     for s in sessions {
-        let [i, l, p] = session_labels(s);
+        let [i, l, m, p] = session_labels(s);
         for st in STATES {
-            let labels = [i, l, p, ("to", st.as_str())];
+            let labels = [i, l, m, p, ("to", st.as_str())];
             e.sample(
                 name,
                 &labels,
@@ -311,14 +317,14 @@ mod tests {
             routes: None,
             ..Snapshot::default()
         });
-        let l = r#"interface="net1",local="198.51.100.1",peer="198.51.100.2""#;
+        let l = r#"interface="net1",local="198.51.100.1",multihop="false",peer="198.51.100.2""#;
         assert!(text.contains(&format!("bfd_session_up{{{l}}} 1")), "{text}");
         assert!(text.contains(
-            r#"bfd_session_up{interface="net1",local="198.51.100.1",peer="198.51.100.3"} 0"#
+            r#"bfd_session_up{interface="net1",local="198.51.100.1",multihop="false",peer="198.51.100.3"} 0"#
         ));
         assert!(text.contains(&format!("bfd_session_state{{{l},state=\"up\"}} 1")));
         assert!(text.contains(&format!("bfd_session_state{{{l},state=\"down\"}} 0")));
-        assert!(text.contains(r#"bfd_session_state{interface="net1",local="198.51.100.1",peer="198.51.100.3",state="down"} 1"#));
+        assert!(text.contains(r#"bfd_session_state{interface="net1",local="198.51.100.1",multihop="false",peer="198.51.100.3",state="down"} 1"#));
         assert!(text.contains(&format!(
             "bfd_session_state_changes_total{{{l},to=\"up\"}} 2"
         )));
@@ -330,6 +336,31 @@ mod tests {
         assert!(text.contains(r#"bfd_packets_dropped_total{reason="ttl"} 3"#));
         assert!(text.contains("bfd_sessions 2"));
         assert!(!text.contains("frr_bfd"));
+    }
+
+    #[test]
+    fn single_hop_and_multihop_sessions_to_one_peer_are_separate_series() {
+        let mut multihop = session("198.51.100.2", Some(State::Down));
+        multihop.multihop = true;
+        let text = render(&Snapshot {
+            sessions: vec![session("198.51.100.2", Some(State::Up)), multihop],
+            ..Snapshot::default()
+        });
+        let series: Vec<&str> = text
+            .lines()
+            .filter(|l| l.starts_with("bfd_session_up{"))
+            .collect();
+        assert_eq!(series.len(), 2, "{text}");
+        assert!(series[0].contains(r#"multihop="false""#) && series[0].ends_with(" 1"));
+        assert!(series[1].contains(r#"multihop="true""#) && series[1].ends_with(" 0"));
+        // No series appears twice.
+        let samples: Vec<&str> = text
+            .lines()
+            .filter(|l| !l.starts_with('#'))
+            .filter_map(|l| l.rsplit_once(' ').map(|(series, _)| series))
+            .collect();
+        let distinct: std::collections::HashSet<&&str> = samples.iter().collect();
+        assert_eq!(distinct.len(), samples.len(), "{text}");
     }
 
     #[test]
