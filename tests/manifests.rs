@@ -47,6 +47,7 @@ const KNOWN_LABELS: &[&str] = &[
     "peer",
     "local",
     "interface",
+    "multihop",
     "state",
     "to",
     "reason",
