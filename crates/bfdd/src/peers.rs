@@ -544,10 +544,16 @@ impl Peers {
         }
     }
 
+    /// Saves the running sessions' discriminators, and those a pending peer has not claimed
+    /// yet: restarted before its interface appears, it still gets the one its peer knows.
     fn persist(&mut self, sessions: &Sessions) {
+        let store = &self.store;
         let running = self.iter(sessions).filter_map(|p| match p {
             PeerRef::Running { session, .. } => Some((p.key(), session.local_discriminator())),
-            PeerRef::Pending(_) => None,
+            PeerRef::Pending(_) => {
+                let key = p.key();
+                store.unclaimed(&key).map(|d| (key, d))
+            }
         });
         let running: Vec<(PeerKey, u32)> = running.collect();
         if let Err(e) = self.store.save(running.iter().map(|(k, d)| (k, *d))) {
@@ -952,6 +958,30 @@ mod tests {
             "{:?} after the wake-up",
             latest_next - awake
         );
+    }
+
+    #[test]
+    fn a_pending_peer_keeps_its_stored_discriminator_across_restarts() {
+        let now = crate::driver::now();
+        let mut buf = Vec::new();
+        let config = "[[peer]]\naddress = \"127.0.0.2\"\n[[peer]]\naddress = \"127.0.0.3\"\ninterface = \"bfdd-absent1\"\n";
+        let dir = std::env::temp_dir().join(format!("bfdd-peers-unclaimed-{}", std::process::id()));
+        let _scratch = Scratch(dir.clone());
+        let pending_key = peers(config)[1].key();
+        let mut store = DiscriminatorStore::load(&dir).0;
+        store
+            .save([(&pending_key, 0x1234_5678)])
+            .expect("state file");
+        // Two runs in which the interface never appears.
+        for _ in 0..2 {
+            let (store, _) = DiscriminatorStore::load(&dir);
+            let mut table = Peers::new(store, 7, None);
+            let mut sessions = Sessions::new(3);
+            table.apply(now, &mut sessions, peers(config), &mut buf);
+            assert_eq!(sessions.len(), 1);
+        }
+        let (store, _) = DiscriminatorStore::load(&dir);
+        assert_eq!(store.unclaimed(&pending_key), Some(0x1234_5678));
     }
 
     #[test]

@@ -69,6 +69,14 @@ impl DiscriminatorStore {
         self.previous.remove(&key.to_string())
     }
 
+    /// The discriminator a previous run used for this peer, still unclaimed.
+    pub fn unclaimed(&self, key: &PeerKey) -> Option<u32> {
+        if self.previous.is_empty() {
+            return None;
+        }
+        self.previous.get(&key.to_string()).copied()
+    }
+
     /// Replaces the stored set with the sessions running now, written atomically (temporary
     /// file, then rename) so a crash mid-write leaves the old file.
     pub fn save<'a>(
