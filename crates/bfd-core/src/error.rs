@@ -120,4 +120,8 @@ pub enum InsertError {
     /// Detect multiplier zero.
     #[error("detect multiplier must be at least 1")]
     ZeroDetectMult,
+    /// Desired Min TX zero (RFC 5880 §4.1: reserved), or an interval past the packet's
+    /// 32-bit microsecond fields.
+    #[error("desired min tx must be 1 µs to {max} µs, required min rx at most {max} µs", max = u32::MAX)]
+    BadInterval,
 }

@@ -881,6 +881,13 @@ fn validate(config: &SessionConfig) -> Result<(), InsertError> {
     if config.detect_mult == 0 {
         return Err(InsertError::ZeroDetectMult);
     }
+    let fits = |d: Duration| d.as_micros() <= u128::from(u32::MAX);
+    if config.desired_min_tx.as_micros() == 0
+        || !fits(config.desired_min_tx)
+        || !fits(config.required_min_rx)
+    {
+        return Err(InsertError::BadInterval);
+    }
     if let Some(key) = &config.auth {
         let max = key.auth_type.max_key_len();
         if key.secret.is_empty() || key.secret.len() > max {

@@ -1269,6 +1269,36 @@ fn rfc5880_6_8_7_passive_session_that_knows_no_peer_sends_nothing_on_shutdown() 
     assert!(pair.a.sent.is_empty(), "{:?}", pair.a.sent);
 }
 
+#[test]
+fn rfc5880_4_1_desired_min_tx_zero_is_refused() {
+    let now = up_pair(213).now;
+    let zero = SessionConfig {
+        desired_min_tx: Duration::ZERO,
+        ..config(300, 300, 3)
+    };
+    assert!(matches!(
+        bfd_core::Session::new(now, 1, zero, 1),
+        Err(InsertError::BadInterval)
+    ));
+    let huge = SessionConfig {
+        required_min_rx: Duration::from_secs(5000),
+        ..config(300, 300, 3)
+    };
+    assert!(matches!(
+        bfd_core::Session::new(now, 1, huge, 1),
+        Err(InsertError::BadInterval)
+    ));
+    let mut pair = up_pair(214);
+    let t = pair.now;
+    let id = pair.a.id;
+    let zero = SessionConfig {
+        desired_min_tx: Duration::ZERO,
+        ..config(300, 300, 3)
+    };
+    assert!(pair.a.sessions.set_config(t, id, zero).is_err());
+    assert!(pair.both_up());
+}
+
 // ---- RFC 5881 §5 ---------------------------------------------------------------------------
 
 #[test]
