@@ -326,12 +326,16 @@ impl TxSocket {
         next_port: &mut u16,
         destination: SocketAddr,
     ) -> io::Result<()> {
-        // The old socket goes first: it holds the port.
+        let port = self.source_port;
+        // The old socket goes first: it holds the port. Until the new one is bound it sends
+        // nothing (see `try_send`).
         self.socket = unbound_socket(binding)?.into();
         self.connected = false;
         self.batch_source = Ipv4Addr::UNSPECIFIED;
+        self.source_port = UNBOUND;
         let socket = socket2::SockRef::from(&self.socket);
-        self.source_port = bind_free_port(&socket, binding, Some(self.source_port), next_port)?;
+        let first = (port != UNBOUND).then_some(port);
+        self.source_port = bind_free_port(&socket, binding, first, next_port)?;
         self.connect(binding, destination);
         Ok(())
     }
@@ -365,6 +369,9 @@ impl TxSocket {
                 }
                 sent => sent.map(|_| ()),
             }
+        } else if self.source_port == UNBOUND {
+            // A send would bind the socket to an ephemeral port outside 49152-65535.
+            Err(io::Error::from_raw_os_error(nix::libc::EADDRNOTAVAIL))
         } else {
             self.socket.send_to(payload, destination()).map(|_| ())
         }
@@ -382,6 +389,9 @@ impl TxSocket {
             .then(|| SocketAddrV4::new(self.batch_source, self.source_port))
     }
 }
+
+/// `TxSocket::source_port` of a socket a failed [`TxSocket::rebind`] left unbound.
+const UNBOUND: u16 = 0;
 
 /// A sending socket for `binding`, configured (TTL 255, device) but not bound yet.
 fn unbound_socket(binding: &TxBinding) -> io::Result<Socket> {
@@ -466,6 +476,43 @@ pub fn interface_index(name: &str) -> io::Result<u32> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Loopback only: a receiver on 127.0.0.1 stands for the peer.
+    #[test]
+    fn rebind_keeps_the_source_port_and_a_failed_one_sends_nothing() {
+        let peer_socket = std::net::UdpSocket::bind("127.0.0.1:0").expect("peer");
+        peer_socket.set_nonblocking(true).expect("nonblocking");
+        let peer = peer_socket.local_addr().expect("addr");
+        let binding = TxBinding {
+            peer: peer.ip(),
+            local: Some(IpAddr::V4(Ipv4Addr::LOCALHOST)),
+            interface: None,
+        };
+        let mut next_port = *SOURCE_PORTS.start() + 1000;
+        let mut tx = TxSocket::bind(&binding, &mut next_port, peer).expect("bind");
+        let port = tx.source_port();
+        tx.rebind(&binding, &mut next_port, peer).expect("rebind");
+        assert_eq!(tx.source_port(), port);
+        tx.try_send(&[1; 24], || peer).expect("send");
+        let mut buf = [0; 64];
+        std::thread::sleep(Duration::from_millis(20));
+        let (_, from) = peer_socket.recv_from(&mut buf).expect("received");
+        assert_eq!(from.port(), port);
+
+        // The local address is gone (not on this host): the rebind fails, and the socket,
+        // left unbound, refuses to send rather than from a port outside the RFC's range.
+        let gone = TxBinding {
+            local: Some(IpAddr::V4(Ipv4Addr::new(192, 0, 2, 123))),
+            ..binding
+        };
+        assert!(tx.rebind(&gone, &mut next_port, peer).is_err());
+        let e = tx
+            .try_send(&[2; 24], || peer)
+            .expect_err("unbound socket sent");
+        assert_eq!(e.raw_os_error(), Some(nix::libc::EADDRNOTAVAIL));
+        std::thread::sleep(Duration::from_millis(20));
+        assert!(peer_socket.recv_from(&mut buf).is_err(), "a packet left");
+    }
 
     /// A peer not listening answers with ICMP port unreachable, which the connected socket
     /// reports on the next send, dropping that packet: it is sent again, so no send fails (before,
