@@ -1201,13 +1201,6 @@ fn rfc5880_6_8_1_peer_forgotten_in_admin_down_so_a_restarted_passive_peer_is_rea
     pair.restart(Side::B, 1208, passive);
     assert_ne!(pair.b.session().local_discriminator(), old_b);
     pair.run_for(ms(5000));
-    eprintln!(
-        "B new {} A remote {} A state {:?} B sent {:?}",
-        pair.b.session().local_discriminator(),
-        pair.a.session().remote().discriminator,
-        pair.a.state(),
-        pair.b.sent.iter().rev().take(2).collect::<Vec<_>>()
-    );
     // A forgot the old B after a Detection Time of silence, so its AdminDown packets name no
     // discriminator, B matched them by address and answered: A knows the new B.
     assert_eq!(
@@ -1230,28 +1223,13 @@ fn rfc5880_6_8_1_auth_seq_forgotten_in_admin_down_so_a_restarted_peer_is_accepte
     // any reset armed before A went down.
     pair.run_for(ms(20_000));
     // B restarts (a fresh random sequence number); A comes back once B is talking again.
-    eprintln!(
-        "AUTHDBG before restart: A rx errors {} A state {:?}",
-        pair.a.session().stats().rx_errors,
-        pair.a.state()
-    );
     pair.restart(Side::B, 1210, auth_config(t, b"k"));
     pair.run_for(ms(500));
-    eprintln!(
-        "AUTHDBG at re-enable: A rx errors {} B sent {}",
-        pair.a.session().stats().rx_errors,
-        pair.b.sent.len()
-    );
     let now = pair.now;
     pair.a.sessions.set_admin_down(now, pair.a.id, false);
     // B's new numbers are out of the old window until twice the Detection Time (2 x 3 s)
     // without an accepted packet clears bfd.AuthSeqKnown.
     pair.run_until_cond(ms(15_000), |p| p.both_up());
-    eprintln!(
-        "AUTHDBG up after {:?} since re-enable; A rx errors {}",
-        pair.now - now,
-        pair.a.session().stats().rx_errors
-    );
 }
 
 #[test]
