@@ -429,13 +429,16 @@ fn sighup_while_the_configuration_loads_is_a_reload_not_the_end() -> Result<()> 
     a.launch()?;
     let pid = a.pid().context("no pid")?;
     let caught = wait_until(Duration::from_secs(5), Duration::from_millis(5), || {
-        caught_signals(pid).is_ok_and(|m| m & (SIGHUP | SIGTERM) == SIGHUP | SIGTERM)
+        caught_signals(pid).is_ok_and(|m| m & SIGHUP != 0)
     });
     ensure!(
         caught,
-        "bfdd catches neither SIGHUP nor SIGTERM before it has read its configuration:\n{}",
+        "bfdd does not catch SIGHUP before it has read its configuration:\n{}",
         a.log()
     );
+    // SIGTERM keeps its default action until the load is done: a load stuck on a hung file
+    // system still ends with it.
+    ensure!(caught_signals(pid)? & SIGTERM == 0);
     a.signal("HUP")?;
     // Until the file is written bfdd is still loading it. bfdd has the FIFO open by the time
     // the write returns; the reload reads a plain file in its place.

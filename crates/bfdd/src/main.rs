@@ -60,14 +60,11 @@ fn main() -> ExitCode {
             return ExitCode::from(1);
         }
     };
-    // The signal handlers first: until they are installed a SIGTERM or SIGHUP (a reload) kills
-    // the daemon outright, and loading a large configuration takes a while.
-    let (shutdown, hup) = {
+    // SIGHUP's handler before the load: until it is installed a reload kills the daemon, and
+    // loading a large configuration takes a while.
+    let hup = {
         let _runtime = runtime.enter();
-        (
-            terminate(),
-            tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()),
-        )
+        tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())
     };
     let mut config = match Config::load(&args.config) {
         Ok(config) => config,
@@ -83,6 +80,12 @@ fn main() -> ExitCode {
         None => config.daemon.log_format,
     };
     bfdd::logging::init(format);
+    // SIGTERM's after it: during the load its default action is right (nothing runs yet, and
+    // a load stuck on a hung file system still ends), and from here it must say AdminDown.
+    let shutdown = {
+        let _runtime = runtime.enter();
+        terminate()
+    };
 
     let result = runtime.block_on(bfdd::run(args.config, config, shutdown, hup));
     match result {
