@@ -41,6 +41,14 @@ fn config_b(f: impl Fn(BfddPeer) -> BfddPeer) -> BfddConfig {
 /// (A's peer, B's peer) for IPv4 and IPv6.
 const PAIRS: [(&str, &str); 2] = [(B_V4, A_V4), (B_V6, A_V6)];
 
+/// A and B with the default peers (A's changed by `f`), all sessions Up.
+fn up_pair(topo: &Topology, f: impl Fn(BfddPeer) -> BfddPeer) -> Result<(Bfdd<'_>, Bfdd<'_>)> {
+    let a = Bfdd::start(&topo.a, config_a(f))?;
+    let b = Bfdd::start(&topo.b, config_b(|p| p))?;
+    wait_all_up(&a, &b)?;
+    Ok((a, b))
+}
+
 fn wait_all_up(a: &Bfdd<'_>, b: &Bfdd<'_>) -> Result<Duration> {
     let t = Instant::now();
     for (pa, pb) in PAIRS {
@@ -284,9 +292,7 @@ fn restart_keeps_local_discriminators_from_the_state_dir() -> Result<()> {
         return Ok(());
     }
     let topo = Topology::new()?;
-    let mut a = Bfdd::start(&topo.a, config_a(|p| p))?;
-    let b = Bfdd::start(&topo.b, config_b(|p| p))?;
-    wait_all_up(&a, &b)?;
+    let (mut a, b) = up_pair(&topo, |p| p)?;
     let ids: Vec<u32> = a.peers()?.iter().map(|p| p.id).collect();
     for ((_, pb), id) in PAIRS.iter().zip(&ids) {
         ensure!(b.peer(pb)?.remote_id == *id, "B does not address A's {id}");
@@ -319,9 +325,7 @@ fn a_second_bfdd_in_the_namespace_refuses_to_start() -> Result<()> {
         return Ok(());
     }
     let topo = Topology::new()?;
-    let mut a = Bfdd::start(&topo.a, config_a(|p| p))?;
-    let b = Bfdd::start(&topo.b, config_b(|p| p))?;
-    wait_all_up(&a, &b)?;
+    let (mut a, _b) = up_pair(&topo, |p| p)?;
     // Same peers, its own directory and control socket: were it to start, the peers' packets
     // would go to it alone.
     let second = Bfdd::start(&topo.a, config_a(|p| p));
@@ -378,9 +382,7 @@ fn sessions_come_back_when_their_interface_is_created_again() -> Result<()> {
         return Ok(());
     }
     let topo = Topology::new()?;
-    let mut a = Bfdd::start(&topo.a, config_a(|p| p.interface(&topo.if_a)))?;
-    let b = Bfdd::start(&topo.b, config_b(|p| p))?;
-    wait_all_up(&a, &b)?;
+    let (mut a, _b) = up_pair(&topo, |p| p.interface(&topo.if_a))?;
     // The link goes, and comes back under the same name with a new index: a pod's secondary
     // interface recreated by its CNI plugin.
     topo.a.ip(&["link", "del", &topo.if_a])?;
@@ -395,6 +397,56 @@ fn sessions_come_back_when_their_interface_is_created_again() -> Result<()> {
         a.wait_peer_state(peer, "up", Duration::from_secs(20))?;
     }
     ensure!(a.log().contains("interface created again"), "{}", a.log());
+    a.ensure_running()?;
+    Ok(())
+}
+
+/// The remote ends of A's connected UDP sockets (`ss`), as `address:port`.
+fn connected_peers(ns: &Netns) -> Result<Vec<String>> {
+    let out = ns.exec(&["ss", "-Hnu", "state", "established"])?;
+    Ok(out
+        .lines()
+        .filter_map(|l| l.split_whitespace().last().map(str::to_owned))
+        .collect())
+}
+
+#[test]
+fn sessions_reconnect_when_the_route_to_their_peer_returns() -> Result<()> {
+    if !require_bfdd() {
+        return Ok(());
+    }
+    let topo = Topology::new()?;
+    let (mut a, _b) = up_pair(&topo, |p| p)?;
+    let want = [format!("{B_V4}:3784"), format!("[{B_V6}]:3784")];
+    let has_both = |c: &[String]| want.iter().all(|w| c.contains(w));
+    ensure!(has_both(&connected_peers(&topo.a)?));
+    // The routes to B go: sends fail, and the retry tick replaces the sockets, which cannot
+    // connect without a route.
+    topo.a
+        .ip(&["route", "del", "198.51.100.0/24", "dev", &topo.if_a])?;
+    topo.a
+        .ip(&["-6", "route", "del", "2001:db8:1::/64", "dev", &topo.if_a])?;
+    for (peer, _) in PAIRS {
+        a.wait_peer_state(peer, "down", UP)?;
+    }
+    std::thread::sleep(Duration::from_secs(6));
+    // Back: the sessions come Up, through connected sockets again (the batched path).
+    topo.a
+        .ip(&["route", "add", "198.51.100.0/24", "dev", &topo.if_a])?;
+    topo.a
+        .ip(&["-6", "route", "add", "2001:db8:1::/64", "dev", &topo.if_a])?;
+    for (peer, _) in PAIRS {
+        a.wait_peer_state(peer, "up", Duration::from_secs(20))?;
+    }
+    let connected = wait_until(Duration::from_secs(12), Duration::from_millis(200), || {
+        connected_peers(&topo.a).is_ok_and(|c| has_both(&c))
+    });
+    ensure!(
+        connected,
+        "sockets not connected again: {:?}\n{}",
+        connected_peers(&topo.a)?,
+        a.log()
+    );
     a.ensure_running()?;
     Ok(())
 }
@@ -465,9 +517,7 @@ fn reload_with_a_bad_file_keeps_the_running_configuration() -> Result<()> {
         return Ok(());
     }
     let topo = Topology::new()?;
-    let mut a = Bfdd::start(&topo.a, config_a(|p| p))?;
-    let b = Bfdd::start(&topo.b, config_b(|p| p))?;
-    wait_all_up(&a, &b)?;
+    let (mut a, b) = up_pair(&topo, |p| p)?;
     let before = a.peers()?;
 
     // A good file with one bad value appended: a third peer with an impossible interval.
@@ -919,9 +969,7 @@ fn control_socket_survives_clients_that_vanish_mid_answer() -> Result<()> {
         return Ok(());
     }
     let topo = Topology::new()?;
-    let mut a = Bfdd::start(&topo.a, config_a(|p| p))?;
-    let b = Bfdd::start(&topo.b, config_b(|p| p))?;
-    wait_all_up(&a, &b)?;
+    let (mut a, _b) = up_pair(&topo, |p| p)?;
     let socket = a.socket_path();
     for round in 0..50 {
         let mut s = UnixStream::connect(&socket).context("connect")?;

@@ -242,7 +242,7 @@ impl Driver {
                     if self.peers.retry_pending(now, &mut self.sessions) > 0 {
                         self.align_transmissions(now);
                     }
-                    self.peers.rebind_failing(&mut self.sessions);
+                    self.peers.check_sockets(&mut self.sessions);
                 }
             }
             // Deadlines already due are served now rather than when tokio's timer, which

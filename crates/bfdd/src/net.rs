@@ -294,6 +294,9 @@ pub struct TxSocket {
     /// through [`BatchSender`](crate::batch_send::BatchSender); unspecified when this socket
     /// must send its own packets (IPv6, bound to an interface, not connected).
     batch_source: Ipv4Addr,
+    /// Bound to `source_port`. Only a failed [`rebind`](Self::rebind) leaves it unbound, and
+    /// then it sends nothing: a send would bind it to an ephemeral port outside 49152-65535.
+    bound: bool,
 }
 
 impl TxSocket {
@@ -312,9 +315,30 @@ impl TxSocket {
             source_port,
             connected: false,
             batch_source: Ipv4Addr::UNSPECIFIED,
+            bound: true,
         };
         tx.connect(binding, destination);
         Ok(tx)
+    }
+
+    /// Connects a socket that is not connected (no route to the peer when it was bound):
+    /// once there is one, the session sends through the connected, batched path again.
+    /// Returns whether it is connected now.
+    pub fn connect_again(&mut self, binding: &TxBinding, destination: SocketAddr) -> bool {
+        if self.bound && !self.connected {
+            self.connect(binding, destination);
+        }
+        self.connected
+    }
+
+    /// Connected to the peer (see the field).
+    pub fn connected(&self) -> bool {
+        self.connected
+    }
+
+    /// Bound to its source port (see the field).
+    pub fn bound(&self) -> bool {
+        self.bound
     }
 
     /// Replaces the socket by a fresh one, on the same source port if it is still free: for
@@ -326,16 +350,15 @@ impl TxSocket {
         next_port: &mut u16,
         destination: SocketAddr,
     ) -> io::Result<()> {
-        let port = self.source_port;
         // The old socket goes first: it holds the port. Until the new one is bound it sends
-        // nothing (see `try_send`).
+        // nothing (see `try_send`), and keeps the port to try again.
         self.socket = unbound_socket(binding)?.into();
         self.connected = false;
         self.batch_source = Ipv4Addr::UNSPECIFIED;
-        self.source_port = UNBOUND;
+        self.bound = false;
         let socket = socket2::SockRef::from(&self.socket);
-        let first = (port != UNBOUND).then_some(port);
-        self.source_port = bind_free_port(&socket, binding, first, next_port)?;
+        self.source_port = bind_free_port(&socket, binding, Some(self.source_port), next_port)?;
+        self.bound = true;
         self.connect(binding, destination);
         Ok(())
     }
@@ -369,7 +392,7 @@ impl TxSocket {
                 }
                 sent => sent.map(|_| ()),
             }
-        } else if self.source_port == UNBOUND {
+        } else if !self.bound {
             // A send would bind the socket to an ephemeral port outside 49152-65535.
             Err(io::Error::from_raw_os_error(nix::libc::EADDRNOTAVAIL))
         } else {
@@ -389,9 +412,6 @@ impl TxSocket {
             .then(|| SocketAddrV4::new(self.batch_source, self.source_port))
     }
 }
-
-/// `TxSocket::source_port` of a socket a failed [`TxSocket::rebind`] left unbound.
-const UNBOUND: u16 = 0;
 
 /// A sending socket for `binding`, configured (TTL 255, device) but not bound yet.
 fn unbound_socket(binding: &TxBinding) -> io::Result<Socket> {
@@ -503,7 +523,7 @@ mod tests {
         // left unbound, refuses to send rather than from a port outside the RFC's range.
         let gone = TxBinding {
             local: Some(IpAddr::V4(Ipv4Addr::new(192, 0, 2, 123))),
-            ..binding
+            ..binding.clone()
         };
         assert!(tx.rebind(&gone, &mut next_port, peer).is_err());
         let e = tx
@@ -512,6 +532,13 @@ mod tests {
         assert_eq!(e.raw_os_error(), Some(nix::libc::EADDRNOTAVAIL));
         std::thread::sleep(Duration::from_millis(20));
         assert!(peer_socket.recv_from(&mut buf).is_err(), "a packet left");
+        // Back: the session's port again.
+        tx.rebind(&binding, &mut next_port, peer).expect("rebind");
+        assert_eq!(tx.source_port(), port);
+        tx.try_send(&[3; 24], || peer).expect("send");
+        std::thread::sleep(Duration::from_millis(20));
+        let (_, from) = peer_socket.recv_from(&mut buf).expect("received");
+        assert_eq!(from.port(), port);
     }
 
     /// A peer not listening answers with ICMP port unreachable, which the connected socket

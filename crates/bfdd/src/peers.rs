@@ -41,10 +41,10 @@ pub struct PeerEntry {
     pub state_changes: [u32; 4],
     /// Packets the socket refused to send (buffer full, no route).
     pub send_errors: u64,
-    /// Sends failed in a way a fresh socket may mend (see [`needs_new_socket`]); the retry
-    /// tick replaces the socket.
+    /// Sends failed in a way a new socket may mend (see [`needs_new_socket`]); the retry
+    /// tick gives it one.
     pub rebind: bool,
-    /// Warned about failing sends, until the session is next Up.
+    /// Its failing sends were reported, until the session is next Up or its socket replaced.
     pub warned: bool,
 }
 
@@ -65,24 +65,39 @@ fn needs_new_socket(e: &std::io::Error) -> bool {
     )
 }
 
-/// Counts a failed send; the first of a run is logged, and one a new socket may mend asks
-/// for one.
-fn note_send_error(entry: &mut PeerEntry, session: SessionId, e: &std::io::Error) {
+/// Sessions whose sends started failing since the last retry tick, reported by it in one
+/// line: a link going away fails thousands at once.
+#[derive(Default)]
+struct NewSendFailures {
+    count: usize,
+    first: Option<(SessionId, String)>,
+}
+
+/// Counts a failed send; a session whose sends start failing is reported at the next retry
+/// tick, and one a new socket may mend asks for one.
+fn note_send_error(
+    entry: &mut PeerEntry,
+    failures: &mut NewSendFailures,
+    session: SessionId,
+    e: &std::io::Error,
+) {
     entry.send_errors += 1;
     if needs_new_socket(e) {
         entry.rebind = true;
     }
-    if entry.warned {
-        tracing::debug!(session = session.index(), error = %e, "send failed");
-    } else {
+    tracing::debug!(session = session.index(), error = %e, "send failed");
+    if !entry.warned {
         entry.warned = true;
-        warn!(
-            session = session.index(),
-            error = %e,
-            "cannot send to peer; counted in send_errors, retried with a new socket every 5 s if the interface or address changed"
-        );
+        failures.count += 1;
+        failures
+            .first
+            .get_or_insert_with(|| (session, e.to_string()));
     }
 }
+
+/// New sockets the retry tick makes at most (about 12 µs each): a link with thousands of
+/// sessions going away must not hold the driver for long; the rest wait for the next tick.
+const REBINDS_PER_TICK: usize = 256;
 
 /// A configured peer that could not be started yet (its interface is missing, say).
 pub struct PendingPeer {
@@ -115,6 +130,7 @@ pub struct Peers {
     /// this round of starts: the next peer from one fails at once instead of trying all
     /// 16,384 ports again, which at thousands of peers held the driver for minutes.
     ports_exhausted: HashSet<(Option<IpAddr>, Option<String>, bool)>,
+    new_send_failures: NewSendFailures,
     store: DiscriminatorStore,
     /// Addresses some `bfd = true` route uses as its gateway: the only ones whose Up sessions
     /// are counted, so peers no route depends on cost nothing here or in the route installer.
@@ -205,6 +221,7 @@ impl Peers {
             order: Vec::new(),
             pending: BTreeMap::new(),
             ports_exhausted: HashSet::new(),
+            new_send_failures: NewSendFailures::default(),
             next_port: SOURCE_PORTS.start() + port_seed % span,
             store,
             gateways: HashSet::new(),
@@ -366,49 +383,65 @@ impl Peers {
         started.len()
     }
 
-    /// Gives every session whose sends failed in a way a new socket may mend a new one,
-    /// bound to the interface as it is now (deleted and created again, it has a new index).
-    /// Returns how many were replaced.
-    pub fn rebind_failing(&mut self, sessions: &mut Sessions) -> usize {
-        let failing: Vec<SessionId> = sessions
-            .iter()
-            .map(|(id, _, _)| id)
-            .filter(|id| {
-                self.entries
-                    .get(id.index())
-                    .and_then(Option::as_ref)
-                    .is_some_and(|e| e.rebind)
-            })
-            .collect();
-        let mut replaced = 0;
-        for id in failing {
+    /// The retry tick's look at the sending sockets: a session whose interface was deleted
+    /// and created again (a new index) moves to it with a new socket, silent sessions too; a
+    /// socket whose sends failed in a way a new one may mend (its source address went away)
+    /// is replaced; one not connected (no route when it was bound) tries to connect, so it
+    /// sends through the connected, batched path again. Reports sessions whose sends started
+    /// failing. Returns how many sockets were replaced.
+    pub fn check_sockets(&mut self, sessions: &mut Sessions) -> usize {
+        let failures = std::mem::take(&mut self.new_send_failures);
+        if let Some((session, error)) = failures.first {
+            let peer = sessions.key(session).map(|k| k.peer.to_string());
+            warn!(
+                sessions = failures.count,
+                first_peer = peer.as_deref().unwrap_or("-"),
+                %error,
+                "cannot send to some peers (counted in send_errors); sockets are replaced if an interface or address changed"
+            );
+        }
+        let mut ifindexes: HashMap<Box<str>, Option<u32>> = HashMap::new();
+        let mut moved: HashMap<Box<str>, usize> = HashMap::new();
+        let mut budget = REBINDS_PER_TICK;
+        let ids: Vec<SessionId> = sessions.iter().map(|(id, _, _)| id).collect();
+        for id in ids {
             let (Some(entry), Some(key)) = (
                 self.entries.get_mut(id.index()).and_then(Option::as_mut),
                 sessions.key(id).cloned(),
             ) else {
                 continue;
             };
-            let ifindex = match entry.interface.as_deref().map(interface_index) {
-                Some(Ok(ifindex)) => Some(ifindex),
-                Some(Err(e)) => {
-                    debug!(peer = %key.peer, error = %e, "interface still missing");
-                    continue;
+            let ifindex = match entry.interface.as_deref() {
+                Some(name) => {
+                    let now = *ifindexes
+                        .entry(name.into())
+                        .or_insert_with(|| interface_index(name).ok());
+                    // Missing: nothing to bind to until it is back.
+                    let Some(now) = now else { continue };
+                    Some(now)
                 }
                 None => None,
             };
-            if ifindex != key.ifindex {
-                info!(
-                    peer = %key.peer,
-                    interface = entry.interface.as_deref().unwrap_or(""),
-                    "interface created again; session moved to it"
-                );
-                sessions.set_interface_index(id, ifindex);
-            }
             let binding = TxBinding {
                 peer: key.peer,
                 local: key.local,
                 interface: entry.interface.as_deref().map(str::to_owned),
             };
+            let recreated = ifindex != key.ifindex;
+            if !recreated && entry.tx.bound() && !entry.tx.connected() {
+                // Not connected, the source is picked for each packet: nothing is stale, and
+                // a new socket would mend nothing a connection does not.
+                entry.tx.connect_again(&binding, destination(&key));
+                entry.rebind = false;
+                continue;
+            }
+            if !recreated && !entry.rebind && entry.tx.bound() {
+                continue;
+            }
+            if budget == 0 {
+                continue;
+            }
+            budget -= 1;
             let key = bfd_core::PeerKey { ifindex, ..key };
             match entry
                 .tx
@@ -416,12 +449,24 @@ impl Peers {
             {
                 Ok(()) => {
                     entry.rebind = false;
-                    replaced += 1;
+                    entry.warned = false;
+                    if recreated {
+                        sessions.set_interface_index(id, ifindex);
+                        if let Some(name) = entry.interface.clone() {
+                            *moved.entry(name).or_default() += 1;
+                        }
+                    }
                 }
                 Err(e) => debug!(peer = %key.peer, error = %e, "cannot replace sending socket"),
             }
         }
-        replaced
+        for (interface, sessions) in &moved {
+            info!(
+                interface = &**interface,
+                sessions, "interface created again; sessions moved to it"
+            );
+        }
+        REBINDS_PER_TICK - budget
     }
 
     /// Grows the side table to the core's slot capacity in one step, not by doubling.
@@ -590,7 +635,7 @@ impl Peers {
                 // A batch source is an IPv4 session's, so its destination is IPv4 too.
                 if let SocketAddr::V4(to) = destination(key) {
                     if batch.is_full() {
-                        sent -= flush_batch(batch, &mut self.entries);
+                        sent -= flush_batch(batch, &mut self.entries, &mut self.new_send_failures);
                     }
                     if batch.push(tx.session, source, to, buf) {
                         sent += 1;
@@ -603,11 +648,11 @@ impl Peers {
             };
             match entry.tx.try_send(buf, || destination(key)) {
                 Ok(()) => sent += 1,
-                Err(e) => note_send_error(entry, tx.session, &e),
+                Err(e) => note_send_error(entry, &mut self.new_send_failures, tx.session, &e),
             }
         }
         if let Some(batch) = self.batch.as_mut() {
-            sent -= flush_batch(batch, &mut self.entries);
+            sent -= flush_batch(batch, &mut self.entries, &mut self.new_send_failures);
         }
         sent
     }
@@ -743,12 +788,16 @@ impl PeerRef<'_> {
 }
 
 /// Sends `batch`, counting each packet refused against its session; returns how many were.
-fn flush_batch(batch: &mut BatchSender, entries: &mut [Option<PeerEntry>]) -> usize {
+fn flush_batch(
+    batch: &mut BatchSender,
+    entries: &mut [Option<PeerEntry>],
+    failures: &mut NewSendFailures,
+) -> usize {
     let mut refused = 0;
     batch.flush(|session, e| {
         refused += 1;
         if let Some(entry) = entries.get_mut(session.index()).and_then(Option::as_mut) {
-            note_send_error(entry, session, e);
+            note_send_error(entry, failures, session, e);
         }
     });
     refused
