@@ -401,13 +401,24 @@ fn sessions_come_back_when_their_interface_is_created_again() -> Result<()> {
     Ok(())
 }
 
-/// The remote ends of A's connected UDP sockets (`ss`), as `address:port`.
-fn connected_peers(ns: &Netns) -> Result<Vec<String>> {
+/// The connected UDP sockets in `ns` (`ss`), as (local, remote) `address:port` pairs.
+fn connected_sockets(ns: &Netns) -> Result<Vec<(String, String)>> {
     let out = ns.exec(&["ss", "-Hnu", "state", "established"])?;
     Ok(out
         .lines()
-        .filter_map(|l| l.split_whitespace().last().map(str::to_owned))
+        .filter_map(|l| {
+            let fields: Vec<&str> = l.split_whitespace().collect();
+            match fields[..] {
+                [.., local, remote] => Some((local.to_owned(), remote.to_owned())),
+                _ => None,
+            }
+        })
         .collect())
+}
+
+/// The remote ends of the connected UDP sockets in `ns`.
+fn connected_peers(ns: &Netns) -> Result<Vec<String>> {
+    Ok(connected_sockets(ns)?.into_iter().map(|(_, r)| r).collect())
 }
 
 #[test]
@@ -448,6 +459,45 @@ fn sessions_reconnect_when_the_route_to_their_peer_returns() -> Result<()> {
         a.log()
     );
     a.ensure_running()?;
+    Ok(())
+}
+
+#[test]
+fn a_batched_session_sends_from_its_new_address_after_renumbering() -> Result<()> {
+    if !require_bfdd() {
+        return Ok(());
+    }
+    let topo = Topology::new()?;
+    // No local-address: the kernel picks the source, which batched packets then carry.
+    let a = Bfdd::start(&topo.a, BfddConfig::new().peer(BfddPeer::new(B_V4)))?;
+    let b = Bfdd::start(&topo.b, config_b(|p| p))?;
+    a.wait_peer_state(B_V4, "up", UP)?;
+    b.wait_peer_state(A_V4, "up", UP)?;
+    let from = |local: &str| {
+        connected_sockets(&topo.a).is_ok_and(|c| {
+            c.iter()
+                .any(|(l, p)| l.starts_with(&format!("{local}:")) && p == &format!("{B_V4}:3784"))
+        })
+    };
+    ensure!(from(A_V4), "{:?}", connected_sockets(&topo.a)?);
+    // Renumbered: a new address comes, the old one goes (the new one takes over the subnet).
+    topo.a.exec(&[
+        "sysctl",
+        "-qw",
+        &format!("net.ipv4.conf.{}.promote_secondaries=1", topo.if_a),
+    ])?;
+    topo.a.add_addr(&topo.if_a, "198.51.100.11/24")?;
+    topo.a.del_addr(&topo.if_a, &format!("{A_V4}/24"))?;
+    // The raw socket would send from the old address without a word; the retry tick sees it.
+    let moved = wait_until(Duration::from_secs(15), Duration::from_millis(200), || {
+        from("198.51.100.11")
+    });
+    ensure!(
+        moved,
+        "still sending from the old address: {:?}\n{}",
+        connected_sockets(&topo.a)?,
+        a.log()
+    );
     Ok(())
 }
 

@@ -331,6 +331,14 @@ impl TxSocket {
         self.connected
     }
 
+    /// Whether the connected socket's source address is still ours and the peer still
+    /// routed: connecting again to the same peer makes the kernel look the route up from
+    /// that source, and it refuses one that is gone (a failed connect leaves the socket as it
+    /// was). Packets sent in batches carry this source, and the raw socket checks neither.
+    pub fn still_valid(&self, destination: SocketAddr) -> bool {
+        self.socket.connect(destination).is_ok()
+    }
+
     /// Connected to the peer (see the field).
     pub fn connected(&self) -> bool {
         self.connected

@@ -70,7 +70,7 @@ fn needs_new_socket(e: &std::io::Error) -> bool {
 #[derive(Default)]
 struct NewSendFailures {
     count: usize,
-    first: Option<(SessionId, String)>,
+    first: Option<(IpAddr, String)>,
 }
 
 /// Counts a failed send; a session whose sends start failing is reported at the next retry
@@ -78,26 +78,29 @@ struct NewSendFailures {
 fn note_send_error(
     entry: &mut PeerEntry,
     failures: &mut NewSendFailures,
-    session: SessionId,
+    peer: Option<IpAddr>,
     e: &std::io::Error,
 ) {
     entry.send_errors += 1;
     if needs_new_socket(e) {
         entry.rebind = true;
     }
-    tracing::debug!(session = session.index(), error = %e, "send failed");
+    tracing::debug!(peer = ?peer, error = %e, "send failed");
     if !entry.warned {
         entry.warned = true;
         failures.count += 1;
-        failures
-            .first
-            .get_or_insert_with(|| (session, e.to_string()));
+        if let Some(peer) = peer {
+            failures.first.get_or_insert_with(|| (peer, e.to_string()));
+        }
     }
 }
 
-/// New sockets the retry tick makes at most (about 12 µs each): a link with thousands of
-/// sessions going away must not hold the driver for long; the rest wait for the next tick.
-const REBINDS_PER_TICK: usize = 256;
+/// System calls the retry tick's socket check makes at most (a `connect` is one, a new
+/// socket about six, some 12 µs): at thousands of sessions it must not hold the driver for
+/// more than a few milliseconds; the rest wait for the next tick.
+const SOCKET_CHECKS_PER_TICK: usize = 2048;
+/// A new socket, in `connect`s.
+const REPLACE_COST: usize = 6;
 
 /// A configured peer that could not be started yet (its interface is missing, say).
 pub struct PendingPeer {
@@ -131,6 +134,8 @@ pub struct Peers {
     /// 16,384 ports again, which at thousands of peers held the driver for minutes.
     ports_exhausted: HashSet<(Option<IpAddr>, Option<String>, bool)>,
     new_send_failures: NewSendFailures,
+    /// Where the next retry tick's socket check starts (see [`Peers::check_sockets`]).
+    check_cursor: usize,
     store: DiscriminatorStore,
     /// Addresses some `bfd = true` route uses as its gateway: the only ones whose Up sessions
     /// are counted, so peers no route depends on cost nothing here or in the route installer.
@@ -222,6 +227,7 @@ impl Peers {
             pending: BTreeMap::new(),
             ports_exhausted: HashSet::new(),
             new_send_failures: NewSendFailures::default(),
+            check_cursor: 0,
             next_port: SOURCE_PORTS.start() + port_seed % span,
             store,
             gateways: HashSet::new(),
@@ -383,28 +389,37 @@ impl Peers {
         started.len()
     }
 
-    /// The retry tick's look at the sending sockets: a session whose interface was deleted
-    /// and created again (a new index) moves to it with a new socket, silent sessions too; a
-    /// socket whose sends failed in a way a new one may mend (its source address went away)
-    /// is replaced; one not connected (no route when it was bound) tries to connect, so it
-    /// sends through the connected, batched path again. Reports sessions whose sends started
-    /// failing. Returns how many sockets were replaced.
-    pub fn check_sockets(&mut self, sessions: &mut Sessions) -> usize {
+    /// The retry tick's look at the sending sockets:
+    /// - a session whose interface was deleted and created again (a new index) moves to it
+    ///   with a new socket, silent sessions too;
+    /// - a socket not connected (no route when it was bound) tries to connect, so it sends
+    ///   through the connected, batched path again;
+    /// - a connected socket that failed to send, or whose packets go out in batches from its
+    ///   source address (the raw socket does not check that the address is still ours), is
+    ///   connected again: the kernel looks the route up from its source, and refuses a source
+    ///   that went away; only then is the socket replaced.
+    ///
+    /// All but the moves are system calls on the driver's thread, so each tick does a bounded
+    /// share, carrying on next tick where it stopped. Sessions whose sends started failing
+    /// are reported in one line.
+    pub fn check_sockets(&mut self, sessions: &mut Sessions) {
         let failures = std::mem::take(&mut self.new_send_failures);
-        if let Some((session, error)) = failures.first {
-            let peer = sessions.key(session).map(|k| k.peer.to_string());
+        if let Some((peer, error)) = failures.first {
             warn!(
                 sessions = failures.count,
-                first_peer = peer.as_deref().unwrap_or("-"),
+                first_peer = %peer,
                 %error,
                 "cannot send to some peers (counted in send_errors); sockets are replaced if an interface or address changed"
             );
         }
-        let mut ifindexes: HashMap<Box<str>, Option<u32>> = HashMap::new();
-        let mut moved: HashMap<Box<str>, usize> = HashMap::new();
-        let mut budget = REBINDS_PER_TICK;
+        let mut ifindexes: HashMap<String, Option<u32>> = HashMap::new();
+        let mut moved: HashMap<String, usize> = HashMap::new();
+        let mut budget = SOCKET_CHECKS_PER_TICK;
         let ids: Vec<SessionId> = sessions.iter().map(|(id, _, _)| id).collect();
-        for id in ids {
+        let start = self.check_cursor % ids.len().max(1);
+        // Where the budget ran out: the next tick starts there.
+        let mut stopped = None;
+        for (n, &id) in ids[start..].iter().chain(&ids[..start]).enumerate() {
             let (Some(entry), Some(key)) = (
                 self.entries.get_mut(id.index()).and_then(Option::as_mut),
                 sessions.key(id).cloned(),
@@ -413,36 +428,54 @@ impl Peers {
             };
             let ifindex = match entry.interface.as_deref() {
                 Some(name) => {
-                    let now = *ifindexes
-                        .entry(name.into())
-                        .or_insert_with(|| interface_index(name).ok());
+                    let now = match ifindexes.get(name) {
+                        Some(&now) => now,
+                        None => {
+                            let now = interface_index(name).ok();
+                            ifindexes.insert(name.to_owned(), now);
+                            now
+                        }
+                    };
                     // Missing: nothing to bind to until it is back.
                     let Some(now) = now else { continue };
                     Some(now)
                 }
                 None => None,
             };
+            let recreated = ifindex != key.ifindex;
+            let tx = &entry.tx;
+            let batched = tx.batch_source().is_some();
+            if !recreated && tx.bound() && tx.connected() && !entry.rebind && !batched {
+                continue;
+            }
+            // Interface moves are one-offs and not held to the budget.
+            if !recreated && budget == 0 {
+                stopped.get_or_insert(start + n);
+                continue;
+            }
             let binding = TxBinding {
                 peer: key.peer,
                 local: key.local,
                 interface: entry.interface.as_deref().map(str::to_owned),
             };
-            let recreated = ifindex != key.ifindex;
-            if !recreated && entry.tx.bound() && !entry.tx.connected() {
-                // Not connected, the source is picked for each packet: nothing is stale, and
-                // a new socket would mend nothing a connection does not.
-                entry.tx.connect_again(&binding, destination(&key));
-                entry.rebind = false;
-                continue;
-            }
-            if !recreated && !entry.rebind && entry.tx.bound() {
-                continue;
-            }
-            if budget == 0 {
-                continue;
-            }
-            budget -= 1;
             let key = bfd_core::PeerKey { ifindex, ..key };
+            if !recreated && entry.tx.bound() {
+                budget = budget.saturating_sub(1);
+                if !entry.tx.connected() {
+                    // The source is picked for each packet: nothing is stale that a new
+                    // socket would mend.
+                    entry.tx.connect_again(&binding, destination(&key));
+                    entry.rebind = false;
+                    continue;
+                }
+                if entry.tx.still_valid(destination(&key)) {
+                    entry.rebind = false;
+                    continue;
+                }
+            }
+            if !recreated {
+                budget = budget.saturating_sub(REPLACE_COST);
+            }
             match entry
                 .tx
                 .rebind(&binding, &mut self.next_port, destination(&key))
@@ -452,21 +485,21 @@ impl Peers {
                     entry.warned = false;
                     if recreated {
                         sessions.set_interface_index(id, ifindex);
-                        if let Some(name) = entry.interface.clone() {
-                            *moved.entry(name).or_default() += 1;
+                        if let Some(name) = entry.interface.as_deref() {
+                            *moved.entry(name.to_owned()).or_default() += 1;
                         }
                     }
                 }
                 Err(e) => debug!(peer = %key.peer, error = %e, "cannot replace sending socket"),
             }
         }
+        self.check_cursor = stopped.unwrap_or(start);
         for (interface, sessions) in &moved {
             info!(
-                interface = &**interface,
+                interface = interface.as_str(),
                 sessions, "interface created again; sessions moved to it"
             );
         }
-        REBINDS_PER_TICK - budget
     }
 
     /// Grows the side table to the core's slot capacity in one step, not by doubling.
@@ -635,7 +668,12 @@ impl Peers {
                 // A batch source is an IPv4 session's, so its destination is IPv4 too.
                 if let SocketAddr::V4(to) = destination(key) {
                     if batch.is_full() {
-                        sent -= flush_batch(batch, &mut self.entries, &mut self.new_send_failures);
+                        sent -= flush_batch(
+                            batch,
+                            &mut self.entries,
+                            &mut self.new_send_failures,
+                            sessions,
+                        );
                     }
                     if batch.push(tx.session, source, to, buf) {
                         sent += 1;
@@ -647,12 +685,20 @@ impl Peers {
                 continue;
             };
             match entry.tx.try_send(buf, || destination(key)) {
-                Ok(()) => sent += 1,
-                Err(e) => note_send_error(entry, &mut self.new_send_failures, tx.session, &e),
+                Ok(()) => {
+                    sent += 1;
+                    entry.rebind = false;
+                }
+                Err(e) => note_send_error(entry, &mut self.new_send_failures, Some(key.peer), &e),
             }
         }
         if let Some(batch) = self.batch.as_mut() {
-            sent -= flush_batch(batch, &mut self.entries, &mut self.new_send_failures);
+            sent -= flush_batch(
+                batch,
+                &mut self.entries,
+                &mut self.new_send_failures,
+                sessions,
+            );
         }
         sent
     }
@@ -792,12 +838,13 @@ fn flush_batch(
     batch: &mut BatchSender,
     entries: &mut [Option<PeerEntry>],
     failures: &mut NewSendFailures,
+    sessions: &Sessions,
 ) -> usize {
     let mut refused = 0;
     batch.flush(|session, e| {
         refused += 1;
         if let Some(entry) = entries.get_mut(session.index()).and_then(Option::as_mut) {
-            note_send_error(entry, failures, session, e);
+            note_send_error(entry, failures, sessions.key(session).map(|k| k.peer), e);
         }
     });
     refused
