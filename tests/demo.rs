@@ -40,7 +40,7 @@ fn readme_demo_brings_sessions_up_and_detects_the_killed_peer() {
         "2 of 2 sessions up",
         "203.0.113.2 down (control-expired)",
         "up -> down (control-expired)",
-        "bfd_session_up{interface=\"\",local=\"\",multihop=\"false\",peer=\"203.0.113.2\"} 0",
+        "bfd_session_up{interface=\"\",local=\"\",peer=\"203.0.113.2\"} 0",
         "demo: OK",
     ] {
         assert!(stdout.contains(expected), "demo output lacks {expected:?}");
