@@ -501,6 +501,39 @@ fn a_batched_session_sends_from_its_new_address_after_renumbering() -> Result<()
     Ok(())
 }
 
+#[test]
+fn an_ipv6_session_sends_from_its_new_address_after_renumbering() -> Result<()> {
+    if !require_bfdd() {
+        return Ok(());
+    }
+    let topo = Topology::new()?;
+    // No local-address: the kernel picks the source.
+    let a = Bfdd::start(&topo.a, BfddConfig::new().peer(BfddPeer::new(B_V6)))?;
+    let b = Bfdd::start(&topo.b, config_b(|p| p))?;
+    a.wait_peer_state(B_V6, "up", UP)?;
+    b.wait_peer_state(A_V6, "up", UP)?;
+    let from = |local: &str| {
+        connected_sockets(&topo.a).is_ok_and(|c| {
+            c.iter().any(|(l, p)| {
+                l.starts_with(&format!("[{local}]:")) && p == &format!("[{B_V6}]:3784")
+            })
+        })
+    };
+    ensure!(from(A_V6), "{:?}", connected_sockets(&topo.a)?);
+    topo.a.add_addr(&topo.if_a, "2001:db8:1::11/64")?;
+    topo.a.del_addr(&topo.if_a, &format!("{A_V6}/64"))?;
+    let moved = wait_until(Duration::from_secs(15), Duration::from_millis(200), || {
+        from("2001:db8:1::11")
+    });
+    ensure!(
+        moved,
+        "still sending from the old address: {:?}\n{}",
+        connected_sockets(&topo.a)?,
+        a.log()
+    );
+    Ok(())
+}
+
 /// The signals bfdd is catching, from /proc (`SigCgt`).
 fn caught_signals(pid: u32) -> Result<u64> {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status"))?;

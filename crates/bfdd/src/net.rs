@@ -339,6 +339,11 @@ impl TxSocket {
         self.socket.connect(destination).is_ok()
     }
 
+    /// The address the socket sends from, as the kernel has it.
+    pub fn local_ip(&self) -> Option<IpAddr> {
+        self.socket.local_addr().ok().map(|a| a.ip())
+    }
+
     /// Connected to the peer (see the field).
     pub fn connected(&self) -> bool {
         self.connected

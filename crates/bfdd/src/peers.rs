@@ -65,6 +65,16 @@ fn needs_new_socket(e: &std::io::Error) -> bool {
     )
 }
 
+/// The host's IPv6 addresses; `None` when they cannot be read (then none is taken for gone).
+fn local_ipv6_addresses() -> Option<HashSet<std::net::Ipv6Addr>> {
+    let addresses = nix::ifaddrs::getifaddrs().ok()?;
+    Some(
+        addresses
+            .filter_map(|a| a.address?.as_sockaddr_in6().map(|a| a.ip()))
+            .collect(),
+    )
+}
+
 /// Sessions whose sends started failing since the last retry tick, reported by it in one
 /// line: a link going away fails thousands at once.
 #[derive(Default)]
@@ -396,8 +406,10 @@ impl Peers {
     ///   through the connected, batched path again;
     /// - a connected socket that failed to send, or whose packets go out in batches from its
     ///   source address (the raw socket does not check that the address is still ours), is
-    ///   connected again: the kernel looks the route up from its source, and refuses a source
-    ///   that went away; only then is the socket replaced.
+    ///   connected again: the kernel looks the route up from its source, and refuses an IPv4
+    ///   source that went away; an IPv6 socket's source is compared with the host's
+    ///   addresses, since there neither sending nor connecting notices. Only a socket found
+    ///   stale is replaced.
     ///
     /// All but the moves are system calls on the driver's thread, so each tick does a bounded
     /// share, carrying on next tick where it stopped. Sessions whose sends started failing
@@ -415,6 +427,8 @@ impl Peers {
         let mut ifindexes: HashMap<String, Option<u32>> = HashMap::new();
         let mut moved: HashMap<String, usize> = HashMap::new();
         let mut budget = SOCKET_CHECKS_PER_TICK;
+        // The host's IPv6 addresses, read once a tick if needed (`None`: unreadable).
+        let mut local_v6: Option<Option<HashSet<std::net::Ipv6Addr>>> = None;
         let ids: Vec<SessionId> = sessions.iter().map(|(id, _, _)| id).collect();
         let start = self.check_cursor % ids.len().max(1);
         // Where the budget ran out: the next tick starts there.
@@ -445,7 +459,10 @@ impl Peers {
             let recreated = ifindex != key.ifindex;
             let tx = &entry.tx;
             let batched = tx.batch_source().is_some();
-            if !recreated && tx.bound() && tx.connected() && !entry.rebind && !batched {
+            // IPv6: a connected socket keeps sending from an address that went away, and
+            // connecting it again does not notice; its address is compared with the host's.
+            let checked = batched || key.peer.is_ipv6();
+            if !recreated && tx.bound() && tx.connected() && !entry.rebind && !checked {
                 continue;
             }
             // Interface moves are one-offs and not held to the budget.
@@ -468,7 +485,14 @@ impl Peers {
                     entry.rebind = false;
                     continue;
                 }
-                if entry.tx.still_valid(destination(&key)) {
+                let source_ours = match entry.tx.local_ip() {
+                    Some(IpAddr::V6(ip)) => local_v6
+                        .get_or_insert_with(local_ipv6_addresses)
+                        .as_ref()
+                        .is_none_or(|ours| ours.contains(&ip)),
+                    _ => true,
+                };
+                if source_ours && entry.tx.still_valid(destination(&key)) {
                     entry.rebind = false;
                     continue;
                 }
