@@ -569,47 +569,34 @@ fn usage_errors_exit_2() {
     assert!(stdout(&o).contains("import-frr"));
 }
 
-#[test]
-fn broken_pipe_exits_0_quietly() {
-    let peers: Vec<PeerSummary> = (0..2000)
-        .map(|i| summary(i, &format!("10.0.{}.{}", i / 250, i % 250 + 1), "up", "ok"))
+/// `bfdctl ARGS` answered 2,000 peers in `state` (the first one Up), with its stdout closed
+/// before it writes: the answer comes late, so the pipe is surely closed by then.
+fn with_stdout_closed(args: &[&str], state: &str) -> Output {
+    let mut peers: Vec<PeerSummary> = (0..2000)
+        .map(|i| summary(i, &format!("10.0.{}.{}", i / 250, i % 250 + 1), state, "ok"))
         .collect();
+    peers[0].state = "up".into();
     let text = serde_json::to_string(&Response::Peers { peers }).unwrap();
-    // The answer comes late, so stdout is surely closed by the time bfdctl writes.
     let bfdd = FakeBfdd::start(vec![Behave::Answer(text, Duration::from_millis(300))]);
-    let mut child = bfdctl(&bfdd.path, &["peers"])
+    let mut child = bfdctl(&bfdd.path, args)
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
     drop(child.stdout.take());
-    let o = child.wait_with_output().unwrap();
+    child.wait_with_output().unwrap()
+}
+
+#[test]
+fn broken_pipe_exits_0_quietly() {
+    let o = with_stdout_closed(&["peers"], "up");
     assert_eq!(o.status.code(), Some(0));
     assert_eq!(stderr(&o), "");
 }
 
 #[test]
 fn broken_pipe_keeps_a_failed_check_failed() {
-    let mut peers: Vec<PeerSummary> = (0..2000)
-        .map(|i| {
-            summary(
-                i,
-                &format!("10.0.{}.{}", i / 250, i % 250 + 1),
-                "down",
-                "ok",
-            )
-        })
-        .collect();
-    peers[0].state = "up".into();
-    let text = serde_json::to_string(&Response::Peers { peers }).unwrap();
-    let bfdd = FakeBfdd::start(vec![Behave::Answer(text, Duration::from_millis(300))]);
-    let mut child = bfdctl(&bfdd.path, &["peers", "--check"])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    drop(child.stdout.take());
-    let o = child.wait_with_output().unwrap();
+    let o = with_stdout_closed(&["peers", "--check"], "down");
     assert_eq!(o.status.code(), Some(1));
     assert_eq!(stderr(&o), "");
 }
