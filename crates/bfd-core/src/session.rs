@@ -632,6 +632,10 @@ impl Session {
             }
         }
         if desired == self.desired_min_tx && required == self.required_min_rx {
+            if !up {
+                // Values that waited for a Final while Up apply now: only Up holds them back.
+                self.use_advertised_intervals(now);
+            }
             return;
         }
         if up && self.poll.is_some_and(|p| p.current_values_sent) {
@@ -659,6 +663,19 @@ impl Session {
             self.retire_polls();
             self.poll = None;
         }
+        self.after_interval_change(now, old_interval);
+    }
+
+    /// The advertised intervals become the ones in use, as the Final of their Poll makes them.
+    fn use_advertised_intervals(&mut self, now: Instant) {
+        if self.tx_interval_basis == self.desired_min_tx
+            && self.detect_basis == self.required_min_rx
+        {
+            return;
+        }
+        let old_interval = self.transmit_interval();
+        self.tx_interval_basis = self.desired_min_tx;
+        self.detect_basis = self.required_min_rx;
         self.after_interval_change(now, old_interval);
     }
 
@@ -692,15 +709,12 @@ impl Session {
         if !self.poll.is_some_and(|p| p.current_values_sent) {
             return;
         }
-        let old_interval = self.transmit_interval();
         self.poll = None;
         // This Final answers one of our Polls; the others may still draw Finals.
         self.unanswered_polls = self.unanswered_polls.saturating_sub(1);
         self.retire_polls();
-        self.tx_interval_basis = self.desired_min_tx;
-        self.detect_basis = self.required_min_rx;
         self.events.push_back(Event::PollCompleted);
-        self.after_interval_change(now, old_interval);
+        self.use_advertised_intervals(now);
         // Values changed while the sequence ran get their own.
         self.apply_intervals(now);
     }

@@ -247,6 +247,32 @@ fn rfc5880_6_8_3_increase_tx_keeps_old_rate_until_final() {
 }
 
 #[test]
+fn rfc5880_6_8_3_leaving_up_during_tx_increase_poll_drops_to_the_new_rate() {
+    // The old, faster rate is kept only while Up (§6.8.3). A peer that dies before it answers
+    // the Poll must not leave us sending at that rate for ever (§6.8.7: never faster than
+    // bfd.DesiredMinTxInterval).
+    let mut pair = up_pair(17);
+    let change_at = pair.now;
+    pair.b.silent = true;
+    pair.a
+        .sessions
+        .set_config(change_at, pair.a.id, config(1000, 300, 3))
+        .expect("config");
+    pair.run_for(ms(1500));
+    let down_at = *pair
+        .a
+        .entered(State::Down)
+        .last()
+        .expect("A detected B's silence");
+    pair.run_for(ms(6000));
+    let after: Vec<_> = pair.a.sent_since(down_at + ms(1000));
+    assert!(after.len() >= 4, "A keeps sending: {}", after.len());
+    for gap in periodic_gaps(&after) {
+        assert!(gap >= ms(750) && gap <= ms(1000), "gap {gap:?}");
+    }
+}
+
+#[test]
 fn rfc5880_6_8_3_lower_required_rx_uses_old_detection_time_until_final() {
     let mut pair = up_pair(8);
     pair.loss = Box::new(|f| f.from == Side::B && f.packet.final_);

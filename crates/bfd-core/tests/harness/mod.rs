@@ -92,7 +92,6 @@ impl Node {
             .collect()
     }
 
-    /// Times at which this node entered `state`.
     /// What it sent from `t` on.
     pub fn sent_since(&self, t: Instant) -> Vec<(Instant, ControlPacket)> {
         self.sent
@@ -102,6 +101,7 @@ impl Node {
             .collect()
     }
 
+    /// Times at which this node entered `state`.
     pub fn entered(&self, state: State) -> Vec<Instant> {
         self.state_changes()
             .into_iter()
