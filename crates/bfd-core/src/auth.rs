@@ -26,6 +26,13 @@ impl AuthState {
         }
     }
 
+    /// Signs and checks with `key` from now on. The transmit sequence carries on; the peer's is
+    /// learnt afresh, since it may have changed key by restarting.
+    pub(crate) fn rekey(&mut self, key: AuthKey) {
+        self.key = key;
+        self.seq_known = false;
+    }
+
     /// The section for the next packet; advances the sequence for every packet, which both the
     /// meticulous types require and the plain keyed types allow (§6.7.3, §6.7.4).
     pub(crate) fn next_section(&mut self) -> Option<Auth> {

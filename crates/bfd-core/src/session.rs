@@ -410,14 +410,20 @@ impl Session {
     }
 
     /// Applies a new configuration: new intervals start a Poll sequence when Up (§6.8.3),
-    /// AdminDown follows `admin_down`, a changed key restarts the sequence numbers.
+    /// AdminDown follows `admin_down`.
     pub fn set_config(&mut self, now: Instant, config: SessionConfig) -> Result<(), InsertError> {
         validate(&config)?;
         if config.auth != self.config.auth {
-            self.auth = config
-                .auth
-                .clone()
-                .map(|key| Box::new(AuthState::new(key, self.rng.gen())));
+            self.auth = match (self.auth.take(), config.auth.clone()) {
+                // A new key continues the sequence: the peer's replay window still expects
+                // it (§6.7.3, §6.7.4 "incremented"), and a jump would drop the session there.
+                (Some(mut running), Some(key)) => {
+                    running.rekey(key);
+                    Some(running)
+                }
+                (None, Some(key)) => Some(Box::new(AuthState::new(key, self.rng.gen()))),
+                (_, None) => None,
+            };
         }
         let admin_down = config.admin_down;
         self.config = config;

@@ -528,6 +528,54 @@ fn rfc5880_6_7_3_replayed_sequence_number_is_discarded() {
 }
 
 #[test]
+fn rfc5880_6_7_4_key_change_keeps_xmit_auth_seq_incrementing() {
+    // A peer that holds both keys keeps its replay window across our rollover: a fresh random
+    // sequence number would land outside it and take the session down there.
+    let t = AuthType::MeticulousKeyedSha1;
+    let mut pair = Pair::new(20, auth_config(t, b"old"), auth_config(t, b"old"));
+    pair.run_until_cond(ms(5000), |p| p.both_up());
+    pair.run_for(ms(1000));
+    let rolled = SessionConfig {
+        auth: Some(AuthKey {
+            auth_type: t,
+            key_id: 8,
+            secret: b"new".to_vec(),
+        }),
+        ..config(300, 300, 3)
+    };
+    let now = pair.now;
+    for side in [Side::A, Side::B] {
+        let node = pair.node(side);
+        let id = node.id;
+        node.sessions
+            .set_config(now, id, rolled.clone())
+            .expect("config");
+    }
+    pair.run_for(ms(3000));
+    let sent: Vec<_> = pair
+        .a
+        .sent
+        .iter()
+        .map(|(_, p)| {
+            let auth = p.auth.expect("signed");
+            (auth.key_id(), auth.sequence().expect("keyed"))
+        })
+        .collect();
+    assert!(sent.iter().any(|&(key, _)| key == 7) && sent.iter().any(|&(key, _)| key == 8));
+    for w in sent.windows(2) {
+        assert_eq!(
+            w[1].1,
+            w[0].1.wrapping_add(1),
+            "key {} -> {}",
+            w[0].0,
+            w[1].0
+        );
+    }
+    assert!(pair.both_up());
+    assert_eq!(pair.b.session().stats().down_count, 0);
+}
+
+#[test]
 fn rfc5880_6_8_1_auth_seq_known_reset_after_twice_detection_time() {
     let t = AuthType::MeticulousKeyedSha1;
     let mut pair = Pair::new(18, auth_config(t, b"k"), auth_config(t, b"k"));
