@@ -19,6 +19,8 @@ pub struct Dest {
     pub backoff: Backoff,
     /// When to try again after a failure.
     pub retry_at: Option<Instant>,
+    /// When the last attempt failed.
+    pub failed_at: Option<Instant>,
 }
 
 impl Dest {
@@ -33,6 +35,7 @@ impl Dest {
         self.error = None;
         self.backoff.reset();
         self.retry_at = None;
+        self.failed_at = None;
     }
 
     /// Records a failure and schedules the retry; returns the delay.
@@ -40,6 +43,7 @@ impl Dest {
         let delay = self.backoff.next_delay();
         self.error = Some(error);
         self.retry_at = Some(now + delay);
+        self.failed_at = Some(now);
         delay
     }
 }

@@ -40,6 +40,9 @@ pub enum Notice {
         /// Administratively up and running (carrier).
         up: bool,
     },
+    /// Notifications were lost (the socket's buffer overflowed, as a link flap with many
+    /// routes can make it): any of the above may have happened.
+    Lost,
 }
 
 /// Subscribes to `RTNLGRP_LINK`, `RTNLGRP_IPV4_ROUTE`, `RTNLGRP_IPV6_ROUTE` and the two
@@ -96,6 +99,7 @@ pub fn spawn_listener(
                         up: false,
                     })
                 }
+                NetlinkPayload::Overrun(_) => Some(Notice::Lost),
                 _ => None,
             };
             if let Some(notice) = notice {

@@ -33,6 +33,8 @@ pub const STARTUP_GRACE: Duration = Duration::from_secs(5);
 /// A kernel notification triggers a check this much later, so a burst (a link flap, an
 /// operator's script) costs one route dump, not one per message.
 const NOTICE_DEBOUNCE: Duration = Duration::from_millis(20);
+/// Shortest time between a failure and a retry a notification brings forward.
+const NOTICE_RETRY_SPACING: Duration = Duration::from_secs(1);
 /// Retry delay after a failed route dump.
 const LIST_RETRY: Duration = Duration::from_secs(1);
 /// Longest wait for one netlink operation; the kernel answers in microseconds, so this only
@@ -557,13 +559,22 @@ impl<B: RouteBackend> Manager<B> {
     fn notice(&mut self, notice: Notice) {
         match notice {
             Notice::Route { route, deleted } => {
-                if route.protocol != self.config.protocol || route.table != self.config.table {
+                if route.table != self.config.table {
                     return;
                 }
                 let believed = self
                     .dests
                     .get(&route.destination)
                     .and_then(|d| d.installed.as_ref());
+                if route.protocol != self.config.protocol {
+                    if !deleted && believed.is_some() {
+                        // Someone replaced ours (`ip route replace`, zebra): the slot is theirs
+                        // now, and what we believe installed must not be replaced over it.
+                        debug!(route = %route, "our route replaced by another protocol's");
+                        self.schedule_soon();
+                    }
+                    return;
+                }
                 let relevant = if deleted {
                     // Ours vanished while we think it is there, or one we want is gone.
                     believed.is_some()
@@ -578,11 +589,14 @@ impl<B: RouteBackend> Manager<B> {
                 }
             }
             Notice::Address { index, added } => {
-                debug!(index, added, "address notification");
+                debug!(index, added, "address notification; checking our routes");
                 if added {
                     self.retry_failed_now();
+                } else {
+                    // Removing an interface's address flushes the IPv4 routes through its
+                    // subnet without a route notification, as a link going down does.
+                    self.schedule_soon();
                 }
-                // A removed address flushes nothing we could restore; the sessions say more.
             }
             Notice::Link { index, up } => {
                 debug!(index, up, "link notification; checking our routes");
@@ -591,17 +605,27 @@ impl<B: RouteBackend> Manager<B> {
                 }
                 self.schedule_soon();
             }
+            Notice::Lost => {
+                warn!("kernel notifications lost (netlink buffer full); checking every route");
+                self.retry_failed_now();
+                self.schedule_soon();
+            }
         }
     }
 
     /// A link or address came up, which may cure failures (unreachable gateway): failed
-    /// destinations are retried after the debounce, with a fresh backoff.
+    /// destinations are retried after the debounce, at most one a [`NOTICE_RETRY_SPACING`]
+    /// each. Their backoff stands: on a node where pods come and go, links and addresses
+    /// change all the time, and a route that keeps failing (a foreign route in its slot) must
+    /// not be retried and logged at every change.
     fn retry_failed_now(&mut self) {
-        let at = Instant::now() + NOTICE_DEBOUNCE;
+        let soon = Instant::now() + NOTICE_DEBOUNCE;
         let mut any = false;
         for dest in self.dests.values_mut().filter(|d| d.error.is_some()) {
-            dest.backoff.reset();
-            dest.retry_at = Some(at);
+            let at = dest
+                .failed_at
+                .map_or(soon, |failed| soon.max(failed + NOTICE_RETRY_SPACING));
+            dest.retry_at = Some(dest.retry_at.map_or(at, |due| due.min(at)));
             any = true;
         }
         if any {

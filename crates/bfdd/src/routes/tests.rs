@@ -65,6 +65,17 @@ async fn settle(h: &RouteHandle) {
     let _ = h.status().await;
 }
 
+/// A manager over an empty fake table, with `routes` configured and the sessions to `up` Up.
+async fn running(routes: &[(&str, &str, bool)], up: &[&str]) -> (FakeBackend, RouteHandle) {
+    let fake = FakeBackend::new();
+    let h = spawn(config(routes), fake.clone());
+    for gateway in up {
+        h.session_changed(ip(gateway), true, now());
+    }
+    settle(&h).await;
+    (fake, h)
+}
+
 #[tokio::test(start_paused = true)]
 async fn ecmp_shrinks_and_grows_with_sessions() {
     let fake = FakeBackend::new();
@@ -207,6 +218,49 @@ async fn foreign_route_in_the_slot_is_not_overwritten() {
     fake.insert(foreign_elsewhere.clone());
     h.shutdown(true).await;
     assert_eq!(fake.routes(), vec![foreign_elsewhere]);
+}
+
+#[tokio::test(start_paused = true)]
+async fn foreign_replacement_of_our_route_is_not_overwritten_later() {
+    let (fake, h) = running(ECMP, &["198.51.100.2"]).await;
+    assert_eq!(nexthops(&fake, "203.0.113.0/24"), ips(&["198.51.100.2"]));
+    // An operator's `ip route replace` (protocol boot) takes the slot.
+    let foreign = KernelRoute::new(p("203.0.113.0/24"), TABLE, 3, vec![ip("198.51.100.7")]);
+    fake.insert(foreign.clone());
+    h.notice(Notice::Route {
+        route: foreign.clone(),
+        deleted: false,
+    });
+    tokio::time::sleep(Duration::from_millis(30)).await;
+    // A session change for the destination must not replace the operator's route.
+    h.session_changed(ip("192.0.2.2"), true, now());
+    settle(&h).await;
+    assert_eq!(fake.route(p("203.0.113.0/24"), TABLE), Some(foreign));
+    let reason = h.status().await[0].reason.clone().unwrap();
+    assert!(reason.contains("not ours"), "{reason}");
+}
+
+#[tokio::test(start_paused = true)]
+async fn lost_notifications_and_removed_addresses_check_our_routes() {
+    let fake = FakeBackend::new();
+    let h = spawn(
+        config(&[("198.18.1.0/24", "198.51.100.2", false)]),
+        fake.clone(),
+    );
+    settle(&h).await;
+    // Flushed by the kernel, its notification lost with others in a full buffer.
+    fake.remove(p("198.18.1.0/24"), TABLE);
+    h.notice(Notice::Lost);
+    tokio::time::sleep(Duration::from_millis(30)).await;
+    assert_eq!(nexthops(&fake, "198.18.1.0/24"), ips(&["198.51.100.2"]));
+    // Flushed, silently, with the address of the gateway's subnet (`ip addr del; ip addr add`).
+    fake.remove(p("198.18.1.0/24"), TABLE);
+    h.notice(Notice::Address {
+        index: 2,
+        added: false,
+    });
+    tokio::time::sleep(Duration::from_millis(30)).await;
+    assert_eq!(nexthops(&fake, "198.18.1.0/24"), ips(&["198.51.100.2"]));
 }
 
 #[tokio::test(start_paused = true)]
@@ -398,6 +452,39 @@ async fn keep_on_exit_restart_keeps_bfd_routes_through_the_grace() {
 }
 
 #[tokio::test(start_paused = true)]
+async fn link_churn_does_not_retry_a_blocked_route_at_every_change() {
+    // Pods coming and going: a link or address notice every 100 ms. A route whose slot a
+    // foreign route holds is retried about once a second at most, not at every notice.
+    let fake = FakeBackend::new();
+    fake.insert(KernelRoute::new(
+        p("198.18.1.0/24"),
+        TABLE,
+        4,
+        vec![ip("198.51.100.7")],
+    ));
+    let h = spawn(
+        config(&[("198.18.1.0/24", "198.51.100.2", false)]),
+        fake.clone(),
+    );
+    settle(&h).await;
+    fake.clear_ops();
+    for i in 0..50u32 {
+        h.notice(Notice::Link {
+            index: 100 + i,
+            up: true,
+        });
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let adds = fake
+        .ops()
+        .iter()
+        .filter(|op| matches!(op, FakeOp::Add(_)))
+        .count();
+    // Backoff retries at 0.1, 0.3, 0.7 and 1.5 s, then one a second: 8 at most.
+    assert!((1..=8).contains(&adds), "{adds} attempts in 5 s");
+}
+
+#[tokio::test(start_paused = true)]
 async fn reload_adds_removes_and_moves_routes() {
     let fake = FakeBackend::new();
     let h = spawn(
@@ -439,16 +526,14 @@ async fn reload_adds_removes_and_moves_routes() {
 
 #[tokio::test(start_paused = true)]
 async fn withdrawals_go_first_and_latency_is_measured() {
-    let fake = FakeBackend::new();
-    let h = spawn(
-        config(&[
+    let (fake, h) = running(
+        &[
             ("198.18.1.0/24", "198.51.100.2", true),
             ("198.18.2.0/24", "198.51.100.3", true),
-        ]),
-        fake.clone(),
-    );
-    h.session_changed(ip("198.51.100.2"), true, now());
-    settle(&h).await;
+        ],
+        &["198.51.100.2"],
+    )
+    .await;
     fake.clear_ops();
     // Queued together: the Up (198.18.2.0/24 install) before the Down in arrival order.
     let t = now();
