@@ -487,9 +487,12 @@ impl Driver {
         self.align_transmissions(now);
         self.peers
             .set_gateways(&self.sessions, route_gateways(&config));
-        self.report_gateways(now);
-        if let Some(routes) = &self.routes {
-            routes.reconfigure(config.routes.clone());
+        match &self.routes {
+            Some(routes) => {
+                let changes = self.peers.take_gateway_changes().collect();
+                routes.reconfigure(config.routes.clone(), changes, now);
+            }
+            None => self.report_gateways(now),
         }
         self.ready.send_modify(|r| r.sessions = peer_count);
         info!(

@@ -27,7 +27,8 @@ pub(super) struct SessionEvent {
 /// Everything else the manager is asked, in order.
 #[derive(Debug)]
 pub(super) enum Command {
-    Reconfigure(RoutesConfig),
+    /// A reload: the new configuration, then the gateway changes it brought, in that order.
+    Reconfigure(RoutesConfig, Vec<SessionEvent>),
     Reconcile,
     Notice(Notice),
     Status(oneshot::Sender<Vec<RouteStatus>>),
@@ -62,8 +63,17 @@ impl RouteHandle {
 
     /// Applies a reloaded `[routes]`/`[[route]]` configuration: routes no longer configured are
     /// withdrawn, new ones installed. A changed table or protocol id moves every route.
-    pub fn reconfigure(&self, config: RoutesConfig) {
-        let _ = self.commands.send(Command::Reconfigure(config));
+    ///
+    /// `gateways` are the usability changes the reload itself made (a gateway no longer
+    /// `bfd = true`, a peer removed), timed `at`: applied after the new configuration, not on
+    /// the session lane ahead of it, where the old one would withdraw a route the new one
+    /// keeps.
+    pub fn reconfigure(&self, config: RoutesConfig, gateways: Vec<(IpAddr, bool)>, at: Instant) {
+        let events = gateways
+            .into_iter()
+            .map(|(gateway, up)| SessionEvent { gateway, up, at })
+            .collect();
+        let _ = self.commands.send(Command::Reconfigure(config, events));
     }
 
     /// Asks for a check of the kernel's routes now, as the periodic one does.

@@ -250,7 +250,12 @@ impl<B: RouteBackend> Manager<B> {
 
     async fn command(&mut self, command: Command) {
         match command {
-            Command::Reconfigure(config) => self.reconfigure(config).await,
+            Command::Reconfigure(config, gateways) => {
+                self.reconfigure(config).await;
+                if !gateways.is_empty() {
+                    self.apply_session_events(gateways).await;
+                }
+            }
             Command::Reconcile => self.reconcile(Trigger::Forced).await,
             Command::Notice(notice) => self.notice(notice),
             Command::Status(reply) => {
@@ -275,6 +280,10 @@ impl<B: RouteBackend> Manager<B> {
         while let Ok(event) = self.urgent.try_recv() {
             events.push(event);
         }
+        self.apply_session_events(events).await;
+    }
+
+    async fn apply_session_events(&mut self, events: Vec<SessionEvent>) {
         // Per destination, the earliest Down event that may shrink it: the latency sample.
         let mut down_since: HashMap<Prefix, std::time::Instant> = HashMap::new();
         let mut affected = Vec::new();
@@ -353,7 +362,7 @@ impl<B: RouteBackend> Manager<B> {
             return true;
         }
         let (op, result) = match (&want, &installed) {
-            (Some(route), Some(_)) => ("replace", self.replace(route).await),
+            (Some(route), Some(old)) => ("replace", self.shrink_or_replace(route, old).await),
             (Some(route), None) => ("add", self.add(route).await),
             (None, Some(route)) => ("delete", self.delete(route).await),
             (None, None) => return true,
@@ -416,6 +425,33 @@ impl<B: RouteBackend> Manager<B> {
         };
         recorder.operation(op, result.is_ok());
         result
+    }
+
+    /// Replaces `old` with `route`. The kernel checks every gateway a replace names, so one it
+    /// cannot reach (its link down) refuses the whole route and leaves the old one, with the
+    /// gateway BFD just declared dead still carrying traffic. When the replace was to remove a
+    /// gateway, the route goes instead, and the retry installs the rest once it can.
+    async fn shrink_or_replace(
+        &mut self,
+        route: &KernelRoute,
+        old: &KernelRoute,
+    ) -> io::Result<()> {
+        let e = match self.replace(route).await {
+            Err(e) => e,
+            Ok(()) => return Ok(()),
+        };
+        let withdrawing = old.nexthops.iter().any(|g| !route.nexthops.contains(g));
+        if withdrawing && self.delete(old).await.is_ok() {
+            self.dests.entry(route.destination).or_default().installed = None;
+            warn!(
+                destination = %route.destination,
+                gateways = %old.gateways(),
+                table = old.table,
+                error = %e,
+                "route withdrawn whole: the gateways left could not be installed without the one withdrawn"
+            );
+        }
+        Err(e)
     }
 
     async fn replace(&mut self, route: &KernelRoute) -> io::Result<()> {

@@ -370,6 +370,62 @@ async fn kernel_error_retried_with_backoff_other_routes_unaffected() {
 }
 
 #[tokio::test(start_paused = true)]
+async fn dead_bfd_gateway_leaves_even_when_the_rest_cannot_be_installed() {
+    // The static gateway's link is down: the kernel refuses any route naming it, so the
+    // route cannot shrink to it. The BFD gateway that went Down must stop carrying traffic
+    // all the same.
+    let (fake, h) = running(
+        &[
+            ("198.18.1.0/24", "198.51.100.2", false),
+            ("198.18.1.0/24", "192.0.2.2", true),
+        ],
+        &["192.0.2.2"],
+    )
+    .await;
+    assert_eq!(
+        nexthops(&fake, "198.18.1.0/24"),
+        ips(&["198.51.100.2", "192.0.2.2"])
+    );
+    fake.fail(p("198.18.1.0/24"), Some(Errno::ENETUNREACH));
+    h.session_changed(ip("192.0.2.2"), false, now());
+    settle(&h).await;
+    assert_eq!(nexthops(&fake, "198.18.1.0/24"), None);
+    let status = h.status().await;
+    assert!(!status[0].installed);
+    assert!(status[0].reason.is_some());
+
+    // The static gateway's link comes back: the retry installs the route through it.
+    fake.fail(p("198.18.1.0/24"), None);
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(nexthops(&fake, "198.18.1.0/24"), ips(&["198.51.100.2"]));
+}
+
+#[tokio::test(start_paused = true)]
+async fn reload_making_a_gateway_static_keeps_its_route_in_place() {
+    let (fake, h) = running(
+        &[("198.18.1.0/24", "198.51.100.2", true)],
+        &["198.51.100.2"],
+    )
+    .await;
+    assert_eq!(nexthops(&fake, "198.18.1.0/24"), ips(&["198.51.100.2"]));
+    fake.clear_ops();
+    // The reload stops tracking the gateway (no longer `bfd = true`): the driver reports it
+    // unusable along with the new configuration, which keeps the route.
+    h.reconfigure(
+        config(&[("198.18.1.0/24", "198.51.100.2", false)]),
+        vec![(ip("198.51.100.2"), false)],
+        now(),
+    );
+    settle(&h).await;
+    assert_eq!(nexthops(&fake, "198.18.1.0/24"), ips(&["198.51.100.2"]));
+    assert!(
+        !fake.ops().iter().any(|op| matches!(op, FakeOp::Delete(_))),
+        "the route never left: {:?}",
+        fake.ops()
+    );
+}
+
+#[tokio::test(start_paused = true)]
 async fn link_up_retries_at_once() {
     let fake = FakeBackend::new();
     fake.fail(p("198.18.1.0/24"), Some(Errno::ENETUNREACH));
@@ -495,11 +551,15 @@ async fn reload_adds_removes_and_moves_routes() {
         fake.clone(),
     );
     settle(&h).await;
-    h.reconfigure(config(&[
-        ("198.18.2.0/24", "198.51.100.2", false),
-        ("198.18.2.0/24", "198.51.100.3", false),
-        ("2001:db8:100::/64", "2001:db8:1::2", false),
-    ]));
+    h.reconfigure(
+        config(&[
+            ("198.18.2.0/24", "198.51.100.2", false),
+            ("198.18.2.0/24", "198.51.100.3", false),
+            ("2001:db8:100::/64", "2001:db8:1::2", false),
+        ]),
+        vec![],
+        now(),
+    );
     settle(&h).await;
     assert_eq!(
         fake.routes(),
@@ -511,7 +571,7 @@ async fn reload_adds_removes_and_moves_routes() {
     let mut moved = config(&[("198.18.2.0/24", "198.51.100.2", false)]);
     moved.table = 100;
     moved.protocol = 200;
-    h.reconfigure(moved);
+    h.reconfigure(moved, vec![], now());
     settle(&h).await;
     assert_eq!(
         fake.routes(),
