@@ -919,6 +919,19 @@ fn routes_settings_refused() {
         "routes.protocol",
         "0 is reserved",
     );
+    // Another daemon's: its routes would be taken for ours and deleted.
+    assert_invalid(
+        "[routes]\nprotocol = 196\n",
+        2,
+        "routes.protocol",
+        "196 is FRR static's",
+    );
+    assert_invalid(
+        "[routes]\nprotocol = 12\n",
+        2,
+        "routes.protocol",
+        "12 is bird's",
+    );
     assert_invalid(
         "[routes]\n\ntable = 0\n",
         3,

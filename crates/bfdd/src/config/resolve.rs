@@ -260,7 +260,19 @@ fn routes(
                 ),
             ))
         }
-        Some(p) => p.into_inner(),
+        Some(p) => match protocol_owner(*p.get_ref()) {
+            Some(owner) => {
+                return Err(origin.invalid(
+                    p.span(),
+                    "routes.protocol",
+                    format!(
+                        "{} is {owner}'s: bfdd would take that daemon's routes in the table for its own and delete them; use e.g. {DEFAULT_ROUTE_PROTOCOL}",
+                        p.get_ref()
+                    ),
+                ))
+            }
+            None => p.into_inner(),
+        },
         None => DEFAULT_ROUTE_PROTOCOL,
     };
     let peer_addresses: HashSet<IpAddr> = peers.iter().map(|p| p.address).collect();
@@ -338,4 +350,37 @@ fn decode_hex(text: &str) -> Option<Vec<u8>> {
         .step_by(2)
         .map(|i| u8::from_str_radix(text.get(i..i + 2)?, 16).ok())
         .collect()
+}
+
+/// The routing daemon a protocol id belongs to: the kernel's `RTPROT_*` list and FRR's
+/// `rt_protos.d` (bfdd treats every route of its id in its table as its own).
+fn protocol_owner(id: u8) -> Option<&'static str> {
+    Some(match id {
+        8 => "gated",
+        9 => "ra (router advertisements)",
+        10 => "mrt",
+        11 => "zebra",
+        12 => "bird",
+        13 => "dnrouted",
+        14 => "xorp",
+        15 => "ntk",
+        16 => "dhcp",
+        17 => "mrouted",
+        18 => "keepalived",
+        42 => "babel",
+        99 => "openr",
+        186 => "FRR bgp",
+        187 => "FRR isis",
+        188 => "FRR ospf",
+        189 => "FRR rip",
+        190 => "FRR ripng",
+        191 => "FRR nhrp",
+        192 => "FRR eigrp",
+        193 => "FRR ldp",
+        194 => "FRR sharp",
+        195 => "FRR pbr",
+        196 => "FRR static",
+        197 => "FRR openfabric",
+        _ => return None,
+    })
 }
