@@ -201,6 +201,40 @@ impl fmt::Display for PeerKey {
     }
 }
 
+/// The text [`PeerKey`]'s Display writes (the state file's keys); interface names hold no
+/// spaces.
+impl std::str::FromStr for PeerKey {
+    type Err = String;
+
+    fn from_str(text: &str) -> Result<PeerKey, String> {
+        let mut words = text.split(' ');
+        let address = words.next().unwrap_or_default();
+        let mut key = PeerKey {
+            address: address
+                .parse()
+                .map_err(|_| format!("{address:?} is not an address"))?,
+            local_address: None,
+            interface: None,
+            multihop: false,
+        };
+        while let Some(word) = words.next() {
+            match (word, words.next()) {
+                ("local", Some(local)) => {
+                    key.local_address = Some(
+                        local
+                            .parse()
+                            .map_err(|_| format!("{local:?} is not an address"))?,
+                    );
+                }
+                ("interface", Some(name)) => key.interface = Some(name.to_string()),
+                ("multihop", None) => key.multihop = true,
+                _ => return Err(format!("unexpected {word:?} in {text:?}")),
+            }
+        }
+        Ok(key)
+    }
+}
+
 /// `[peer.auth]` with the secret loaded.
 #[derive(Clone, PartialEq, Eq)]
 pub struct AuthConfig {

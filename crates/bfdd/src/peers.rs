@@ -160,6 +160,33 @@ pub struct Peers {
     batch: Option<BatchSender>,
 }
 
+/// Discriminators whose keys no peer has any more (removed by a reload, or left in the state
+/// file by a run with another configuration), by peer address and hop mode: a peer whose key
+/// changed (a local address or interface added, say) takes over the one its peer knows. OVN
+/// keeps addressing the old discriminator and ignores packets that do not echo its own, so a
+/// fresh one would leave the session Down for good (design/ovn-peer.md, "Stale discriminator").
+#[derive(Default)]
+struct Successors {
+    by_peer: HashMap<(IpAddr, bool), Vec<u32>>,
+}
+
+impl Successors {
+    fn hand_down(&mut self, key: &PeerKey, discriminator: u32) {
+        self.by_peer
+            .entry((key.address, key.multihop))
+            .or_default()
+            .push(discriminator);
+    }
+
+    fn take(&mut self, key: &PeerKey) -> Option<u32> {
+        self.by_peer.get_mut(&(key.address, key.multihop))?.pop()
+    }
+
+    fn is_empty(&self) -> bool {
+        self.by_peer.is_empty()
+    }
+}
+
 /// The core's view of a peer's settings.
 pub fn session_config(peer: &PeerConfig) -> SessionConfig {
     SessionConfig {
@@ -322,6 +349,10 @@ impl Peers {
                 PeerRef::Pending(_) => None,
             })
             .collect();
+        let mut successors = Successors::default();
+        for (key, discriminator) in self.store.take_unwanted(&configs) {
+            successors.hand_down(&key, discriminator);
+        }
         if !running.is_empty() || !self.pending.is_empty() {
             let wanted: HashSet<PeerKey> = configs.iter().map(PeerConfig::key).collect();
             let gone: Vec<(PeerKey, SessionId)> = running
@@ -331,6 +362,9 @@ impl Peers {
                 .collect();
             for (key, id) in gone {
                 running.remove(&key);
+                if let Some(session) = sessions.get(id) {
+                    successors.hand_down(&key, session.local_discriminator());
+                }
                 self.remove(now, sessions, &key, id, send_buf);
                 summary.removed += 1;
             }
@@ -364,7 +398,12 @@ impl Peers {
                 } else {
                     summary.added += 1;
                 }
-                order.push(self.start(now, sessions, config, None));
+                let inherited = if successors.is_empty() || self.store.unclaimed(&key).is_some() {
+                    None
+                } else {
+                    successors.take(&key)
+                };
+                order.push(self.start(now, sessions, config, None, inherited));
             }
         }
         self.order = order;
@@ -383,7 +422,7 @@ impl Peers {
         let mut started = HashMap::new();
         for (key, peer) in pending {
             if let Configured::Running(id) =
-                self.start(now, sessions, peer.config, Some(peer.error))
+                self.start(now, sessions, peer.config, Some(peer.error), None)
             {
                 started.insert(key, id);
             }
@@ -535,15 +574,17 @@ impl Peers {
     }
 
     /// Starts a session for `config`, or keeps it pending; `previous` is why it was pending
-    /// before, if it was: the same reason again is not logged again every retry.
+    /// before, if it was: the same reason again is not logged again every retry. `inherited`
+    /// is the discriminator of the session it replaces, if the state file has none for it.
     fn start(
         &mut self,
         now: Instant,
         sessions: &mut Sessions,
         config: PeerConfig,
         previous: Option<String>,
+        inherited: Option<u32>,
     ) -> Configured {
-        match self.try_start(now, sessions, &config) {
+        match self.try_start(now, sessions, &config, inherited) {
             Ok((id, tx)) => {
                 debug!(peer = %config.key(), source_port = tx.source_port(), "session started");
                 if self.entries.len() <= id.index() {
@@ -578,6 +619,7 @@ impl Peers {
         now: Instant,
         sessions: &mut Sessions,
         config: &PeerConfig,
+        inherited: Option<u32>,
     ) -> Result<(SessionId, TxSocket), String> {
         let ifindex = match &config.interface {
             Some(name) => {
@@ -616,7 +658,7 @@ impl Peers {
                 now,
                 core_key,
                 session_config(config),
-                self.store.take(&config.key()),
+                self.store.take(&config.key()).or(inherited),
             )
             .map_err(|e| e.to_string())?;
         Ok((id, tx))
@@ -1077,6 +1119,53 @@ mod tests {
             latest_next >= awake + Duration::from_millis(1050),
             "{:?} after the wake-up",
             latest_next - awake
+        );
+    }
+
+    /// OVN keeps addressing our old discriminator: a peer whose key changes (a local address
+    /// or an interface added), by reload or across a restart, keeps it.
+    #[test]
+    fn a_peer_whose_key_changes_keeps_its_discriminator() {
+        let now = crate::driver::now();
+        let mut buf = Vec::new();
+        let dir =
+            std::env::temp_dir().join(format!("bfdd-peers-succession-{}", std::process::id()));
+        let _scratch = Scratch(dir.clone());
+        let discriminator = |table: &Peers, sessions: &Sessions, config: &str| {
+            let key = peers(config).remove(0).key();
+            let id = session_of(table, sessions, &key).expect("running");
+            sessions.get(id).expect("session").local_discriminator()
+        };
+        let plain = "[[peer]]\naddress = \"127.0.0.2\"\n[[peer]]\naddress = \"127.0.0.3\"\n";
+        let pinned = "[[peer]]\naddress = \"127.0.0.2\"\nlocal-address = \"127.0.0.1\"\n[[peer]]\naddress = \"127.0.0.3\"\n";
+        let bound = "[[peer]]\naddress = \"127.0.0.2\"\ninterface = \"lo\"\n[[peer]]\naddress = \"127.0.0.3\"\n";
+        let (store, _) = DiscriminatorStore::load(&dir);
+        let mut table = Peers::new(store, 7, None);
+        let mut sessions = Sessions::new(3);
+        table.apply(now, &mut sessions, peers(plain), &mut buf);
+        let first = discriminator(&table, &sessions, plain);
+        let other = discriminator(&table, &sessions, "[[peer]]\naddress = \"127.0.0.3\"\n");
+
+        let s = table.apply(now, &mut sessions, peers(pinned), &mut buf);
+        assert_eq!((s.added, s.removed), (1, 1));
+        assert_eq!(discriminator(&table, &sessions, pinned), first, "by reload");
+
+        // Stopped, configured with an interface instead, started again (with other random
+        // numbers, as a new process has).
+        drop((table, sessions));
+        let (store, _) = DiscriminatorStore::load(&dir);
+        let mut table = Peers::new(store, 7, None);
+        let mut sessions = Sessions::new(4);
+        table.apply(now, &mut sessions, peers(bound), &mut buf);
+        assert_eq!(
+            discriminator(&table, &sessions, bound),
+            first,
+            "across a restart"
+        );
+        assert_eq!(
+            discriminator(&table, &sessions, "[[peer]]\naddress = \"127.0.0.3\"\n"),
+            other,
+            "the unchanged peer keeps its own"
         );
     }
 

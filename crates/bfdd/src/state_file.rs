@@ -2,14 +2,14 @@
 //! discriminator (OVN does, after a timeout) is matched at once instead of being discarded
 //! until it gives up.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashSet};
 use std::hash::{Hash, Hasher};
 use std::io;
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-use crate::config::PeerKey;
+use crate::config::{PeerConfig, PeerKey};
 
 const FILE_NAME: &str = "discriminators.json";
 
@@ -67,6 +67,29 @@ impl DiscriminatorStore {
             return None;
         }
         self.previous.remove(&key.to_string())
+    }
+
+    /// Takes out what a previous run left under keys none of `configs` has: the peers of
+    /// another configuration, whose discriminators their successors may take over. Parsed back
+    /// from the text keys; one that does not parse is dropped.
+    pub fn take_unwanted(&mut self, configs: &[PeerConfig]) -> Vec<(PeerKey, u32)> {
+        if self.previous.is_empty() {
+            return Vec::new();
+        }
+        let wanted: HashSet<String> = configs.iter().map(|c| c.key().to_string()).collect();
+        let unwanted: Vec<String> = self
+            .previous
+            .keys()
+            .filter(|k| !wanted.contains(*k))
+            .cloned()
+            .collect();
+        unwanted
+            .into_iter()
+            .filter_map(|text| {
+                let discriminator = self.previous.remove(&text)?;
+                text.parse::<PeerKey>().ok().map(|key| (key, discriminator))
+            })
+            .collect()
     }
 
     /// The discriminator a previous run used for this peer, still unclaimed.
@@ -139,6 +162,51 @@ mod tests {
         assert_eq!(again.take(&k), Some(0x1234_5678));
         assert_eq!(again.take(&k), None, "handed out once");
         assert_eq!(again.take(&key("198.51.100.5")), None);
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn keys_are_read_back_as_written() {
+        for text in [
+            "198.51.100.4",
+            "198.51.100.4 local 198.51.100.1",
+            "fe80::1 interface net1",
+            "2001:db8::4 local 2001:db8::1 interface net1 multihop",
+            "203.0.113.9 multihop",
+        ] {
+            let key: PeerKey = text.parse().unwrap();
+            assert_eq!(key.to_string(), text);
+        }
+        for bad in [
+            "",
+            "nonsense",
+            "198.51.100.4 local",
+            "198.51.100.4 multihop extra",
+        ] {
+            assert!(bad.parse::<PeerKey>().is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn only_keys_no_peer_has_are_handed_over() {
+        let dir = tempdir("unwanted");
+        let (mut store, _) = DiscriminatorStore::load(&dir);
+        let (kept, changed) = (key("198.51.100.4"), key("198.51.100.5"));
+        store.save([(&kept, 1), (&changed, 2)]).unwrap();
+        let (mut again, _) = DiscriminatorStore::load(&dir);
+        let configs = crate::config::Config::parse(
+            "[[peer]]\naddress = \"198.51.100.4\"\ninterface = \"net1\"\n\
+             [[peer]]\naddress = \"198.51.100.5\"\ninterface = \"net1\"\nlocal-address = \"198.51.100.1\"\n",
+            Path::new("test.toml"),
+        )
+        .unwrap()
+        .peers;
+        assert_eq!(again.take_unwanted(&configs), vec![(changed, 2)]);
+        assert_eq!(
+            again.take(&kept),
+            Some(1),
+            "a wanted key stays for its peer"
+        );
         std::fs::remove_dir_all(&dir).unwrap();
     }
 
