@@ -161,6 +161,9 @@ pub struct ReadyStatus {
     pub config: String,
     /// Number of configured sessions.
     pub sessions: usize,
+    /// Why not ready, when the daemon knows (its session driver has stopped turning).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub problem: Option<String>,
 }
 
 /// What a reload changed.

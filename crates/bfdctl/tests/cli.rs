@@ -340,9 +340,16 @@ fn ready_and_not_ready() {
             ready,
             config: "/etc/bfdd/bfdd.toml".into(),
             sessions: 3,
+            problem: None,
         }))
     };
-    let bfdd = FakeBfdd::start(vec![status(true), status(false), status(true)]);
+    let stuck = answer(&Response::Ready(ReadyStatus {
+        ready: false,
+        config: "/etc/bfdd/bfdd.toml".into(),
+        sessions: 3,
+        problem: Some("the session driver has not run for 20 s".into()),
+    }));
+    let bfdd = FakeBfdd::start(vec![status(true), status(false), status(true), stuck]);
     let o = run(&bfdd.path, &["ready"]);
     assert_eq!(o.status.code(), Some(0));
     assert_eq!(bfdd.request(), r#"{"request":"ready"}"#);
@@ -362,6 +369,13 @@ fn ready_and_not_ready() {
     assert_eq!(
         v,
         serde_json::json!({"ready": true, "config": "/etc/bfdd/bfdd.toml", "sessions": 3})
+    );
+    // A daemon whose session driver is stuck says so; the probe fails.
+    let o = run(&bfdd.path, &["ready"]);
+    assert_eq!(o.status.code(), Some(1));
+    assert_eq!(
+        stdout(&o),
+        "not ready: 3 sessions, config /etc/bfdd/bfdd.toml (the session driver has not run for 20 s)\n"
     );
 }
 

@@ -14,6 +14,7 @@ use tokio::net::{UnixListener, UnixStream};
 use tokio::sync::{oneshot, watch};
 use tracing::debug;
 
+use crate::heartbeat::Heartbeat;
 use crate::routes::RouteHandle;
 use crate::status::{self, SessionFigures};
 use crate::to_driver::ToDriver;
@@ -79,15 +80,64 @@ impl Drop for SocketFile {
     }
 }
 
+/// The driver's side of [`Readiness`]: what it publishes, and its heartbeat.
+#[derive(Debug)]
+pub struct ReadinessSource {
+    /// Updated on reload.
+    pub status: watch::Sender<ReadyStatus>,
+    /// Beaten on every turn of the driver's loop.
+    pub heartbeat: Heartbeat,
+}
+
+/// Both ends of readiness: ready with `status` from now on, the driver having just turned.
+pub fn readiness(status: ReadyStatus) -> (ReadinessSource, Readiness) {
+    let (tx, rx) = watch::channel(status);
+    let heartbeat = Heartbeat::new(crate::driver::now());
+    let source = ReadinessSource {
+        status: tx,
+        heartbeat: heartbeat.clone(),
+    };
+    (
+        source,
+        Readiness {
+            status: rx,
+            heartbeat,
+        },
+    )
+}
+
+/// What `ready` is answered from: what the driver last published, and whether it still turns.
+#[derive(Clone, Debug)]
+pub struct Readiness {
+    /// Published by the driver.
+    pub status: watch::Receiver<ReadyStatus>,
+    /// Beaten by the driver on every turn of its loop.
+    pub heartbeat: Heartbeat,
+}
+
+impl Readiness {
+    /// The answer to `ready` at `now`: not ready while the driver is stuck.
+    pub fn answer(&self, now: std::time::Instant) -> ReadyStatus {
+        let mut status = self.status.borrow().clone();
+        if let Some(problem) = self.heartbeat.problem(now) {
+            status.ready = false;
+            status.problem = Some(problem);
+        }
+        status
+    }
+}
+
 /// Accepts clients until the listener fails, forwarding each request to the driver.
 ///
-/// `ready` is answered here, from what the driver last published: readiness probes get their
-/// answer even while the driver is busy starting thousands of sessions. `routes` is answered
-/// here too, by the route installer, which runs on this thread: the driver has no part in it.
+/// `ready` is answered here, from what the driver last published and its heartbeat: readiness
+/// probes get their answer even while the driver is busy starting thousands of sessions, and
+/// a driver that stopped turning is not ready (nor alive, to the liveness probe). `routes` is
+/// answered here too, by the route installer, which runs on this thread: the driver has no
+/// part in it.
 pub async fn serve(
     listener: UnixListener,
     driver: ToDriver<ControlRequest>,
-    ready: watch::Receiver<ReadyStatus>,
+    ready: Readiness,
     routes: Option<RouteHandle>,
 ) {
     loop {
@@ -113,7 +163,7 @@ pub async fn serve(
 async fn answer(
     stream: UnixStream,
     driver: ToDriver<ControlRequest>,
-    ready: watch::Receiver<ReadyStatus>,
+    ready: Readiness,
     routes: Option<RouteHandle>,
 ) -> io::Result<()> {
     let (read, mut write) = stream.into_split();
@@ -126,7 +176,7 @@ async fn answer(
         Ok(Ok(_)) if line.len() > MAX_REQUEST_LEN => error("request too long".into()),
         Ok(Ok(_)) => match serde_json::from_str::<Request>(line.trim_end()) {
             Err(e) => error(format!("bad request: {e}")),
-            Ok(Request::Ready) => Answer::Done(Response::Ready(ready.borrow().clone())),
+            Ok(Request::Ready) => Answer::Done(Response::Ready(ready.answer(crate::driver::now()))),
             Ok(Request::Routes) => Answer::Done(Response::Routes {
                 routes: match &routes {
                     Some(routes) => routes.status().await,
@@ -180,6 +230,34 @@ mod tests {
     use crate::routes::{self, FakeBackend};
     use tokio::sync::mpsc;
 
+    fn ready_status() -> ReadyStatus {
+        ReadyStatus {
+            ready: true,
+            config: "/etc/bfdd/bfdd.toml".into(),
+            sessions: 3,
+            problem: None,
+        }
+    }
+
+    /// A driver that stopped turning (stuck in a loop, deadlocked) makes the daemon not ready,
+    /// and so not alive to the liveness probe, which asks the same.
+    #[test]
+    fn a_stuck_driver_is_not_ready() {
+        let start = std::time::Instant::now();
+        let (_ready_tx, status) = watch::channel(ready_status());
+        let ready = Readiness {
+            status,
+            heartbeat: Heartbeat::new(start),
+        };
+        assert_eq!(ready.answer(start + Duration::from_secs(5)), ready_status());
+        let stuck = ready.answer(start + Duration::from_secs(60));
+        assert!(!stuck.ready);
+        assert!(
+            stuck.problem.as_deref().is_some_and(|p| p.contains("60 s")),
+            "{stuck:?}"
+        );
+    }
+
     /// `bfdctl routes` is the route installer's to answer: it must not wait for the driver,
     /// which may be asleep between two points of its transmit grid, or busy.
     #[tokio::test]
@@ -191,11 +269,7 @@ mod tests {
         // The driver's end is held and never read.
         let (driver_tx, _driver_rx) = mpsc::channel(1);
         let driver = ToDriver::new(driver_tx, std::thread::current());
-        let (_ready_tx, ready) = watch::channel(ReadyStatus {
-            ready: true,
-            config: String::new(),
-            sessions: 0,
-        });
+        let (_source, ready) = readiness(ready_status());
         let routes = routes::spawn(
             RoutesConfig {
                 routes: vec![RouteConfig {

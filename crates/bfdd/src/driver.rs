@@ -7,13 +7,13 @@ use std::path::PathBuf;
 use std::pin::pin;
 use std::time::{Duration, Instant, SystemTime};
 
-use bfd_control::{ReadyStatus, Request, Response};
+use bfd_control::{Request, Response};
 use bfd_core::{Event, SessionId, Sessions, State};
-use tokio::sync::{mpsc, watch};
+use tokio::sync::mpsc;
 use tracing::{debug, info, warn};
 
 use crate::config::Config;
-use crate::control::{Answer, ControlRequest};
+use crate::control::{Answer, ControlRequest, ReadinessSource};
 use crate::metrics::SnapshotRequest;
 use crate::net::{self, RxSocket};
 use crate::peers::Peers;
@@ -85,7 +85,7 @@ pub struct Driver {
     tx_buf: Vec<u8>,
     dropped: Vec<(&'static str, u64)>,
     routes: Option<RouteHandle>,
-    ready: watch::Sender<ReadyStatus>,
+    ready: ReadinessSource,
     /// Datagrams read in this turn of the loop, which decide whether the next one coalesces.
     read_this_turn: usize,
 }
@@ -99,7 +99,7 @@ impl Driver {
         rx: Vec<RxSocket>,
         peers: Peers,
         routes: Option<RouteHandle>,
-        ready: watch::Sender<ReadyStatus>,
+        ready: ReadinessSource,
         seed: u64,
     ) -> Driver {
         let mut sessions = Sessions::new(seed);
@@ -204,6 +204,7 @@ impl Driver {
             };
             self.read_this_turn = 0;
             let now = now();
+            self.ready.heartbeat.beat(now);
             match wake {
                 Wake::Shutdown => break,
                 Wake::Timer => {
@@ -448,7 +449,7 @@ impl Driver {
                 },
                 Err(message) => Response::error(message),
             },
-            Request::Ready => Response::Ready(self.ready.borrow().clone()),
+            Request::Ready => Response::Ready(self.ready.status.borrow().clone()),
             Request::Reload => match self.reload(now) {
                 Ok(summary) => Response::Reloaded(summary),
                 Err(message) => Response::error(message),
@@ -494,7 +495,7 @@ impl Driver {
             }
             None => self.report_gateways(now),
         }
-        self.ready.send_modify(|r| r.sessions = peer_count);
+        self.ready.status.send_modify(|r| r.sessions = peer_count);
         info!(
             added = summary.added,
             removed = summary.removed,

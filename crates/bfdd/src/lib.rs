@@ -8,6 +8,7 @@ pub mod batch_send;
 pub mod config;
 pub mod control;
 pub mod driver;
+pub mod heartbeat;
 pub mod logging;
 pub mod metrics;
 pub mod net;
@@ -176,10 +177,11 @@ pub async fn run(
     let (metrics_tx, metrics_rx) = mpsc::channel(8);
     let (reload_tx, reload_rx) = mpsc::channel(1);
     // Ready: configuration loaded and listening sockets bound, which is true from here on.
-    let (ready_tx, ready_rx) = tokio::sync::watch::channel(bfd_control::ReadyStatus {
+    let (ready_source, readiness) = control::readiness(bfd_control::ReadyStatus {
         ready: true,
         config: config_path.display().to_string(),
         sessions: config.peers.len(),
+        problem: None,
     });
 
     let socket_path = config.daemon.control_socket.clone();
@@ -195,7 +197,7 @@ pub async fn run(
         // `run` is polled by the driver's runtime, on the driver's thread.
         ToDriver::new(control_tx, std::thread::current()),
         ToDriver::new(metrics_tx, std::thread::current()),
-        ready_rx,
+        readiness,
     )
     .map_err(|source| StartError::Control {
         path: socket_path.clone(),
@@ -207,7 +209,7 @@ pub async fn run(
         rx,
         peers,
         routes,
-        ready_tx,
+        ready_source,
         seed,
     );
     let hup_task = tokio::spawn(forward_sighup(hup, reload_tx));

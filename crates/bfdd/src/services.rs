@@ -9,8 +9,7 @@
 use std::io;
 use std::thread::JoinHandle;
 
-use bfd_control::ReadyStatus;
-use tokio::sync::{oneshot, watch};
+use tokio::sync::oneshot;
 use tracing::warn;
 
 use crate::config::RoutesConfig;
@@ -44,7 +43,7 @@ impl Services {
         routes_config: RoutesConfig,
         control_tx: ToDriver<ControlRequest>,
         metrics_tx: ToDriver<SnapshotRequest>,
-        ready: watch::Receiver<ReadyStatus>,
+        ready: control::Readiness,
     ) -> io::Result<(Services, Option<RouteHandle>)> {
         let runtime = tokio::runtime::Builder::new_current_thread()
             .enable_all()

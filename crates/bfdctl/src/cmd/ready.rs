@@ -9,7 +9,8 @@ use crate::output::{keep_verdict, print, print_json};
 /// Options of `bfdctl ready`.
 #[derive(Debug, clap::Args)]
 pub struct Args {
-    /// Print the answer as JSON (fields: ready, config, sessions); the exit status is the same.
+    /// Print the answer as JSON (fields: ready, config, sessions, and problem when
+    /// the daemon knows why it is not ready); the exit status is the same.
     #[arg(long)]
     pub json: bool,
 }
@@ -24,10 +25,14 @@ pub fn run(client: &Client, args: &Args) -> Result<Status, Error> {
         print_json(&status)
     } else {
         print(&format!(
-            "{}: {} sessions, config {}\n",
+            "{}: {} sessions, config {}{}\n",
             if status.ready { "ready" } else { "not ready" },
             status.sessions,
-            status.config
+            status.config,
+            status
+                .problem
+                .as_deref()
+                .map_or(String::new(), |p| format!(" ({p})"))
         ))
     };
     let verdict = if status.ready {
