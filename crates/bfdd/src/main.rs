@@ -81,7 +81,8 @@ fn main() -> ExitCode {
     };
     bfdd::logging::init(format);
     // SIGTERM's after it: during the load its default action is right (nothing runs yet, and
-    // a load stuck on a hung file system still ends), and from here it must say AdminDown.
+    // a load stuck on a hung file system still ends; as PID 1 of a container the kernel drops
+    // it instead and the runtime's SIGKILL follows), and from here it must say AdminDown.
     let shutdown = {
         let _runtime = runtime.enter();
         terminate()
