@@ -607,10 +607,11 @@ fn same_address_different_session_is_not_duplicate() {
     let c = parse(
         r#"[[peer]]
 address = "198.51.100.4"
+interface = "net1"
 
 [[peer]]
 address = "198.51.100.4"
-interface = "net1"
+interface = "net2"
 
 [[peer]]
 address = "198.51.100.4"
@@ -619,13 +620,19 @@ multihop = true
 [[peer]]
 address = "198.51.100.4"
 local-address = "198.51.100.10"
+interface = "net3"
+
+[[peer]]
+address = "198.51.100.4"
+local-address = "198.51.100.11"
+interface = "net3"
 "#,
     )
     .unwrap();
     let keys: std::collections::HashSet<PeerKey> = c.peers.iter().map(|p| p.key()).collect();
-    assert_eq!(keys.len(), 4);
+    assert_eq!(keys.len(), 5);
     assert_eq!(
-        c.peers[1].key(),
+        c.peers[0].key(),
         PeerKey {
             address: ip("198.51.100.4"),
             local_address: None,
@@ -633,8 +640,66 @@ local-address = "198.51.100.10"
             multihop: false,
         }
     );
-    assert_eq!(c.peers[1].key().to_string(), "198.51.100.4 interface net1");
+    assert_eq!(c.peers[0].key().to_string(), "198.51.100.4 interface net1");
     assert_eq!(c.peers[2].key().to_string(), "198.51.100.4 multihop");
+}
+
+/// RFC 5881 §2-3: one session per path. Two peers to one address whose paths may be the same
+/// (a setting unset on one of them) would both talk to the one session the peer keeps.
+#[test]
+fn rfc5881_3_peers_that_may_share_a_path_refused() {
+    for (second, line) in [
+        ("address = \"198.51.100.4\"\ninterface = \"net1\"\n", 4),
+        (
+            "address = \"198.51.100.4\"\nlocal-address = \"198.51.100.10\"\n",
+            4,
+        ),
+    ] {
+        let shown = assert_invalid(
+            &format!("[[peer]]\naddress = \"198.51.100.4\"\n\n[[peer]]\n{second}"),
+            line,
+            "peer[1]",
+            "same path as peer[0] at line 1",
+        );
+        assert!(
+            shown.contains("different local-address or interface"),
+            "{shown}"
+        );
+    }
+    // Also the other way round, and with both set on one side only.
+    assert_invalid(
+        "[[peer]]\naddress = \"198.51.100.4\"\nlocal-address = \"198.51.100.10\"\ninterface = \"net1\"\n[[peer]]\naddress = \"198.51.100.4\"\ninterface = \"net1\"\n",
+        5,
+        "peer[1]",
+        "same path as peer[0] at line 1",
+    );
+}
+
+#[test]
+fn ipv4_mapped_and_link_local_sources_refused() {
+    assert_invalid(
+        "[[peer]]\naddress = \"::ffff:198.51.100.4\"\n",
+        2,
+        "peer[0].address",
+        "::ffff:198.51.100.4 is an IPv4-mapped address: write 198.51.100.4",
+    );
+    assert_invalid(
+        "[[peer]]\naddress = \"2001:db8::4\"\nlocal-address = \"::ffff:198.51.100.4\"\n",
+        3,
+        "peer[0].local-address",
+        "IPv4-mapped",
+    );
+    // The kernel cannot bind a link-local source without knowing its link.
+    assert_invalid(
+        "[[peer]]\naddress = \"2001:db8::4\"\nlocal-address = \"fe80::1\"\n",
+        3,
+        "peer[0].local-address",
+        "fe80::1 is link-local: set interface too",
+    );
+    parse(
+        "[[peer]]\naddress = \"2001:db8::4\"\nlocal-address = \"fe80::1\"\ninterface = \"net1\"\n",
+    )
+    .unwrap();
 }
 
 #[test]

@@ -57,12 +57,33 @@ fn is_link_local_v6(ip: IpAddr) -> bool {
     matches!(ip, IpAddr::V6(v6) if v6.segments()[0] & 0xffc0 == 0xfe80)
 }
 
+/// A peer's local address and interface.
+type PeerPath = (Option<IpAddr>, Option<String>);
+
+/// Peers seen so far by (address, multihop): index, offset in the file, path.
+type PathsByPeer = HashMap<(IpAddr, bool), Vec<(usize, usize, PeerPath)>>;
+
+/// Whether `peer` and a peer to the same address with `other`'s local address and interface
+/// may share a path: each setting equal, or unset on one side.
+fn paths_overlap(peer: &PeerConfig, other: &PeerPath) -> bool {
+    let local = match (peer.local_address, other.0) {
+        (Some(a), Some(b)) => a == b,
+        _ => true,
+    };
+    let interface = match (&peer.interface, &other.1) {
+        (Some(a), Some(b)) => a == b,
+        _ => true,
+    };
+    local && interface
+}
+
 fn peers(
     raw: Vec<Spanned<RawPeer>>,
     defaults: &RawDefaults,
     origin: &Origin<'_>,
 ) -> Result<Vec<PeerConfig>, ConfigError> {
     let mut seen: HashMap<PeerKey, (usize, usize)> = HashMap::new();
+    let mut by_peer: PathsByPeer = HashMap::new();
     let mut out = Vec::with_capacity(raw.len());
     for (i, spanned) in raw.into_iter().enumerate() {
         let span = spanned.span();
@@ -90,6 +111,32 @@ fn peers(
                 key("address"),
                 format!("{address} is link-local: set interface too"),
             ));
+        }
+        // Sent on an IPv6 socket, a mapped address goes nowhere, and the peer's answers come
+        // from the plain IPv4 address, which matches no peer.
+        let mut addresses = vec![("address", address, p.address.span())];
+        if let Some(l) = &p.local_address {
+            addresses.push(("local-address", l.get_ref().0, l.span()));
+        }
+        for (what, ip, span) in addresses {
+            if let IpAddr::V6(v6) = ip {
+                if let Some(v4) = v6.to_ipv4_mapped() {
+                    return Err(origin.invalid(
+                        span,
+                        key(what),
+                        format!("{v6} is an IPv4-mapped address: write {v4}"),
+                    ));
+                }
+            }
+        }
+        if let Some(local) = &p.local_address {
+            if is_link_local_v6(local.get_ref().0) && p.interface.is_none() {
+                return Err(origin.invalid(
+                    local.span(),
+                    key("local-address"),
+                    format!("{} is link-local: set interface too", local.get_ref().0),
+                ));
+            }
         }
         let minimum_ttl = match (&p.minimum_ttl, p.multihop) {
             (Some(ttl), false) => return Err(origin.invalid(
@@ -138,6 +185,26 @@ fn peers(
                 ),
             ));
         }
+        // RFC 5881 §2-3: one session per path to a system. A peer without local-address or
+        // interface may take the path of one with them: both would send to the same peer,
+        // which keeps one session for us and sees its discriminator change under it.
+        let path = (peer.address, peer.multihop);
+        let same_peer = by_peer.entry(path).or_default();
+        if let Some(&(j, first, _)) = same_peer
+            .iter()
+            .find(|(_, _, other)| paths_overlap(&peer, other))
+        {
+            let first_line = origin.line(first);
+            return Err(origin.invalid(
+                span,
+                format!("peer[{i}]"),
+                format!(
+                    "same path as peer[{j}] at line {first_line}: two sessions to one address need \
+                     different local-address or interface, each set on both"
+                ),
+            ));
+        }
+        same_peer.push((i, span.start, (peer.local_address, peer.interface.clone())));
         out.push(peer);
     }
     Ok(out)
