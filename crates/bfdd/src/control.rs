@@ -45,6 +45,13 @@ impl Answer {
 
 /// How long a client may take to send its request line.
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(5);
+/// How long a client may take to read its answer (megabytes at tens of thousands of sessions;
+/// bfdctl reads it as fast as it comes).
+const ANSWER_TIMEOUT: Duration = Duration::from_secs(10);
+/// Clients served at once; more wait in the listen queue. Each holds its answer in memory
+/// until it is read, so a script that opens connections and never reads cannot grow the
+/// daemon without bound.
+const MAX_CLIENTS: usize = 32;
 
 /// Binds the control socket, replacing a stale socket file from an earlier run, but not one
 /// a running daemon answers on: taking it over would leave that daemon without probes and
@@ -140,7 +147,11 @@ pub async fn serve(
     ready: Readiness,
     routes: Option<RouteHandle>,
 ) {
+    let slots = std::sync::Arc::new(tokio::sync::Semaphore::new(MAX_CLIENTS));
     loop {
+        let Ok(slot) = slots.clone().acquire_owned().await else {
+            return;
+        };
         let stream = match listener.accept().await {
             Ok((stream, _)) => stream,
             Err(e) => {
@@ -156,6 +167,7 @@ pub async fn serve(
             if let Err(e) = answer(stream, driver, ready, routes).await {
                 debug!(error = %e, "control client");
             }
+            drop(slot);
         });
     }
 }
@@ -201,9 +213,19 @@ async fn answer(
         .map_err(io::Error::other)?
         .map_err(io::Error::other)?;
     text.push(b'\n');
-    // A client that left already gets EPIPE here, which only ends this task.
-    write.write_all(&text).await?;
-    write.shutdown().await
+    // A client that left already gets EPIPE here, which only ends this task; one that does
+    // not read is given up on.
+    let sent = async {
+        write.write_all(&text).await?;
+        write.shutdown().await
+    };
+    match tokio::time::timeout(ANSWER_TIMEOUT, sent).await {
+        Ok(result) => result,
+        Err(_) => Err(io::Error::new(
+            io::ErrorKind::TimedOut,
+            "client did not read its answer in time",
+        )),
+    }
 }
 
 #[cfg(test)]
@@ -255,6 +277,44 @@ mod tests {
         assert!(
             stuck.problem.as_deref().is_some_and(|p| p.contains("60 s")),
             "{stuck:?}"
+        );
+    }
+
+    /// Connections that never send a request hold the daemon's client slots only until
+    /// REQUEST_TIMEOUT: a probe waits behind such a flood, and is then answered.
+    #[tokio::test(start_paused = true)]
+    async fn a_flood_of_idle_clients_holds_others_only_until_it_times_out() {
+        let dir = std::env::temp_dir().join(format!("bfdd-control-flood-{}", std::process::id()));
+        let path = dir.join("control.sock");
+        let listener = UnixListener::from_std(bind(&path).expect("bind")).expect("listener");
+        let _socket_file = SocketFile(path.clone());
+        let (driver_tx, _driver_rx) = mpsc::channel(1);
+        let driver = ToDriver::new(driver_tx, std::thread::current());
+        let (_source, ready) = readiness(ready_status());
+        tokio::spawn(serve(listener, driver, ready, None));
+        let mut idle = Vec::new();
+        for _ in 0..MAX_CLIENTS {
+            idle.push(UnixStream::connect(&path).await.expect("connect"));
+        }
+        let start = tokio::time::Instant::now();
+        let mut probe = UnixStream::connect(&path).await.expect("connect");
+        let mut request = serde_json::to_vec(&Request::Ready).expect("encode");
+        request.push(b'\n');
+        probe.write_all(&request).await.expect("send");
+        let mut line = String::new();
+        BufReader::new(probe)
+            .read_line(&mut line)
+            .await
+            .expect("read");
+        let waited = start.elapsed();
+        let _ = std::fs::remove_dir_all(&dir);
+        assert!(
+            matches!(serde_json::from_str(&line), Ok(Response::Ready(r)) if r.ready),
+            "{line}"
+        );
+        assert!(
+            (REQUEST_TIMEOUT..REQUEST_TIMEOUT * 2).contains(&waited),
+            "answered after {waited:?}"
         );
     }
 
