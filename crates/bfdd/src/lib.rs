@@ -126,17 +126,43 @@ fn batch_sender(configured: bool) -> Option<batch_send::BatchSender> {
 
 /// Every session has its own sending socket (its source port identifies it to the peer), so a
 /// daemon with thousands of peers needs more descriptors than the usual soft limit of 1,024.
-fn raise_fd_limit() {
+/// Raises the soft open-file limit to the hard one; returns the limit in force.
+fn raise_fd_limit() -> Option<u64> {
     use nix::sys::resource::{getrlimit, setrlimit, Resource};
     match getrlimit(Resource::RLIMIT_NOFILE) {
-        Ok((soft, hard)) if soft < hard => {
-            if let Err(e) = setrlimit(Resource::RLIMIT_NOFILE, hard, hard) {
+        Ok((soft, hard)) if soft < hard => match setrlimit(Resource::RLIMIT_NOFILE, hard, hard) {
+            Ok(()) => Some(hard),
+            Err(e) => {
                 warn!(soft, hard, error = %e, "cannot raise the open-file limit");
+                Some(soft)
             }
+        },
+        Ok((soft, _)) => Some(soft),
+        Err(e) => {
+            warn!(error = %e, "cannot read the open-file limit");
+            None
         }
-        Ok(_) => {}
-        Err(e) => warn!(error = %e, "cannot read the open-file limit"),
     }
+}
+
+/// Descriptors kept free of sessions: the services thread's (netlink, control and metrics
+/// clients), a reload's configuration and secret files, the state file.
+const FD_RESERVE: u64 = 64;
+
+/// The sessions that fit under `limit` with the descriptors open now and the reserve; warns
+/// when the configuration has more peers than that.
+fn socket_budget(limit: u64, peers: usize) -> peers::SocketBudget {
+    let open = std::fs::read_dir("/proc/self/fd").map_or(16, |d| d.count() as u64);
+    let sessions = usize::try_from(limit.saturating_sub(open + FD_RESERVE)).unwrap_or(usize::MAX);
+    if peers > sessions {
+        warn!(
+            limit,
+            peers,
+            sessions,
+            "the open-file limit leaves room for fewer sessions than peers configured; the rest stay pending: raise the nofile limit"
+        );
+    }
+    peers::SocketBudget { limit, sessions }
 }
 
 /// Runs the daemon until `shutdown` completes; then every peer is sent AdminDown and the
@@ -149,7 +175,7 @@ pub async fn run(
     shutdown: impl Future<Output = ()>,
     hup: std::io::Result<tokio::signal::unix::Signal>,
 ) -> Result<(), StartError> {
-    raise_fd_limit();
+    let fd_limit = raise_fd_limit();
     let rx = bind_listeners(&config)?;
     let control_listener =
         control::bind(&config.daemon.control_socket).map_err(|source| StartError::Control {
@@ -172,7 +198,10 @@ pub async fn run(
     }
     let seed = seed();
     let batch = batch_sender(config.daemon.batched_transmit);
-    let peers = peers::Peers::new(store, (seed >> 16) as u16, batch);
+    let mut peers = peers::Peers::new(store, (seed >> 16) as u16, batch);
+    if let Some(limit) = fd_limit {
+        peers.limit_sockets(socket_budget(limit, config.peers.len()));
+    }
     let (control_tx, control_rx) = mpsc::channel(64);
     let (metrics_tx, metrics_rx) = mpsc::channel(8);
     let (reload_tx, reload_rx) = mpsc::channel(1);

@@ -158,6 +158,20 @@ pub struct Peers {
     transmit_timing: TransmitTiming,
     /// Sends IPv4 sessions' packets in batches, when bfdd may open a raw socket.
     batch: Option<BatchSender>,
+    /// Sessions (one socket each) that fit under the open-file limit, leaving a reserve.
+    socket_budget: Option<SocketBudget>,
+}
+
+/// How many sessions may hold a socket: the open-file limit less what the daemon needs for
+/// everything else (configuration reloads, control clients, scrapes, the state file). A
+/// session past it would take the descriptor a reload needs to read the file that could fix
+/// the configuration.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct SocketBudget {
+    /// `RLIMIT_NOFILE` in force.
+    pub limit: u64,
+    /// Sessions allowed.
+    pub sessions: usize,
 }
 
 /// Discriminators whose keys no peer has any more (removed by a reload, or left in the state
@@ -272,7 +286,13 @@ impl Peers {
             gateway_changes: Vec::new(),
             transmit_timing: TransmitTiming::default(),
             batch,
+            socket_budget: None,
         }
+    }
+
+    /// Starts no more sessions than `budget` allows; the others stay pending, saying why.
+    pub fn limit_sockets(&mut self, budget: SocketBudget) {
+        self.socket_budget = Some(budget);
     }
 
     /// How punctually periodic packets have left since start.
@@ -621,6 +641,15 @@ impl Peers {
         config: &PeerConfig,
         inherited: Option<u32>,
     ) -> Result<(SessionId, TxSocket), String> {
+        if let Some(budget) = self.socket_budget {
+            if sessions.len() >= budget.sessions {
+                return Err(format!(
+                    "open-file limit {} leaves room for {} sessions (the rest is kept for reloads, \
+                     control and metrics): raise the nofile limit",
+                    budget.limit, budget.sessions
+                ));
+            }
+        }
         let ifindex = match &config.interface {
             Some(name) => {
                 Some(interface_index(name).map_err(|e| format!("interface {name}: {e}"))?)
@@ -1167,6 +1196,31 @@ mod tests {
             other,
             "the unchanged peer keeps its own"
         );
+    }
+
+    /// Past the open-file budget peers stay pending, saying why, rather than take the
+    /// descriptors a reload needs.
+    #[test]
+    fn peers_past_the_socket_budget_stay_pending() {
+        let (mut table, mut sessions, _scratch) = table("budget");
+        table.limit_sockets(SocketBudget {
+            limit: 1024,
+            sessions: 2,
+        });
+        let now = crate::driver::now();
+        let config = "[[peer]]\naddress = \"127.0.0.2\"\n[[peer]]\naddress = \"127.0.0.3\"\n[[peer]]\naddress = \"127.0.0.4\"\n";
+        table.apply(now, &mut sessions, peers(config), &mut Vec::new());
+        assert_eq!(sessions.len(), 2);
+        let pending: Vec<_> = table
+            .iter(&sessions)
+            .filter_map(|p| match p {
+                PeerRef::Pending(p) => Some(p.error.clone()),
+                PeerRef::Running { .. } => None,
+            })
+            .collect();
+        assert_eq!(pending.len(), 1);
+        assert!(pending[0].contains("open-file limit 1024"), "{pending:?}");
+        assert!(pending[0].contains("raise the nofile limit"), "{pending:?}");
     }
 
     #[test]
