@@ -18,8 +18,8 @@ use anyhow::{bail, ensure, Context, Result};
 use bfd_control::{PeerSummary, Response};
 use bfdd_integration::{
     bfdctl_bin, control_exchange, metric, python3, require_bfdd, require_realtime_scheduling,
-    require_tools, veth_pair, wait_until, Bfdd, BfddConfig, BfddPeer, Netns, Topology, A_V4, A_V6,
-    B_V4, B_V6,
+    require_tools, veth_pair, wait_until, Bfdd, BfddConfig, BfddPeer, Netns, Process, TestDir,
+    Topology, A_V4, A_V6, B_V4, B_V6,
 };
 
 const UP: Duration = Duration::from_secs(5);
@@ -1027,6 +1027,64 @@ fn rfc5883_multihop_sessions_between_two_bfdd_come_up_on_port_4784() -> Result<(
         metric(&m, "bfd_packets_dropped_total", &[("reason", "hop_mode")]).is_none(),
         "{m}"
     );
+    Ok(())
+}
+
+/// Whether something in `ns` listens on UDP `port`.
+fn udp_listening(ns: &Netns, port: u16) -> Result<bool> {
+    let out = ns.exec(&["ss", "-Hulnp", &format!("sport = :{port}")])?;
+    Ok(!out.trim().is_empty())
+}
+
+/// Start-up binds only the listeners its peers need when one fails (here another program
+/// holds the multihop port). A reload that adds a peer needing it binds it then, or, while
+/// it still cannot, is refused with the reason and the running configuration kept.
+#[test]
+fn reload_binds_the_listener_a_new_multihop_peer_needs() -> Result<()> {
+    if !require_bfdd() {
+        return Ok(());
+    }
+    let topo = Topology::new()?;
+    let dir = TestDir::new("udp-holder")?;
+    let script = "import socket, time\n\
+                  s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)\n\
+                  s.bind(('0.0.0.0', 4784))\n\
+                  time.sleep(300)\n";
+    let mut holder = Process::spawn(
+        &topo.a,
+        "udp-holder",
+        &[python3(), "-c", script],
+        dir.path(),
+    )?;
+    ensure!(
+        wait_until(Duration::from_secs(5), Duration::from_millis(20), || {
+            udp_listening(&topo.a, 4784).unwrap_or(false)
+        }),
+        "the holder never bound 4784"
+    );
+    let (a, _b) = up_pair(&topo, |p| p)?;
+    let mut text = std::fs::read_to_string(a.config_path())?;
+    text.push_str(&format!(
+        "\n[[peer]]\naddress = \"{B_V4}\"\nlocal-address = \"{A_V4}\"\nmultihop = true\n"
+    ));
+    a.write_config_text(&text)?;
+    let message = match a.reload()? {
+        Response::Error { message } => message,
+        other => bail!("reload while 4784 is taken answered {other:?}"),
+    };
+    ensure!(
+        message.contains("cannot listen on UDP 4784 (IPv4)") && message.contains(B_V4),
+        "{message}"
+    );
+    ensure!(a.peers()?.len() == 2, "running configuration kept");
+
+    holder.terminate(Duration::from_secs(2))?;
+    match a.reload()? {
+        Response::Reloaded(s) => ensure!(s.added == 1 && s.unchanged == 2, "{s:?}"),
+        other => bail!("reload after 4784 was freed answered {other:?}"),
+    }
+    let listening = topo.a.exec(&["ss", "-Hulnp", "sport = :4784"])?;
+    ensure!(listening.contains("bfdd"), "{listening}");
     Ok(())
 }
 

@@ -473,6 +473,12 @@ impl Driver {
             }
         };
         config.apply_env();
+        if let Err(message) = self.listen_for(&config) {
+            warn!(error = %message, "reload refused; the running configuration stays");
+            return Err(format!(
+                "reload refused, running configuration kept: {message}"
+            ));
+        }
         if config.daemon != self.config.daemon {
             warn!("[daemon] settings changed; they take effect on restart");
             // The running ones stay, all of them, so the next reload still sees the change.
@@ -505,6 +511,38 @@ impl Driver {
         );
         self.config = config;
         Ok(summary)
+    }
+
+    /// Binds the listeners the peers of `config` need that start-up did not (it binds only
+    /// what its peers need when one fails, as multihop's port taken by another daemon).
+    fn listen_for(&mut self, config: &Config) -> Result<(), String> {
+        for (v6, multihop) in [(false, false), (true, false), (false, true), (true, true)] {
+            if self.rx.iter().any(|s| s.kind() == (v6, multihop)) {
+                continue;
+            }
+            let Some(peer) = config
+                .peers
+                .iter()
+                .find(|p| p.address.is_ipv6() == v6 && p.multihop == multihop)
+            else {
+                continue;
+            };
+            let port = if multihop {
+                net::MULTIHOP_PORT
+            } else {
+                net::SINGLE_HOP_PORT
+            };
+            let family = if v6 { "IPv6" } else { "IPv4" };
+            let socket = RxSocket::bind(v6, multihop).map_err(|e| {
+                format!(
+                    "cannot listen on UDP {port} ({family}), which peer {} needs: {e}",
+                    peer.key()
+                )
+            })?;
+            info!(port, family, "now listening");
+            self.rx.push(socket);
+        }
+        Ok(())
     }
 
     /// Periodic packets due together leave in one wake-up; bursts stay within one batch of

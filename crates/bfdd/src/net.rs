@@ -56,6 +56,11 @@ pub struct RxSocket {
 }
 
 impl RxSocket {
+    /// (IPv6, multihop): which of the four listeners this is.
+    pub fn kind(&self) -> (bool, bool) {
+        (self.v6, self.multihop)
+    }
+
     /// Binds the wildcard address of the family on the port for single hop or multihop.
     pub fn bind(v6: bool, multihop: bool) -> io::Result<RxSocket> {
         let port = if multihop {
