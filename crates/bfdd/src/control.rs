@@ -318,6 +318,54 @@ mod tests {
         );
     }
 
+    /// A client that asks and never reads a large answer is given up on after ANSWER_TIMEOUT:
+    /// a crowd of them fills every client slot only for that long.
+    #[tokio::test(start_paused = true)]
+    async fn clients_that_never_read_their_answer_are_dropped() {
+        let dir = std::env::temp_dir().join(format!("bfdd-control-unread-{}", std::process::id()));
+        let path = dir.join("control.sock");
+        let listener = UnixListener::from_std(bind(&path).expect("bind")).expect("listener");
+        let _socket_file = SocketFile(path.clone());
+        // A driver whose every answer is far larger than a socket buffer.
+        let (driver_tx, mut driver_rx) = mpsc::channel::<ControlRequest>(64);
+        tokio::spawn(async move {
+            while let Some((_, reply)) = driver_rx.recv().await {
+                let _ = reply.send(Answer::Done(Response::error("x".repeat(1 << 20))));
+            }
+        });
+        let driver = ToDriver::new(driver_tx, std::thread::current());
+        let (_source, ready) = readiness(ready_status());
+        tokio::spawn(serve(listener, driver, ready, None));
+        let mut request = serde_json::to_vec(&Request::Version).expect("encode");
+        request.push(b'\n');
+        let mut unread = Vec::new();
+        for _ in 0..MAX_CLIENTS {
+            let mut stream = UnixStream::connect(&path).await.expect("connect");
+            stream.write_all(&request).await.expect("send");
+            unread.push(stream);
+        }
+        let start = tokio::time::Instant::now();
+        let mut probe = UnixStream::connect(&path).await.expect("connect");
+        let mut ready_request = serde_json::to_vec(&Request::Ready).expect("encode");
+        ready_request.push(b'\n');
+        probe.write_all(&ready_request).await.expect("send");
+        let mut line = String::new();
+        tokio::time::timeout(
+            ANSWER_TIMEOUT * 6,
+            BufReader::new(probe).read_line(&mut line),
+        )
+        .await
+        .expect("the probe is answered once the non-readers are dropped")
+        .expect("read");
+        let waited = start.elapsed();
+        let _ = std::fs::remove_dir_all(&dir);
+        assert!(line.contains("\"ready\""), "{line}");
+        assert!(
+            (ANSWER_TIMEOUT..ANSWER_TIMEOUT * 2).contains(&waited),
+            "answered after {waited:?}"
+        );
+    }
+
     /// `bfdctl routes` is the route installer's to answer: it must not wait for the driver,
     /// which may be asleep between two points of its transmit grid, or busy.
     #[tokio::test]
