@@ -23,12 +23,12 @@ use anyhow::{bail, ensure, Context, Result};
 use bfdd_integration::{
     metric, require_bfdd, require_root_or_skip, require_tool, route_gateways, route_statuses,
     shown_routes, sorted, start_bfdd_with_routes, wait_until, write_routes_config, Bfdd,
-    BfddConfig, BfddPeer, Netns, RouteTopology, RoutesToml, Topology, A_C_V4, A_C_V6, A_V4, A_V6,
-    B_V4, B_V6, C_V4, C_V6,
+    BfddConfig, BfddPeer, Netns, RouteTopology, RoutesToml, TestDir, Topology, A_C_V4, A_C_V6,
+    A_V4, A_V6, B_V4, B_V6, C_V4, C_V6,
 };
 use bfdd_lib::config::{RouteConfig, RoutesConfig};
 use bfdd_lib::routes::{
-    is_exists, spawn_netlink, KernelRoute, NetlinkBackend, Notice, RouteBackend,
+    is_exists, spawn_netlink, KernelRoute, NetlinkBackend, Notice, RouteBackend, SlotFile,
 };
 
 /// Set (to the inner test's name) by the outer test for the run inside the namespace.
@@ -454,7 +454,8 @@ async fn manager_checks() -> Result<()> {
         ("198.18.3.0/24", C_V4, false),
         ("2001:db8:103::/64", C_V6, false),
     ])?;
-    let h = spawn_netlink(config)?;
+    let state_dir = TestDir::new("routes-state")?;
+    let h = spawn_netlink(config, SlotFile::in_dir(state_dir.path()))?;
     eventually(Duration::from_secs(2), || {
         let r = here_routes(MAIN, Some("199"))?;
         Ok(r.len() == 3

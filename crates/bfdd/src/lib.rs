@@ -223,6 +223,7 @@ pub async fn run(
     let (services, routes) = services::Services::start(
         sockets,
         config.routes.clone(),
+        config.daemon.state_dir.clone(),
         // `run` is polled by the driver's runtime, on the driver's thread.
         ToDriver::new(control_tx, std::thread::current()),
         ToDriver::new(metrics_tx, std::thread::current()),

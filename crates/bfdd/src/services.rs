@@ -41,6 +41,7 @@ impl Services {
     pub fn start(
         sockets: ServiceSockets,
         routes_config: RoutesConfig,
+        state_dir: std::path::PathBuf,
         control_tx: ToDriver<ControlRequest>,
         metrics_tx: ToDriver<SnapshotRequest>,
         ready: control::Readiness,
@@ -56,7 +57,10 @@ impl Services {
                 runtime.block_on(async move {
                     // Started even with no [[route]]: routes of ours left by an earlier run must
                     // still go.
-                    let routes = match routes::spawn_netlink(routes_config) {
+                    let routes = match routes::spawn_netlink(
+                        routes_config,
+                        routes::SlotFile::in_dir(&state_dir),
+                    ) {
                         Ok(handle) => Some(handle),
                         Err(e) => {
                             warn!(error = %e, "no route installer: netlink unavailable");

@@ -121,15 +121,22 @@ impl DiscriminatorStore {
         if self.written == Some(digest) {
             return Ok(());
         }
-        if let Some(dir) = self.path.parent() {
-            std::fs::create_dir_all(dir)?;
-        }
-        let tmp = self.path.with_extension("json.tmp");
-        std::fs::write(&tmp, text)?;
-        std::fs::rename(&tmp, &self.path)?;
+        write_atomically(&self.path, &text)?;
         self.written = Some(digest);
         Ok(())
     }
+}
+
+/// Writes `path` through a temporary file and a rename, creating its directory, so a crash
+/// mid-write leaves the old file.
+pub fn write_atomically(path: &Path, contents: &[u8]) -> io::Result<()> {
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir)?;
+    }
+    let mut tmp = path.as_os_str().to_owned();
+    tmp.push(".tmp");
+    std::fs::write(&tmp, contents)?;
+    std::fs::rename(&tmp, path)
 }
 
 #[cfg(test)]

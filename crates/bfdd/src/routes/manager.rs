@@ -23,7 +23,7 @@ use super::handle::{Command, SessionEvent};
 use super::listener::{spawn_listener, Notice};
 use super::stats::Recorder;
 use super::status::route_statuses;
-use super::{KernelRoute, NetlinkBackend, RouteBackend, RouteHandle};
+use super::{KernelRoute, NetlinkBackend, RouteBackend, RouteHandle, Slot, SlotFile};
 use crate::config::{Prefix, RoutesConfig};
 
 /// Default [`ManagerOptions::reconcile_interval`].
@@ -51,6 +51,9 @@ pub struct ManagerOptions {
     /// long, or until that gateway's session reports, so a restart does not withdraw routes
     /// the previous instance deliberately left installed. Zero disables it.
     pub startup_grace: Duration,
+    /// Where the table and protocol of our routes are kept, so that routes a previous run left
+    /// under other ones are removed at start. `None`: not kept.
+    pub slot_file: Option<SlotFile>,
 }
 
 impl Default for ManagerOptions {
@@ -58,6 +61,7 @@ impl Default for ManagerOptions {
         ManagerOptions {
             reconcile_interval: RECONCILE_INTERVAL,
             startup_grace: STARTUP_GRACE,
+            slot_file: None,
         }
     }
 }
@@ -88,13 +92,17 @@ pub fn spawn_with<B: RouteBackend>(
 /// Starts the manager on the real kernel: a netlink socket for the route operations and a
 /// second one listening for route and link notifications. Must be called inside a tokio
 /// runtime; fails only if a netlink socket cannot be opened.
-pub fn spawn_netlink(config: RoutesConfig) -> io::Result<RouteHandle> {
+pub fn spawn_netlink(config: RoutesConfig, slot_file: SlotFile) -> io::Result<RouteHandle> {
     let backend = NetlinkBackend::new()?;
     let (urgent_tx, urgent) = mpsc::unbounded_channel();
     let (commands_tx, commands) = mpsc::unbounded_channel();
     let notices = commands_tx.clone();
     let listener = spawn_listener(move |n| notices.send(Command::Notice(n)).is_ok())?;
-    let mut manager = Manager::new(config, backend, ManagerOptions::default(), urgent, commands);
+    let options = ManagerOptions {
+        slot_file: Some(slot_file),
+        ..ManagerOptions::default()
+    };
+    let mut manager = Manager::new(config, backend, options, urgent, commands);
     manager.tasks.extend(listener);
     let task = tokio::spawn(manager.run());
     Ok(RouteHandle {
@@ -194,6 +202,7 @@ impl<B: RouteBackend> Manager<B> {
     /// The first reconcile; with `keep_on_exit`, adopts the gateways of routes left by the
     /// previous instance for the startup grace.
     async fn start(&mut self) {
+        self.leave_previous_slot().await;
         if self.config.keep_on_exit && !self.options.startup_grace.is_zero() {
             if let Ok(found) = self.list().await {
                 for route in &found {
@@ -686,6 +695,17 @@ impl<B: RouteBackend> Manager<B> {
             self.dests.clear();
         }
         self.config = config;
+        if moved {
+            if let Some(file) = self.options.slot_file.clone() {
+                self.record_slot(
+                    &file,
+                    Slot {
+                        table: self.config.table,
+                        protocol: self.config.protocol,
+                    },
+                );
+            }
+        }
         let still_bfd: HashSet<IpAddr> = self
             .config
             .routes
@@ -696,6 +716,67 @@ impl<B: RouteBackend> Manager<B> {
         self.presumed.retain(|g| still_bfd.contains(g));
         self.refresh_usable();
         self.reconcile(Trigger::Forced).await;
+    }
+
+    /// Removes what a previous run left under another table or protocol id than configured
+    /// now, then records the current ones. The record stays as it was while some of those
+    /// routes could not be removed, so the next start tries again.
+    async fn leave_previous_slot(&mut self) {
+        let Some(file) = self.options.slot_file.clone() else {
+            return;
+        };
+        let now = Slot {
+            table: self.config.table,
+            protocol: self.config.protocol,
+        };
+        let previous = file.read();
+        if let Some(old) = previous.filter(|old| *old != now) {
+            if !self.withdraw_slot(old).await {
+                return;
+            }
+        }
+        if previous != Some(now) {
+            self.record_slot(&file, now);
+        }
+    }
+
+    fn record_slot(&self, file: &SlotFile, slot: Slot) {
+        if let Err(e) = file.write(slot) {
+            warn!(path = %file.path().display(), error = %e, "cannot record the routes' table and protocol");
+        }
+    }
+
+    /// Deletes every route of `slot`; true when none is left.
+    async fn withdraw_slot(&mut self, slot: Slot) -> bool {
+        let found = match Self::timed(
+            "list",
+            &mut self.recorder,
+            self.backend.list(slot.table, slot.protocol),
+        )
+        .await
+        {
+            Ok(found) => found,
+            Err(e) => {
+                warn!(table = slot.table, protocol = slot.protocol, error = %e, "cannot list the routes a previous run left");
+                return false;
+            }
+        };
+        let mut all = true;
+        for route in &found {
+            if let Err(e) = self.delete(route).await {
+                warn!(destination = %route.destination, table = slot.table, error = %e, "cannot withdraw a route a previous run left");
+                all = false;
+            }
+        }
+        if !found.is_empty() {
+            info!(
+                old_table = slot.table,
+                old_protocol = slot.protocol,
+                withdrawn = found.len(),
+                "routes left under the previous table or protocol withdrawn"
+            );
+        }
+        all
     }
 
     /// Removes every route of ours (current table and protocol): those we know of and those

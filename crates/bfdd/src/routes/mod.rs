@@ -27,6 +27,7 @@ mod listener;
 mod manager;
 mod message;
 mod netlink;
+mod slot_file;
 mod stats;
 mod status;
 
@@ -43,4 +44,5 @@ pub use manager::{
     spawn, spawn_netlink, spawn_with, ManagerOptions, RECONCILE_INTERVAL, STARTUP_GRACE,
 };
 pub use netlink::NetlinkBackend;
+pub use slot_file::{Slot, SlotFile};
 pub use stats::{LatencySummary, RouteMetrics, LATENCY_WINDOW};

@@ -263,6 +263,69 @@ async fn lost_notifications_and_removed_addresses_check_our_routes() {
     assert_eq!(nexthops(&fake, "198.18.1.0/24"), ips(&["198.51.100.2"]));
 }
 
+/// A restart with another table or protocol configured (keep-on-exit, or after a crash)
+/// removes the routes left under the old ones: nothing would ever list them again.
+#[tokio::test(start_paused = true)]
+async fn routes_left_under_a_previous_table_and_protocol_are_removed_at_start() {
+    let dir = std::env::temp_dir().join(format!("bfdd-routes-slot-{}", std::process::id()));
+    let file = SlotFile::in_dir(&dir);
+    file.write(Slot {
+        table: 100,
+        protocol: 200,
+    })
+    .expect("write");
+    let fake = FakeBackend::new();
+    fake.insert(KernelRoute::new(
+        p("198.18.9.0/24"),
+        100,
+        200,
+        vec![ip("198.51.100.2")],
+    ));
+    let foreign = KernelRoute::new(p("198.18.8.0/24"), 100, 4, vec![ip("198.51.100.7")]);
+    fake.insert(foreign.clone());
+    let options = ManagerOptions {
+        slot_file: Some(file.clone()),
+        ..ManagerOptions::default()
+    };
+    let h = spawn_with(
+        config(&[("198.18.1.0/24", "198.51.100.2", false)]),
+        fake.clone(),
+        options,
+    );
+    settle(&h).await;
+    assert_eq!(
+        fake.route(p("198.18.9.0/24"), 100),
+        None,
+        "left by the last run"
+    );
+    assert_eq!(
+        fake.route(p("198.18.8.0/24"), 100),
+        Some(foreign),
+        "not ours"
+    );
+    assert_eq!(nexthops(&fake, "198.18.1.0/24"), ips(&["198.51.100.2"]));
+    assert_eq!(
+        file.read(),
+        Some(Slot {
+            table: TABLE,
+            protocol: PROTO
+        })
+    );
+    // A reload that moves the routes records where they went.
+    let mut moved = config(&[("198.18.1.0/24", "198.51.100.2", false)]);
+    moved.table = 101;
+    h.reconfigure(moved, vec![], now());
+    settle(&h).await;
+    assert_eq!(
+        file.read(),
+        Some(Slot {
+            table: 101,
+            protocol: PROTO
+        })
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
 #[tokio::test(start_paused = true)]
 async fn stale_knowledge_of_our_route_is_replaced_not_refused() {
     let fake = FakeBackend::new();
