@@ -9,11 +9,11 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use bfd_control::{ReadyStatus, Request, Response, MAX_REQUEST_LEN};
-use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
+use tokio::io::{AsyncBufReadExt, AsyncReadExt, BufReader};
 use tokio::net::{UnixListener, UnixStream};
 use tokio::sync::{oneshot, watch};
-use tracing::debug;
 
+use crate::clients::{send_answer, serve_clients};
 use crate::heartbeat::Heartbeat;
 use crate::routes::RouteHandle;
 use crate::status::{self, SessionFigures};
@@ -45,12 +45,7 @@ impl Answer {
 
 /// How long a client may take to send its request line.
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(5);
-/// How long a client may take to read its answer (megabytes at tens of thousands of sessions;
-/// bfdctl reads it as fast as it comes).
-const ANSWER_TIMEOUT: Duration = Duration::from_secs(10);
-/// Clients served at once; more wait in the listen queue. Each holds its answer in memory
-/// until it is read, so a script that opens connections and never reads cannot grow the
-/// daemon without bound.
+/// Clients served at once (see [`crate::clients`]).
 const MAX_CLIENTS: usize = 32;
 
 /// Binds the control socket, replacing a stale socket file from an earlier run, but not one
@@ -147,29 +142,10 @@ pub async fn serve(
     ready: Readiness,
     routes: Option<RouteHandle>,
 ) {
-    let slots = std::sync::Arc::new(tokio::sync::Semaphore::new(MAX_CLIENTS));
-    loop {
-        let Ok(slot) = slots.clone().acquire_owned().await else {
-            return;
-        };
-        let stream = match listener.accept().await {
-            Ok((stream, _)) => stream,
-            Err(e) => {
-                debug!(error = %e, "control socket accept");
-                tokio::time::sleep(crate::services::ACCEPT_RETRY).await;
-                continue;
-            }
-        };
-        let driver = driver.clone();
-        let ready = ready.clone();
-        let routes = routes.clone();
-        tokio::spawn(async move {
-            if let Err(e) = answer(stream, driver, ready, routes).await {
-                debug!(error = %e, "control client");
-            }
-            drop(slot);
-        });
-    }
+    serve_clients("control", listener, MAX_CLIENTS, move |stream| {
+        answer(stream, driver.clone(), ready.clone(), routes.clone())
+    })
+    .await;
 }
 
 async fn answer(
@@ -213,24 +189,13 @@ async fn answer(
         .map_err(io::Error::other)?
         .map_err(io::Error::other)?;
     text.push(b'\n');
-    // A client that left already gets EPIPE here, which only ends this task; one that does
-    // not read is given up on.
-    let sent = async {
-        write.write_all(&text).await?;
-        write.shutdown().await
-    };
-    match tokio::time::timeout(ANSWER_TIMEOUT, sent).await {
-        Ok(result) => result,
-        Err(_) => Err(io::Error::new(
-            io::ErrorKind::TimedOut,
-            "client did not read its answer in time",
-        )),
-    }
+    send_answer(&mut write, &text).await
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use tokio::io::AsyncWriteExt;
 
     #[test]
     fn a_socket_a_daemon_answers_on_is_not_taken_over_but_a_stale_one_is() {
@@ -351,7 +316,7 @@ mod tests {
         probe.write_all(&ready_request).await.expect("send");
         let mut line = String::new();
         tokio::time::timeout(
-            ANSWER_TIMEOUT * 6,
+            crate::clients::ANSWER_TIMEOUT * 6,
             BufReader::new(probe).read_line(&mut line),
         )
         .await
@@ -361,7 +326,7 @@ mod tests {
         let _ = std::fs::remove_dir_all(&dir);
         assert!(line.contains("\"ready\""), "{line}");
         assert!(
-            (ANSWER_TIMEOUT..ANSWER_TIMEOUT * 2).contains(&waited),
+            (crate::clients::ANSWER_TIMEOUT..crate::clients::ANSWER_TIMEOUT * 2).contains(&waited),
             "answered after {waited:?}"
         );
     }

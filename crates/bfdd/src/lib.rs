@@ -5,6 +5,7 @@
 #![warn(missing_docs)]
 
 pub mod batch_send;
+pub mod clients;
 pub mod config;
 pub mod control;
 pub mod driver;

@@ -18,10 +18,6 @@ use crate::metrics::{self, SnapshotRequest};
 use crate::routes::{self, RouteHandle};
 use crate::to_driver::ToDriver;
 
-/// How long the control and metrics servers wait after a failed accept (out of descriptors,
-/// say) before the next: retrying at once would spin this thread.
-pub(crate) const ACCEPT_RETRY: std::time::Duration = std::time::Duration::from_millis(10);
-
 /// What the services thread needs.
 pub struct ServiceSockets {
     /// Bound control socket.

@@ -6,16 +6,19 @@ mod text;
 
 use std::time::Duration;
 
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::AsyncReadExt;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::oneshot;
-use tracing::debug;
 
 pub use render::render;
 
+use crate::clients::{send_answer, serve_clients};
 use crate::routes::RouteHandle;
 use crate::status::Snapshot;
 use crate::to_driver::ToDriver;
+
+/// Scrapes served at once (see [`crate::clients`]); Prometheus makes one at a time.
+const MAX_CLIENTS: usize = 8;
 
 /// Asks the driver for a snapshot.
 pub type SnapshotRequest = oneshot::Sender<Snapshot>;
@@ -26,23 +29,10 @@ pub async fn serve(
     driver: ToDriver<SnapshotRequest>,
     routes: Option<RouteHandle>,
 ) {
-    loop {
-        let stream = match listener.accept().await {
-            Ok((stream, _)) => stream,
-            Err(e) => {
-                debug!(error = %e, "metrics accept");
-                tokio::time::sleep(crate::services::ACCEPT_RETRY).await;
-                continue;
-            }
-        };
-        let driver = driver.clone();
-        let routes = routes.clone();
-        tokio::spawn(async move {
-            if let Err(e) = answer(stream, driver, routes).await {
-                debug!(error = %e, "metrics client");
-            }
-        });
-    }
+    serve_clients("metrics", listener, MAX_CLIENTS, move |stream| {
+        answer(stream, driver.clone(), routes.clone())
+    })
+    .await;
 }
 
 async fn answer(
@@ -105,6 +95,5 @@ async fn answer(
         "HTTP/1.1 {status}\r\nContent-Type: text/plain; version=0.0.4; charset=utf-8\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
         body.len()
     );
-    stream.write_all(response.as_bytes()).await?;
-    stream.shutdown().await
+    send_answer(&mut stream, response.as_bytes()).await
 }

@@ -1,0 +1,93 @@
+//! Serving local clients (the control socket, the metrics endpoint): a bounded number at once,
+//! none holding its answer for ever. Each client holds its rendered answer (megabytes at tens
+//! of thousands of sessions) until it has read it, so a script that connects and never reads
+//! must not grow the daemon without bound or take the descriptors it needs.
+
+use std::future::Future;
+use std::io;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::io::{AsyncWrite, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream, UnixListener, UnixStream};
+use tokio::sync::Semaphore;
+use tracing::debug;
+
+/// How long a server waits after a failed accept (out of descriptors, say) before the next:
+/// retrying at once would spin the services thread.
+pub const ACCEPT_RETRY: Duration = Duration::from_millis(10);
+
+/// How long a client may take to read its answer (bfdctl and Prometheus read as fast as it
+/// comes).
+pub const ANSWER_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// A listening socket, Unix or TCP.
+pub trait Acceptor {
+    /// A connected client.
+    type Stream: Send + 'static;
+    /// The next client.
+    fn accept_one(&self) -> impl Future<Output = io::Result<Self::Stream>> + Send + '_;
+}
+
+impl Acceptor for UnixListener {
+    type Stream = UnixStream;
+    async fn accept_one(&self) -> io::Result<UnixStream> {
+        self.accept().await.map(|(stream, _)| stream)
+    }
+}
+
+impl Acceptor for TcpListener {
+    type Stream = TcpStream;
+    async fn accept_one(&self) -> io::Result<TcpStream> {
+        self.accept().await.map(|(stream, _)| stream)
+    }
+}
+
+/// Accepts clients until the listener is dropped, serving each with `serve` in a task of its
+/// own, at most `max_clients` at once: the rest wait in the listen queue. `what` names the
+/// server in debug logs.
+pub async fn serve_clients<L, F, Fut>(what: &'static str, listener: L, max_clients: usize, serve: F)
+where
+    L: Acceptor,
+    F: Fn(L::Stream) -> Fut,
+    Fut: Future<Output = io::Result<()>> + Send + 'static,
+{
+    let slots = Arc::new(Semaphore::new(max_clients));
+    loop {
+        let Ok(slot) = slots.clone().acquire_owned().await else {
+            return;
+        };
+        let stream = match listener.accept_one().await {
+            Ok(stream) => stream,
+            Err(e) => {
+                debug!(error = %e, server = what, "accept failed");
+                tokio::time::sleep(ACCEPT_RETRY).await;
+                continue;
+            }
+        };
+        let served = serve(stream);
+        tokio::spawn(async move {
+            if let Err(e) = served.await {
+                debug!(error = %e, server = what, "client");
+            }
+            drop(slot);
+        });
+    }
+}
+
+/// Writes `answer` and closes the writing side; a client that has not read it within
+/// [`ANSWER_TIMEOUT`] is given up on. A client that left already gets EPIPE, which only ends
+/// its task.
+pub async fn send_answer<W: AsyncWrite + Unpin>(writer: &mut W, answer: &[u8]) -> io::Result<()> {
+    let sent = async {
+        writer.write_all(answer).await?;
+        writer.shutdown().await
+    };
+    match tokio::time::timeout(ANSWER_TIMEOUT, sent).await {
+        Ok(result) => result,
+        Err(_) => Err(io::Error::new(
+            io::ErrorKind::TimedOut,
+            "client did not read its answer in time",
+        )),
+    }
+}
