@@ -988,6 +988,36 @@ fn rfc5881_4_source_port_per_session_with_and_without_batched_transmit() -> Resu
     Ok(())
 }
 
+/// RFC 5881 §6: packets must take the path they test. The batch sender's raw socket lets the
+/// kernel route by destination alone, so with a source-based rule its packets could leave by
+/// another path than the session's own socket. With any rule beyond the kernel's defaults,
+/// batching stays off and each session sends from its own socket, which is routed by both.
+#[test]
+fn rfc5881_6_no_batched_transmit_under_policy_routing_rules() -> Result<()> {
+    if !require_bfdd() {
+        return Ok(());
+    }
+    let topo = Topology::new()?;
+    topo.a.ip(&[
+        "rule", "add", "from", A_V4, "lookup", "main", "priority", "100",
+    ])?;
+    let udp_before = udp4_out_datagrams(&topo.a)?;
+    let a = Bfdd::start(&topo.a, config_a(|p| p).batched_transmit(true))?;
+    let b = Bfdd::start(&topo.b, config_b(|p| p))?;
+    wait_all_up(&a, &b)?;
+    let log = a.log();
+    ensure!(
+        log.contains("batched transmit off: IPv4 policy routing rules")
+            && log.contains("from 198.51.100.1/32"),
+        "{log}"
+    );
+    ensure!(
+        udp4_out_datagrams(&topo.a)? > udp_before,
+        "the IPv4 packets did not go through the sessions' own sockets"
+    );
+    Ok(())
+}
+
 #[test]
 fn rfc5883_multihop_sessions_between_two_bfdd_come_up_on_port_4784() -> Result<()> {
     if !require_bfdd() {

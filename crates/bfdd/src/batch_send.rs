@@ -8,8 +8,9 @@
 //! sessions' own UDP sockets stay: they hold their ports, and connecting them had the kernel
 //! pick the source address and check the route.
 //!
-//! Needs `CAP_NET_RAW`. Without it, for IPv6, and for sessions bound to an interface, each
-//! session sends from its own socket as before.
+//! Needs `CAP_NET_RAW`. Without it, for IPv6, for sessions bound to an interface, and on hosts
+//! with IPv4 policy routing rules (the raw socket is routed by destination alone, see
+//! [`crate::policy_rules`]), each session sends from its own socket as before.
 
 use std::io::{self, IoSlice};
 use std::net::{Ipv4Addr, SocketAddrV4};

@@ -14,6 +14,7 @@ pub mod logging;
 pub mod metrics;
 pub mod net;
 pub mod peers;
+pub mod policy_rules;
 pub mod realtime;
 pub mod routes;
 pub mod services;
@@ -108,10 +109,21 @@ fn seed() -> u64 {
 
 /// The raw socket for batched sending, if configured and permitted; the log says which way
 /// packets go, since the fallback costs CPU at scale.
-fn batch_sender(configured: bool) -> Option<batch_send::BatchSender> {
+async fn batch_sender(configured: bool) -> Option<batch_send::BatchSender> {
     if !configured {
         info!("batched transmit off: each session sends from its own socket");
         return None;
+    }
+    match policy_rules::first_policy_rule().await {
+        Ok(None) => {}
+        Ok(Some(rule)) => {
+            info!(%rule, "batched transmit off: IPv4 policy routing rules choose paths by more than the destination, which the raw socket cannot give the kernel; each session sends from its own socket");
+            return None;
+        }
+        Err(e) => {
+            info!(error = %e, "batched transmit off: cannot read the IPv4 routing rules; each session sends from its own socket");
+            return None;
+        }
     }
     match batch_send::BatchSender::open() {
         Ok(sender) => {
@@ -198,7 +210,7 @@ pub async fn run(
         warn!("{warning}");
     }
     let seed = seed();
-    let batch = batch_sender(config.daemon.batched_transmit);
+    let batch = batch_sender(config.daemon.batched_transmit).await;
     let mut peers = peers::Peers::new(store, (seed >> 16) as u16, batch);
     if let Some(limit) = fd_limit {
         peers.limit_sockets(socket_budget(limit, config.peers.len()));
