@@ -1197,6 +1197,17 @@ fn alert_rules_use_only_exported_metrics() -> Result<()> {
     let (down, down_for) = &alerts["BfdSessionDown"];
     assert!(down.contains("bfd_session_up == 0"), "{down}");
     assert_eq!(down_for, &json!("30s"));
+    // Not for a session shut down on purpose, and not for ever for one whose node OVN no
+    // longer runs BFD from.
+    assert!(
+        down.contains(r#"unless on (namespace, pod, peer, local, interface, multihop)
+  bfd_session_state{state="admin_down"} == 1"#),
+        "{down}"
+    );
+    assert!(
+        down.contains(r#"increase(bfd_session_state_changes_total{to="up"}[1h]) > 0"#),
+        "{down}"
+    );
     let (flap, _) = &alerts["BfdSessionFlapping"];
     assert_eq!(
         flap.trim(),
