@@ -736,6 +736,10 @@ fn reload_adds_a_peer_and_a_removed_peer_gets_admin_down() -> Result<()> {
         "{m}"
     );
     ensure!(metric(&m, "bfd_sessions", &[]) == Some(1.0), "{m}");
+    // The removed session's last change is logged like any other.
+    let line =
+        format!("state-change: [mhop:no peer:{B_V4} local:{A_V4} interface:-] up -> admin_down (administratively-down)");
+    ensure!(a.log().contains(&line), "no {line:?} in:\n{}", a.log());
     Ok(())
 }
 

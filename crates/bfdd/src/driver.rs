@@ -393,38 +393,10 @@ impl Driver {
         }
     }
 
-    /// The one line per state change operators grep for (FRR's `state-change:` line).
     fn log_state_change(&self, id: SessionId, old: State, new: State, diag: bfd_core::Diagnostic) {
-        let Some(config) = self.peers.config_of(&self.sessions, id) else {
-            return;
-        };
-        let l = crate::peers::labels(&config);
-        let local = if l.local.is_empty() {
-            "-"
-        } else {
-            l.local.as_str()
-        };
-        let interface = if l.interface.is_empty() {
-            "-"
-        } else {
-            l.interface.as_str()
-        };
-        info!(
-            peer = %l.peer,
-            local,
-            interface,
-            old = %old,
-            new = %new,
-            diag = %diag,
-            "state-change: [mhop:{} peer:{} local:{} interface:{}] {} -> {} ({})",
-            if config.multihop { "yes" } else { "no" },
-            l.peer,
-            local,
-            interface,
-            old,
-            new,
-            diag
-        );
+        if let Some(config) = self.peers.config_of(&self.sessions, id) {
+            crate::logging::state_change(&config, old, new, diag);
+        }
     }
 
     fn handle_request(&mut self, now: Instant, request: Request) -> Answer {

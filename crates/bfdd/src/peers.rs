@@ -705,9 +705,17 @@ impl Peers {
         // Tell the peer before going: it sees AdminDown instead of waiting out a timeout.
         sessions.shutdown_session(now, id);
         self.send_due(|| now, sessions, buf);
-        // The session's events go with it, so account for its last transition here.
+        // The session's events go with it, so account for and log its last transition here.
         if let Some(old) = old.filter(|&s| s != State::AdminDown) {
             self.note_transition(sessions, id, old, State::AdminDown);
+            if let Some(config) = self.config_of(sessions, id) {
+                crate::logging::state_change(
+                    &config,
+                    old,
+                    State::AdminDown,
+                    bfd_core::Diagnostic::AdministrativelyDown,
+                );
+            }
         }
         if sessions.remove(id).is_some() {
             info!(peer = %key, last_state = ?old, "session removed after sending AdminDown");
