@@ -82,6 +82,11 @@ pub enum RxError {
 }
 
 impl RxError {
+    /// Every value [`RxError::reason`] returns: a counter per reason exists from the start,
+    /// so that the first drop shows as an increase.
+    pub const REASONS: [&'static str; 5] =
+        ["malformed", "unknown_session", "ttl", "hop_mode", "auth"];
+
     /// Label for the `reason` of a dropped-packet counter.
     pub fn reason(&self) -> &'static str {
         match self {
@@ -124,4 +129,54 @@ pub enum InsertError {
     /// 32-bit microsecond fields.
     #[error("desired min tx must be 1 µs to {max} µs, required min rx at most {max} µs", max = u32::MAX)]
     BadInterval,
+}
+
+#[cfg(test)]
+mod tests {
+    use std::net::{IpAddr, Ipv4Addr};
+
+    use bfd_wire::{AuthType, ParseError};
+
+    use super::RxError;
+
+    #[test]
+    fn every_reason_is_listed_and_every_listed_reason_occurs() {
+        let ip = IpAddr::V4(Ipv4Addr::new(192, 0, 2, 1));
+        let all = [
+            RxError::Malformed(ParseError::BadVersion(2)),
+            RxError::UnknownDiscriminator(7),
+            RxError::NoSessionForPeer {
+                peer: ip,
+                local: ip,
+            },
+            RxError::PeerMismatch {
+                discriminator: 7,
+                peer: ip,
+            },
+            RxError::Ttl { ttl: 1, min: 255 },
+            RxError::TtlUnknown,
+            RxError::HopModeMismatch {
+                expected: "single hop",
+                got: "multihop",
+            },
+            RxError::AuthMissing,
+            RxError::AuthUnexpected,
+            RxError::AuthTypeMismatch {
+                expected: AuthType::KeyedSha1,
+                got: AuthType::KeyedMd5,
+            },
+            RxError::AuthKeyId {
+                expected: 1,
+                got: 2,
+            },
+            RxError::AuthFailed,
+            RxError::AuthSequence { got: 1, last: 9 },
+        ];
+        for e in &all {
+            assert!(RxError::REASONS.contains(&e.reason()), "{e:?}");
+        }
+        for reason in RxError::REASONS {
+            assert!(all.iter().any(|e| e.reason() == reason), "{reason}");
+        }
+    }
 }

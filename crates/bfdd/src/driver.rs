@@ -110,7 +110,7 @@ impl Driver {
             peers,
             rx,
             tx_buf: Vec::with_capacity(64),
-            dropped: Vec::new(),
+            dropped: bfd_core::RxError::REASONS.map(|r| (r, 0)).to_vec(),
             routes,
             ready,
             config,
