@@ -680,6 +680,7 @@ impl<'a> Bfdd<'a> {
             address: address.to_string(),
             local: None,
             interface: None,
+            multihop: None,
         })? {
             Response::Peer { peer } => Ok(*peer),
             other => bail!("peer {address}: unexpected answer {other:?}"),

@@ -31,6 +31,10 @@ pub enum Request {
         /// Interface, to pick among sessions with the same peer.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         interface: Option<String>,
+        /// Hop mode, to pick between a single-hop and a multihop session to the peer; absent,
+        /// the single-hop one if there is one.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        multihop: Option<bool>,
     },
     /// Whether the daemon runs with its configuration loaded and sockets bound.
     Ready,
@@ -224,6 +228,7 @@ mod tests {
             address: "198.51.100.4".into(),
             local: None,
             interface: None,
+            multihop: None,
         })
         .unwrap();
         assert_eq!(text, r#"{"request":"peer","address":"198.51.100.4"}"#);

@@ -538,6 +538,20 @@ fn peer_detail_text_and_request() {
 }
 
 #[test]
+fn peer_multihop_asks_for_the_multihop_session() {
+    let bfdd = FakeBfdd::start(vec![answer(&Response::Peer {
+        peer: Box::new(detail()),
+    })]);
+    let o = run(&bfdd.path, &["peer", "172.18.0.4", "--multihop"]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let request: serde_json::Value = serde_json::from_str(&bfdd.request()).unwrap();
+    assert_eq!(
+        request,
+        serde_json::json!({"request": "peer", "address": "172.18.0.4", "multihop": true})
+    );
+}
+
+#[test]
 fn peer_json_is_the_peer_detail() {
     let bfdd = FakeBfdd::start(vec![answer(&Response::Peer {
         peer: Box::new(detail()),

@@ -408,6 +408,7 @@ impl Driver {
                 address,
                 local,
                 interface,
+                multihop,
             } => match status::peer_detail(
                 now,
                 &self.peers,
@@ -415,6 +416,7 @@ impl Driver {
                 &address,
                 local.as_deref(),
                 interface.as_deref(),
+                multihop,
             ) {
                 Ok(detail) => Response::Peer {
                     peer: Box::new(detail),

@@ -1206,6 +1206,57 @@ mod tests {
         );
     }
 
+    /// `bfdctl peer` picks between a single-hop and a multihop session to one address: the
+    /// single-hop one by default, the multihop one when asked.
+    #[test]
+    fn peer_detail_picks_the_hop_mode() {
+        let (mut both, mut both_sessions, _scratch) = table("hop-mode");
+        let now = crate::driver::now();
+        let config = "[[peer]]\naddress = \"127.0.0.2\"\nmultihop = true\n[[peer]]\naddress = \"127.0.0.2\"\n";
+        both.apply(now, &mut both_sessions, peers(config), &mut Vec::new());
+        let detail = |multihop| {
+            crate::status::peer_detail(
+                now,
+                &both,
+                &both_sessions,
+                "127.0.0.2",
+                None,
+                None,
+                multihop,
+            )
+        };
+        let single = detail(None).expect("found");
+        assert!(!single.summary.multihop, "single hop by default");
+        assert!(!detail(Some(false)).expect("found").summary.multihop);
+        assert!(detail(Some(true)).expect("found").summary.multihop);
+
+        // With only a multihop session, that is the default.
+        let (mut only_table, mut only_sessions, _only_scratch) = table("hop-mode-only");
+        let only = "[[peer]]\naddress = \"127.0.0.2\"\nmultihop = true\n";
+        only_table.apply(now, &mut only_sessions, peers(only), &mut Vec::new());
+        let found = crate::status::peer_detail(
+            now,
+            &only_table,
+            &only_sessions,
+            "127.0.0.2",
+            None,
+            None,
+            None,
+        );
+        assert!(found.expect("found").summary.multihop);
+        let error = crate::status::peer_detail(
+            now,
+            &only_table,
+            &only_sessions,
+            "127.0.0.2",
+            None,
+            None,
+            Some(false),
+        )
+        .expect_err("no single-hop session");
+        assert_eq!(error, "no single-hop session with peer 127.0.0.2");
+    }
+
     /// Past the open-file budget peers stay pending, saying why, rather than take the
     /// descriptors a reload needs.
     #[test]

@@ -128,6 +128,7 @@ pub fn peer_detail(
     address: &str,
     local: Option<&str>,
     interface: Option<&str>,
+    multihop: Option<bool>,
 ) -> Result<PeerDetail, String> {
     let address: std::net::IpAddr = address
         .parse()
@@ -139,14 +140,30 @@ pub fn peer_detail(
         ),
         None => None,
     };
-    let found = peers.iter(sessions).find(|p| {
+    let matches = |p: &PeerRef<'_>, hop_mode: Option<bool>| {
         let (peer, peer_local, peer_interface) = p.addresses();
         peer == address
             && local.is_none_or(|l| peer_local == Some(l))
             && interface.is_none_or(|i| peer_interface == Some(i))
-    });
+            && hop_mode.is_none_or(|m| p.key().multihop == m)
+    };
+    // Without a hop mode asked for, the single-hop session first, then any.
+    let found = peers
+        .iter(sessions)
+        .find(|p| matches(p, Some(multihop.unwrap_or(false))))
+        .or_else(|| {
+            multihop
+                .is_none()
+                .then(|| peers.iter(sessions).find(|p| matches(p, None)))
+                .flatten()
+        });
     let Some(found) = found else {
-        return Err(format!("no session with peer {address}"));
+        let mode = match multihop {
+            Some(true) => "multihop ",
+            Some(false) => "single-hop ",
+            None => "",
+        };
+        return Err(format!("no {mode}session with peer {address}"));
     };
     let config = found.config();
     let (session, tx_errors) = match found {

@@ -25,6 +25,10 @@ pub struct Args {
     #[arg(long, value_name = "NAME")]
     pub interface: Option<String>,
 
+    /// The multihop session to the peer (by default the single-hop one, if there is one).
+    #[arg(long)]
+    pub multihop: bool,
+
     /// Print the session as a JSON object (the fields of `bfdctl peers --json` plus timers and
     /// counters; see the README).
     #[arg(long)]
@@ -49,6 +53,7 @@ pub fn run(client: &Client, args: &Args) -> Result<Status, Error> {
         address: args.address.clone(),
         local: args.local.clone(),
         interface: args.interface.clone(),
+        multihop: args.multihop.then_some(true),
     };
     let peer = match client.ask(&request)? {
         Response::Peer { peer } => peer,
