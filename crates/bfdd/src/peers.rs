@@ -976,6 +976,18 @@ mod tests {
         (Peers::new(store, 7, None), Sessions::new(3), Scratch(dir))
     }
 
+    /// [`table`] with the peers of `config` applied.
+    fn started(name: &str, config: &str) -> (Peers, Sessions, Scratch) {
+        let (mut table, mut sessions, scratch) = table(name);
+        table.apply(
+            crate::driver::now(),
+            &mut sessions,
+            peers(config),
+            &mut Vec::new(),
+        );
+        (table, sessions, scratch)
+    }
+
     struct Scratch(std::path::PathBuf);
 
     impl Drop for Scratch {
@@ -1083,10 +1095,8 @@ mod tests {
     /// Up is reported at once, and one that stops being a gateway is reported gone.
     #[test]
     fn gateway_changes_only_for_route_gateways() {
-        let (mut table, mut sessions, _scratch) = table("gw");
-        let now = crate::driver::now();
         let config = "[[peer]]\naddress = \"127.0.0.2\"\n[[peer]]\naddress = \"127.0.0.3\"\n";
-        table.apply(now, &mut sessions, peers(config), &mut Vec::new());
+        let (mut table, mut sessions, _scratch) = started("gw", config);
         let gw: IpAddr = "127.0.0.2".parse().expect("address");
         table.set_gateways(
             &sessions,
@@ -1210,10 +1220,9 @@ mod tests {
     /// single-hop one by default, the multihop one when asked.
     #[test]
     fn peer_detail_picks_the_hop_mode() {
-        let (mut both, mut both_sessions, _scratch) = table("hop-mode");
-        let now = crate::driver::now();
         let config = "[[peer]]\naddress = \"127.0.0.2\"\nmultihop = true\n[[peer]]\naddress = \"127.0.0.2\"\n";
-        both.apply(now, &mut both_sessions, peers(config), &mut Vec::new());
+        let (both, both_sessions, _scratch) = started("hop-mode", config);
+        let now = crate::driver::now();
         let detail = |multihop| {
             crate::status::peer_detail(
                 now,
@@ -1231,9 +1240,8 @@ mod tests {
         assert!(detail(Some(true)).expect("found").summary.multihop);
 
         // With only a multihop session, that is the default.
-        let (mut only_table, mut only_sessions, _only_scratch) = table("hop-mode-only");
         let only = "[[peer]]\naddress = \"127.0.0.2\"\nmultihop = true\n";
-        only_table.apply(now, &mut only_sessions, peers(only), &mut Vec::new());
+        let (only_table, only_sessions, _only_scratch) = started("hop-mode-only", only);
         let found = crate::status::peer_detail(
             now,
             &only_table,
