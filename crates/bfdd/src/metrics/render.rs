@@ -254,14 +254,23 @@ fn render_transmit_timing(e: &mut Exposition, t: &TransmitTiming) {
 }
 
 /// The series frr_exporter derives from FRR, so dashboards built on it keep working.
+///
+/// Its labels are `local` and `peer` only: of sessions that differ in nothing else (single hop
+/// and multihop, or a link-local peer on two interfaces) the first configured stands for all,
+/// since two samples of one series make Prometheus keep one of them at random.
 fn render_frr_exporter(e: &mut Exposition, sessions: &[SessionSnapshot]) {
+    let mut seen = std::collections::HashSet::new();
+    let distinct: Vec<&SessionSnapshot> = sessions
+        .iter()
+        .filter(|s| seen.insert((s.labels.local.as_str(), s.labels.peer.as_str())))
+        .collect();
     let name = "frr_bfd_peer_state";
     e.family(
         name,
         "State of the bfd peer, 1 up, 0 otherwise.",
         Kind::Gauge,
     );
-    for s in sessions {
+    for s in &distinct {
         let labels = [
             ("local", s.labels.local.as_str()),
             ("peer", s.labels.peer.as_str()),
@@ -270,7 +279,7 @@ fn render_frr_exporter(e: &mut Exposition, sessions: &[SessionSnapshot]) {
     }
     let name = "frr_bfd_peer_uptime";
     e.family(name, "Uptime of the bfd peer in seconds.", Kind::Gauge);
-    for s in sessions {
+    for s in &distinct {
         let labels = [
             ("local", s.labels.local.as_str()),
             ("peer", s.labels.peer.as_str()),
@@ -350,8 +359,10 @@ mod tests {
     fn single_hop_and_multihop_sessions_to_one_peer_are_separate_series() {
         let mut multihop = session("198.51.100.2", Some(State::Down));
         multihop.multihop = true;
+        // With frr_exporter's series too, whose labels cannot tell the two apart.
         let text = render(&Snapshot {
             sessions: vec![session("198.51.100.2", Some(State::Up)), multihop],
+            frr_exporter: true,
             ..Snapshot::default()
         });
         let series: Vec<&str> = text
@@ -369,6 +380,12 @@ mod tests {
             .collect();
         let distinct: std::collections::HashSet<&&str> = samples.iter().collect();
         assert_eq!(distinct.len(), samples.len(), "{text}");
+        // The first configured (here the single-hop session) stands for both there.
+        assert!(
+            text.contains("frr_bfd_peer_state{local=\"198.51.100.1\",peer=\"198.51.100.2\"} 1\n"),
+            "{text}"
+        );
+        assert!(text.contains("frr_bfd_peer_count 2\n"), "{text}");
     }
 
     #[test]
