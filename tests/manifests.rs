@@ -1200,8 +1200,10 @@ fn alert_rules_use_only_exported_metrics() -> Result<()> {
     // Not for a session shut down on purpose, and not for ever for one whose node OVN no
     // longer runs BFD from.
     assert!(
-        down.contains(r#"unless on (namespace, pod, peer, local, interface, multihop)
-  bfd_session_state{state="admin_down"} == 1"#),
+        down.contains(
+            r#"unless on (namespace, pod, peer, local, interface, multihop)
+  bfd_session_state{state="admin_down"} == 1"#
+        ),
         "{down}"
     );
     assert!(
