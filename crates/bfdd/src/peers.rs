@@ -627,6 +627,11 @@ impl Peers {
                 } else {
                     warn!(peer = %key, %error, "cannot start session yet; retrying");
                 }
+                if let Some(discriminator) = inherited {
+                    // Kept for it as a previous run's would be: taken when it starts, saved
+                    // meanwhile.
+                    self.store.hold(&key, discriminator);
+                }
                 self.pending
                     .insert(key.clone(), PendingPeer { config, error });
                 Configured::Pending(Box::new(key))
@@ -1288,6 +1293,24 @@ mod tests {
         assert_eq!(pending.len(), 1);
         assert!(pending[0].contains("open-file limit 1024"), "{pending:?}");
         assert!(pending[0].contains("raise the nofile limit"), "{pending:?}");
+    }
+
+    /// A peer whose new key cannot start yet (its interface is missing) still holds the
+    /// discriminator it inherited, in the state file too.
+    #[test]
+    fn a_pending_successor_holds_its_inherited_discriminator() {
+        let plain = "[[peer]]\naddress = \"127.0.0.2\"\n";
+        let (mut table, mut sessions, scratch) = started("pending-successor", plain);
+        let key = peers(plain).remove(0).key();
+        let id = session_of(&table, &sessions, &key).expect("running");
+        let first = sessions.get(id).expect("session").local_discriminator();
+        let missing = "[[peer]]\naddress = \"127.0.0.2\"\ninterface = \"bfdd-absent9\"\n";
+        let now = crate::driver::now();
+        table.apply(now, &mut sessions, peers(missing), &mut Vec::new());
+        assert_eq!(sessions.len(), 0, "pending");
+        let pending_key = peers(missing).remove(0).key();
+        let (store, _) = DiscriminatorStore::load(&scratch.0);
+        assert_eq!(store.unclaimed(&pending_key), Some(first));
     }
 
     #[test]

@@ -92,6 +92,12 @@ impl DiscriminatorStore {
             .collect()
     }
 
+    /// Holds `discriminator` for `key` until a session takes it, as if a previous run had
+    /// left it (a pending peer that inherited it from the one it replaced).
+    pub fn hold(&mut self, key: &PeerKey, discriminator: u32) {
+        self.previous.insert(key.to_string(), discriminator);
+    }
+
     /// The discriminator a previous run used for this peer, still unclaimed.
     pub fn unclaimed(&self, key: &PeerKey) -> Option<u32> {
         if self.previous.is_empty() {
