@@ -62,9 +62,12 @@ pub struct Snapshot {
     pub rx: u64,
     /// Packets sent to the daemon.
     pub tx: u64,
-    /// Up -> not Up in the daemon's packets, on sessions that were never silenced.
+    /// Flaps of sessions never silenced that the daemon declared first (its packets left Up
+    /// while the emulated peer was still Up). A flap is counted once, on the side that left
+    /// Up first: the other side follows within a detection time.
     pub flaps_daemon: u64,
-    /// Up -> not Up of emulated sessions that were never silenced.
+    /// Flaps of sessions never silenced that the emulated peer declared first (the daemon
+    /// went quiet).
     pub flaps_local: u64,
     /// Sessions silenced so far.
     pub silenced: usize,
@@ -273,6 +276,7 @@ struct State_ {
     daemon_tx_us: Vec<u32>,
     daemon_rx_us: Vec<u32>,
     local_up: Vec<bool>,
+    flaps: FlapCounter,
     last_gap_ts: Vec<f64>,
     /// When each session's last packet left: the kernel's transmit stamp for watched sessions,
     /// else the time its batch went to the kernel.
@@ -350,6 +354,7 @@ impl State_ {
             daemon_tx_us: vec![0; n],
             daemon_rx_us: vec![0; n],
             local_up: vec![false; n],
+            flaps: FlapCounter::new(n),
             last_gap_ts: vec![f64::NAN; n],
             last_tx_rt: vec![f64::NAN; n],
             kernel_stamped: vec![false; n],
@@ -610,9 +615,12 @@ impl State_ {
             if self.snap.daemon_up == self.n && self.snap.all_up_at.is_none() {
                 self.snap.all_up_at = Some(d.ts);
             }
+            if self.local_up[i] {
+                self.flaps.both_up(i);
+            }
         } else if prev == up && new != up {
             self.snap.daemon_up -= 1;
-            if !self.silenced[i] {
+            if !self.silenced[i] && self.flaps.left_up(i) {
                 self.snap.flaps_daemon += 1;
                 self.log_flap(
                     d.ts,
@@ -645,10 +653,13 @@ impl State_ {
         if new == State::Up && old != State::Up {
             self.local_up[i] = true;
             self.snap.local_up += 1;
+            if self.daemon_state[i] == State::Up.bits() {
+                self.flaps.both_up(i);
+            }
         } else if old == State::Up && new != State::Up {
             self.local_up[i] = false;
             self.snap.local_up -= 1;
-            if !self.silenced[i] {
+            if !self.silenced[i] && self.flaps.left_up(i) {
                 self.snap.flaps_local += 1;
                 self.log_flap(
                     net::now_rt(),
@@ -697,5 +708,48 @@ impl State_ {
             kernel_stamped,
             kernel_stamps_rejected: self.tx_stamps.rejected,
         }
+    }
+}
+
+/// One flap per session episode: a session leaving Up on either side starts one, and it ends
+/// when both sides are Up again. Counting each side's Down would count every flap twice, the
+/// other side following within a detection time.
+struct FlapCounter {
+    in_flap: Vec<bool>,
+}
+
+impl FlapCounter {
+    fn new(sessions: usize) -> FlapCounter {
+        FlapCounter {
+            in_flap: vec![false; sessions],
+        }
+    }
+
+    /// Session `i` left Up on one side; true when that starts a flap (count it).
+    fn left_up(&mut self, i: usize) -> bool {
+        !std::mem::replace(&mut self.in_flap[i], true)
+    }
+
+    /// Session `i` is Up on both sides again.
+    fn both_up(&mut self, i: usize) {
+        self.in_flap[i] = false;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::FlapCounter;
+
+    #[test]
+    fn a_flap_seen_on_both_sides_counts_once() {
+        let mut flaps = FlapCounter::new(2);
+        // The daemon goes Down, then the emulated peer follows: one flap.
+        assert!(flaps.left_up(0));
+        assert!(!flaps.left_up(0));
+        // Session 1 flaps on its own.
+        assert!(flaps.left_up(1));
+        // Both Up again: the next Down is a new flap.
+        flaps.both_up(0);
+        assert!(flaps.left_up(0));
     }
 }

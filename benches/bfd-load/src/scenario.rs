@@ -158,15 +158,16 @@ pub struct RunResult {
     pub base_rss_kib: Option<u64>,
     /// (peak RSS - base) / sessions, bytes.
     pub rss_per_session_bytes: Option<f64>,
-    /// Up -> Down transitions of sessions never silenced, whole run after first Up.
+    /// Flaps of sessions never silenced, whole run after first Up: a session leaving Up, on
+    /// either side, counted once until both sides are Up again.
     pub flaps: u64,
     /// Of those, during the window.
     pub flaps_in_window: u64,
     /// Of those, while the operator queries ran (see `queries[].flaps`).
     pub flaps_during_queries: u64,
-    /// Of those, seen in the daemon's packets.
+    /// Of those, declared first by the daemon (in its packets).
     pub flaps_daemon: u64,
-    /// Of those, declared by the emulated peers (the daemon went quiet).
+    /// Of those, declared first by the emulated peers (the daemon went quiet).
     pub flaps_local: u64,
     /// The first flaps.
     pub flap_log: Vec<String>,
