@@ -201,7 +201,7 @@ fn rfc5880_6_7_every_auth_type_comes_up_with_bird_using_the_same_key() -> Result
         let m = bfdd.metrics()?;
         let dropped = metric(&m, "bfd_packets_dropped_total", &[("reason", "auth")]);
         ensure!(
-            dropped.is_none_or(|n| n == 0.0),
+            dropped == Some(0.0),
             "auth drops with the right key: {dropped:?}"
         );
         Ok(format!(

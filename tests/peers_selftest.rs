@@ -76,11 +76,13 @@ fn frr_runtime_config_shutdown_and_restart() -> Result<()> {
     let bird = Bird::start(&topo.b, BirdConfig::new().neighbor(A_V4).interval(200))?;
     assert_eq!(frr.show_peers_json()?, serde_json::json!([]));
 
-    frr.add_peer(FrrPeer::new(B_V4).local(A_V4).interval(200))?;
+    // Detect multiplier 10: BIRD would time FRR out only after 2 s.
+    frr.add_peer(FrrPeer::new(B_V4).local(A_V4).interval(200).multiplier(10))?;
     frr.wait_peer_status(B_V4, "up", UP)?;
     bird.wait_session_state(A_V4, "Up", UP)?;
 
-    // Administrative shutdown: FRR sends AdminDown, BIRD goes Down at once (not by timeout).
+    // Administrative shutdown: FRR sends AdminDown, BIRD goes Down at once (not by timeout:
+    // that would take 2 s).
     frr.set_shutdown(B_V4, true)?;
     frr.wait_peer_status(B_V4, "shutdown", Duration::from_secs(1))?;
     bird.wait_session_state(A_V4, "Down", Duration::from_secs(1))?;

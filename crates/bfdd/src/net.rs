@@ -604,7 +604,10 @@ mod tests {
         tx.send_to(&[3; 52], to).expect("send");
         let mut seen = Vec::new();
         while seen.len() < 3 {
-            rx.readable().await.expect("readable");
+            tokio::time::timeout(std::time::Duration::from_secs(5), rx.readable())
+                .await
+                .expect("the datagrams arrive on loopback")
+                .expect("readable");
             rx.recv_batch(|d| {
                 seen.push(d.map(|(r, p)| {
                     assert!(r.arrived.is_some(), "kernel arrival stamp");
