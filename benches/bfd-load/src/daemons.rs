@@ -188,6 +188,11 @@ pub struct QueryTime {
 pub struct Daemon {
     /// Which.
     pub kind: DaemonKind,
+    /// When the process was started (its configuration already written): what ready and
+    /// all-Up times are measured from, so the harness's own work is not in them.
+    pub spawned: Instant,
+    /// The same instant on the realtime clock, for kernel packet stamps.
+    pub spawned_rt: f64,
     // Field order = drop order: the process goes before its directory.
     proc: Process,
     /// Control socket (bfdd), vty directory (FRR) or control socket (BIRD).
@@ -258,9 +263,12 @@ impl Daemon {
             }
         };
         let argv_ref: Vec<&str> = argv.iter().map(String::as_str).collect();
+        let (spawned, spawned_rt) = (Instant::now(), net::now_rt());
         let proc = Process::spawn(ns, kind.name(), &argv_ref, dir.path())?;
         Ok(Daemon {
             kind,
+            spawned,
+            spawned_rt,
             proc,
             ctl,
             netns: ns.name().to_string(),

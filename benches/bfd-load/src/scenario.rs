@@ -11,7 +11,6 @@ use serde::{Deserialize, Serialize};
 use crate::daemons::{Binaries, Daemon, DaemonKind, QueryTime, TransmitTiming};
 use crate::emulator::{Emulator, EmulatorConfig, Final, WindowStats};
 use crate::floor::Generator;
-use crate::net::now_rt;
 use crate::procstat::{self, CpuSample};
 use crate::stats::Summary;
 use crate::topology::Topology;
@@ -265,8 +264,6 @@ fn run_inner(spec: &RunSpec, bins: &Binaries, stop: &AtomicBool, r: &mut RunResu
         netns: topo.l.name().to_string(),
         tick: spec.tick,
     })?;
-    let t0 = now_rt();
-    let spawned = Instant::now();
     let realtime_priority = match spec.daemon {
         DaemonKind::Bfdd => spec.bfdd_realtime_priority,
         _ => None,
@@ -281,6 +278,7 @@ fn run_inner(spec: &RunSpec, bins: &Binaries, stop: &AtomicBool, r: &mut RunResu
         bins,
     )?;
     let pid = daemon.pid()?;
+    let (t0, spawned) = (daemon.spawned_rt, daemon.spawned);
 
     if spec.daemon == DaemonKind::Bfdd {
         let deadline = spawned + Duration::from_secs(30);
