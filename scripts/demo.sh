@@ -88,7 +88,7 @@ fi
 echo "both sessions at 100 ms x 3: detection time 300 ms"
 
 echo
-echo "== node 2 dies (SIGKILL: no AdminDown); the gateway must detect it within 300 ms (+50 ms tolerance)"
+echo "== node 2 dies (SIGKILL: no AdminDown); the gateway must detect it within 300 ms (+100 ms tolerance)"
 killed_at=$(date +%s.%N)
 kill -9 "$PID_n2"
 sleep 0.6
@@ -106,15 +106,15 @@ if [ -z "$line" ]; then
 fi
 echo "$line"
 # The detection time runs from the last packet received, which left before the kill: the
-# Down comes at most 300 ms after it (50 ms more allowed for a busy machine).
+# Down comes at most 300 ms after it (100 ms more allowed for a busy, shared machine).
 if ! down_at=$(date -d "${line%%Z*}Z" +%s.%N); then
     echo "demo: FAILED, cannot read the time of the gateway's log line" >&2
     exit 1
 fi
 detected_ms=$(awk -v a="$killed_at" -v b="$down_at" 'BEGIN { printf "%.0f", (b - a) * 1000 }')
 echo "detected ${detected_ms} ms after the kill (detection time 300 ms)"
-if [ "$detected_ms" -lt 0 ] || [ "$detected_ms" -gt 350 ]; then
-    echo "demo: FAILED, the Down came ${detected_ms} ms after the kill, not within 0-350 ms" >&2
+if [ "$detected_ms" -lt 0 ] || [ "$detected_ms" -gt 400 ]; then
+    echo "demo: FAILED, the Down came ${detected_ms} ms after the kill, not within 0-400 ms" >&2
     exit 1
 fi
 echo

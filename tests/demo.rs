@@ -51,7 +51,7 @@ fn readme_demo_brings_sessions_up_and_detects_the_killed_peer() {
         .expect("demo prints the time from the kill to the Down");
     println!("MEASURED demo: killed peer detected {detected_ms} ms after the kill (detection time 300 ms)");
     assert!(
-        (0..=350).contains(&detected_ms),
+        (0..=400).contains(&detected_ms),
         "detected {detected_ms} ms after the kill"
     );
 }

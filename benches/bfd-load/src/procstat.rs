@@ -150,14 +150,21 @@ mod tests {
     #[test]
     fn reads_self() {
         let a = cpu(None).expect("own /proc/self/stat");
+        // Spin until this process has run 50 ms more by /proc's reckoning (its ticks are
+        // coarse), at most 5 s: the reading must grow with the work done.
+        let start = std::time::Instant::now();
         let mut x = 0u64;
-        for i in 0..2_000_000u64 {
-            x = x.wrapping_mul(31).wrapping_add(i);
-        }
-        std::hint::black_box(x);
-        let b = cpu(None).expect("own /proc/self/stat");
-        let (stat, _) = b.since(&a);
-        assert!(stat >= 0.0);
+        let stat = loop {
+            for i in 0..1_000_000u64 {
+                x = x.wrapping_mul(31).wrapping_add(i);
+            }
+            std::hint::black_box(x);
+            let (stat, _) = cpu(None).expect("own /proc/self/stat").since(&a);
+            if stat >= 0.05 || start.elapsed().as_secs() >= 5 {
+                break stat;
+            }
+        };
+        assert!(stat >= 0.05, "{stat} s of CPU after spinning");
         let m = memory(std::process::id()).expect("own status");
         assert!(m.hwm_kib >= m.rss_kib && m.rss_kib > 0);
     }
