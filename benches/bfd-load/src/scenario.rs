@@ -182,6 +182,11 @@ pub struct RunResult {
     pub rx_rejected: u64,
     /// See `rx_unmatched`.
     pub tx_dropped: u64,
+    /// Datagrams the kernel dropped on the harness's side for want of receive buffer (UDP
+    /// RcvbufErrors of its namespace over the run): lost there, they would look like the
+    /// daemon's late packets or flaps.
+    #[serde(default)]
+    pub harness_rx_drops: Option<u64>,
 }
 
 /// The raw echo floor at one size.
@@ -257,6 +262,7 @@ fn run_inner(spec: &RunSpec, bins: &Binaries, stop: &AtomicBool, r: &mut RunResu
     let n = spec.sessions;
     // Declared first, dropped last: the namespaces outlive what runs in them.
     let topo = Topology::new(n).context("creating the namespaces")?;
+    let rcvbuf_errors0 = udp_rcvbuf_errors(&topo.l);
     let mut emu = Emulator::start(EmulatorConfig {
         sessions: n,
         interval: spec.interval,
@@ -406,6 +412,10 @@ fn run_inner(spec: &RunSpec, bins: &Binaries, stop: &AtomicBool, r: &mut RunResu
     let fin = emu.stop()?;
     daemon.stop();
     final_figures(r, &fin);
+    r.harness_rx_drops = match (rcvbuf_errors0, udp_rcvbuf_errors(&topo.l)) {
+        (Some(a), Some(b)) => Some(b.saturating_sub(a)),
+        _ => None,
+    };
     r.flaps_during_queries = r.queries.iter().map(|q| q.flaps).sum();
     if r.detection.detected < r.detection.silenced {
         bail!(
@@ -555,4 +565,13 @@ pub fn run_floor(
         harness_cpu_pct: own / secs * 100.0,
         wakeups_per_s: c1.runs_since(&c0).map(|n| n as f64 / secs),
     })
+}
+
+/// UDP RcvbufErrors of a namespace (`/proc/net/snmp`), `None` if unreadable.
+fn udp_rcvbuf_errors(ns: &bfdd_integration::Netns) -> Option<u64> {
+    let snmp = ns.exec(&["cat", "/proc/net/snmp"]).ok()?;
+    let mut udp = snmp.lines().filter(|l| l.starts_with("Udp: "));
+    let (names, values) = (udp.next()?, udp.next()?);
+    let at = names.split_whitespace().position(|n| n == "RcvbufErrors")?;
+    values.split_whitespace().nth(at)?.parse().ok()
 }
