@@ -333,14 +333,15 @@ fn run_inner(spec: &RunSpec, bins: &Binaries, stop: &AtomicBool, r: &mut RunResu
         r.realtime_priority = Some(priority);
     }
 
-    // The window.
-    let cpu0 = procstat::cpu(Some(pid))?;
-    let self0 = procstat::cpu(None)?;
+    // The window. The scrape for the transmit timing comes first, so its CPU is not billed
+    // to the window.
     let timing0 = if spec.timing_in_window {
         daemon.transmit_timing()
     } else {
         None
     };
+    let cpu0 = procstat::cpu(Some(pid))?;
+    let self0 = procstat::cpu(None)?;
     emu.begin_window()?;
     hold(spec.hold, stop, || daemon.ensure_running())?;
     let w = emu.end_window()?;
