@@ -117,9 +117,10 @@ fn rfc5880_6_8_4_bird_stop_detected_as_control_expired() -> Result<()> {
             "MEASURED bird stop, peer {ours}: bfdd Down (control-expired) {after:.1} ms after SIGTERM to BIRD \
              (BIRD took {skew_ms:.1} ms to exit); detection time {detect_ms:.0} ms"
         );
-        // BIRD sends every 300 ms less up to 25 % jitter.
+        // BIRD sends every 300 ms less up to 25 % jitter (100 ms allowed for BIRD itself
+        // running late on a shared machine).
         ensure!(
-            after >= detect_ms - 300.0 - 20.0,
+            after >= detect_ms - 300.0 - 100.0,
             "Down too early: {after:.1} ms"
         );
         let bound = detect_ms + (skew_ms + 50.0).max(300.0);

@@ -149,9 +149,10 @@ fn rfc5880_6_8_4_frr_stop_detected_within_detection_time_and_restart_recovers() 
             "MEASURED frr stop, peer {ours}: bfdd Down (control-expired) {from_signal:.1} ms after SIGTERM to FRR, \
              {from_exit:.1} ms after FRR had exited (FRR took {exit_skew_ms:.1} ms to exit); detection time {detect_ms:.0} ms"
         );
-        // Not before FRR's last packet could have been sent plus the detection time...
+        // Not before FRR's last packet could have been sent plus the detection time (100 ms
+        // allowed for FRR itself running late on a shared machine)...
         ensure!(
-            from_signal >= detect_ms - frr_tx_ms - 20.0,
+            from_signal >= detect_ms - frr_tx_ms - 100.0,
             "Down {from_signal:.1} ms after the stop: earlier than detection time {detect_ms} ms after FRR's last packet"
         );
         // ...and no later than detection time + 50 ms after it (its last packet left before it
