@@ -245,34 +245,65 @@ mod tests {
         );
     }
 
+    /// A control server on a socket of its own, over `driver`; removed on drop.
+    struct Server {
+        dir: std::path::PathBuf,
+        path: std::path::PathBuf,
+    }
+
+    impl Drop for Server {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_dir_all(&self.dir);
+        }
+    }
+
+    fn server(
+        name: &str,
+        driver: mpsc::Sender<ControlRequest>,
+        routes: Option<RouteHandle>,
+    ) -> Server {
+        let dir = std::env::temp_dir().join(format!("bfdd-control-{name}-{}", std::process::id()));
+        let path = dir.join("control.sock");
+        let listener = UnixListener::from_std(bind(&path).expect("bind")).expect("listener");
+        let driver = ToDriver::new(driver, std::thread::current());
+        let (_source, ready) = readiness(ready_status());
+        tokio::spawn(serve(listener, driver, ready, routes));
+        Server { dir, path }
+    }
+
+    /// A new connection that has sent `request`.
+    async fn ask(path: &Path, request: &Request) -> UnixStream {
+        let mut stream = UnixStream::connect(path).await.expect("connect");
+        let mut line = serde_json::to_vec(request).expect("encode");
+        line.push(b'\n');
+        stream.write_all(&line).await.expect("send");
+        stream
+    }
+
+    /// The answer on `stream`, waiting at most `limit`.
+    async fn answer_within(stream: UnixStream, limit: Duration) -> String {
+        let mut line = String::new();
+        tokio::time::timeout(limit, BufReader::new(stream).read_line(&mut line))
+            .await
+            .expect("answered in time")
+            .expect("read");
+        line
+    }
+
     /// Connections that never send a request hold the daemon's client slots only until
     /// REQUEST_TIMEOUT: a probe waits behind such a flood, and is then answered.
     #[tokio::test(start_paused = true)]
     async fn a_flood_of_idle_clients_holds_others_only_until_it_times_out() {
-        let dir = std::env::temp_dir().join(format!("bfdd-control-flood-{}", std::process::id()));
-        let path = dir.join("control.sock");
-        let listener = UnixListener::from_std(bind(&path).expect("bind")).expect("listener");
-        let _socket_file = SocketFile(path.clone());
         let (driver_tx, _driver_rx) = mpsc::channel(1);
-        let driver = ToDriver::new(driver_tx, std::thread::current());
-        let (_source, ready) = readiness(ready_status());
-        tokio::spawn(serve(listener, driver, ready, None));
+        let server = server("flood", driver_tx, None);
         let mut idle = Vec::new();
         for _ in 0..MAX_CLIENTS {
-            idle.push(UnixStream::connect(&path).await.expect("connect"));
+            idle.push(UnixStream::connect(&server.path).await.expect("connect"));
         }
         let start = tokio::time::Instant::now();
-        let mut probe = UnixStream::connect(&path).await.expect("connect");
-        let mut request = serde_json::to_vec(&Request::Ready).expect("encode");
-        request.push(b'\n');
-        probe.write_all(&request).await.expect("send");
-        let mut line = String::new();
-        BufReader::new(probe)
-            .read_line(&mut line)
-            .await
-            .expect("read");
+        let probe = ask(&server.path, &Request::Ready).await;
+        let line = answer_within(probe, REQUEST_TIMEOUT * 6).await;
         let waited = start.elapsed();
-        let _ = std::fs::remove_dir_all(&dir);
         assert!(
             matches!(serde_json::from_str(&line), Ok(Response::Ready(r)) if r.ready),
             "{line}"
@@ -287,10 +318,6 @@ mod tests {
     /// a crowd of them fills every client slot only for that long.
     #[tokio::test(start_paused = true)]
     async fn clients_that_never_read_their_answer_are_dropped() {
-        let dir = std::env::temp_dir().join(format!("bfdd-control-unread-{}", std::process::id()));
-        let path = dir.join("control.sock");
-        let listener = UnixListener::from_std(bind(&path).expect("bind")).expect("listener");
-        let _socket_file = SocketFile(path.clone());
         // A driver whose every answer is far larger than a socket buffer.
         let (driver_tx, mut driver_rx) = mpsc::channel::<ControlRequest>(64);
         tokio::spawn(async move {
@@ -298,35 +325,19 @@ mod tests {
                 let _ = reply.send(Answer::Done(Response::error("x".repeat(1 << 20))));
             }
         });
-        let driver = ToDriver::new(driver_tx, std::thread::current());
-        let (_source, ready) = readiness(ready_status());
-        tokio::spawn(serve(listener, driver, ready, None));
-        let mut request = serde_json::to_vec(&Request::Version).expect("encode");
-        request.push(b'\n');
+        let server = server("unread", driver_tx, None);
         let mut unread = Vec::new();
         for _ in 0..MAX_CLIENTS {
-            let mut stream = UnixStream::connect(&path).await.expect("connect");
-            stream.write_all(&request).await.expect("send");
-            unread.push(stream);
+            unread.push(ask(&server.path, &Request::Version).await);
         }
         let start = tokio::time::Instant::now();
-        let mut probe = UnixStream::connect(&path).await.expect("connect");
-        let mut ready_request = serde_json::to_vec(&Request::Ready).expect("encode");
-        ready_request.push(b'\n');
-        probe.write_all(&ready_request).await.expect("send");
-        let mut line = String::new();
-        tokio::time::timeout(
-            crate::clients::ANSWER_TIMEOUT * 6,
-            BufReader::new(probe).read_line(&mut line),
-        )
-        .await
-        .expect("the probe is answered once the non-readers are dropped")
-        .expect("read");
+        let probe = ask(&server.path, &Request::Ready).await;
+        let timeout = crate::clients::ANSWER_TIMEOUT;
+        let line = answer_within(probe, timeout * 6).await;
         let waited = start.elapsed();
-        let _ = std::fs::remove_dir_all(&dir);
         assert!(line.contains("\"ready\""), "{line}");
         assert!(
-            (crate::clients::ANSWER_TIMEOUT..crate::clients::ANSWER_TIMEOUT * 2).contains(&waited),
+            (timeout..timeout * 2).contains(&waited),
             "answered after {waited:?}"
         );
     }
@@ -335,14 +346,8 @@ mod tests {
     /// which may be asleep between two points of its transmit grid, or busy.
     #[tokio::test]
     async fn routes_are_answered_while_the_driver_does_not_listen() {
-        let dir = std::env::temp_dir().join(format!("bfdd-control-test-{}", std::process::id()));
-        let path = dir.join("control.sock");
-        let listener = UnixListener::from_std(bind(&path).expect("bind")).expect("listener");
-        let _socket_file = SocketFile(path.clone());
         // The driver's end is held and never read.
         let (driver_tx, _driver_rx) = mpsc::channel(1);
-        let driver = ToDriver::new(driver_tx, std::thread::current());
-        let (_source, ready) = readiness(ready_status());
         let routes = routes::spawn(
             RoutesConfig {
                 routes: vec![RouteConfig {
@@ -354,21 +359,9 @@ mod tests {
             },
             FakeBackend::new(),
         );
-        tokio::spawn(serve(listener, driver, ready, Some(routes)));
-
-        let mut stream = UnixStream::connect(&path).await.expect("connect");
-        let mut request = serde_json::to_vec(&Request::Routes).expect("encode");
-        request.push(b'\n');
-        stream.write_all(&request).await.expect("send");
-        let mut line = String::new();
-        tokio::time::timeout(
-            Duration::from_secs(5),
-            BufReader::new(stream).read_line(&mut line),
-        )
-        .await
-        .expect("answered without the driver")
-        .expect("read");
-        let _ = std::fs::remove_dir_all(&dir);
+        let server = server("routes", driver_tx, Some(routes));
+        let stream = ask(&server.path, &Request::Routes).await;
+        let line = answer_within(stream, Duration::from_secs(5)).await;
         match serde_json::from_str::<Response>(&line).expect("decode") {
             Response::Routes { routes } => {
                 assert_eq!(routes.len(), 1);
