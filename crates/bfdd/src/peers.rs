@@ -1225,48 +1225,26 @@ mod tests {
     /// single-hop one by default, the multihop one when asked.
     #[test]
     fn peer_detail_picks_the_hop_mode() {
-        let config = "[[peer]]\naddress = \"127.0.0.2\"\nmultihop = true\n[[peer]]\naddress = \"127.0.0.2\"\n";
-        let (both, both_sessions, _scratch) = started("hop-mode", config);
         let now = crate::driver::now();
-        let detail = |multihop| {
-            crate::status::peer_detail(
-                now,
-                &both,
-                &both_sessions,
-                "127.0.0.2",
-                None,
-                None,
-                multihop,
-            )
+        let detail = |(table, sessions, _): &(Peers, Sessions, Scratch), multihop| {
+            crate::status::peer_detail(now, table, sessions, "127.0.0.2", None, None, multihop)
         };
-        let single = detail(None).expect("found");
+        let both = started(
+            "hop-mode",
+            "[[peer]]\naddress = \"127.0.0.2\"\nmultihop = true\n[[peer]]\naddress = \"127.0.0.2\"\n",
+        );
+        let single = detail(&both, None).expect("found");
         assert!(!single.summary.multihop, "single hop by default");
-        assert!(!detail(Some(false)).expect("found").summary.multihop);
-        assert!(detail(Some(true)).expect("found").summary.multihop);
+        assert!(!detail(&both, Some(false)).expect("found").summary.multihop);
+        assert!(detail(&both, Some(true)).expect("found").summary.multihop);
 
         // With only a multihop session, that is the default.
-        let only = "[[peer]]\naddress = \"127.0.0.2\"\nmultihop = true\n";
-        let (only_table, only_sessions, _only_scratch) = started("hop-mode-only", only);
-        let found = crate::status::peer_detail(
-            now,
-            &only_table,
-            &only_sessions,
-            "127.0.0.2",
-            None,
-            None,
-            None,
+        let only = started(
+            "hop-mode-only",
+            "[[peer]]\naddress = \"127.0.0.2\"\nmultihop = true\n",
         );
-        assert!(found.expect("found").summary.multihop);
-        let error = crate::status::peer_detail(
-            now,
-            &only_table,
-            &only_sessions,
-            "127.0.0.2",
-            None,
-            None,
-            Some(false),
-        )
-        .expect_err("no single-hop session");
+        assert!(detail(&only, None).expect("found").summary.multihop);
+        let error = detail(&only, Some(false)).expect_err("no single-hop session");
         assert_eq!(error, "no single-hop session with peer 127.0.0.2");
     }
 
