@@ -37,11 +37,29 @@ pub struct LatencySummary {
 }
 
 /// Accumulates what [`RouteMetrics`] reports.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct Recorder {
     operations: BTreeMap<(&'static str, &'static str), u64>,
     latency: VecDeque<u64>,
     latency_count: u64,
+}
+
+/// Every operation the manager makes: each (op, result) counter exists from the start, so the
+/// first failure shows as an increase.
+const OPERATIONS: [&str; 4] = ["add", "delete", "list", "replace"];
+
+impl Default for Recorder {
+    fn default() -> Self {
+        let operations = OPERATIONS
+            .iter()
+            .flat_map(|op| [((*op, "error"), 0), ((*op, "ok"), 0)])
+            .collect();
+        Recorder {
+            operations,
+            latency: VecDeque::new(),
+            latency_count: 0,
+        }
+    }
 }
 
 impl Recorder {
@@ -104,9 +122,19 @@ mod tests {
         r.operation("delete", false);
         let m = r.snapshot(3);
         assert_eq!(m.installed, 3);
+        // Every counter from the start, at 0 until used.
         assert_eq!(
             m.operations,
-            vec![("delete", "error", 1), ("replace", "ok", 2)]
+            vec![
+                ("add", "error", 0),
+                ("add", "ok", 0),
+                ("delete", "error", 1),
+                ("delete", "ok", 0),
+                ("list", "error", 0),
+                ("list", "ok", 0),
+                ("replace", "error", 0),
+                ("replace", "ok", 2)
+            ]
         );
         let l = m.withdraw_latency;
         assert_eq!((l.count, l.last_us, l.max_us), (100, Some(100), Some(100)));
