@@ -35,6 +35,8 @@ struct State {
     failing: HashMap<Prefix, Errno>,
     /// errno for every list, until cleared.
     list_failing: Option<Errno>,
+    /// errno for delete of a destination, until cleared.
+    delete_failing: HashMap<Prefix, Errno>,
     ops: Vec<FakeOp>,
 }
 
@@ -90,6 +92,15 @@ impl FakeBackend {
         };
     }
 
+    /// From now on `delete` of `destination` fails with `errno` (`None` heals).
+    pub fn fail_delete(&self, destination: Prefix, errno: Option<Errno>) {
+        let mut s = self.lock();
+        match errno {
+            Some(e) => s.delete_failing.insert(destination, e),
+            None => s.delete_failing.remove(&destination),
+        };
+    }
+
     /// From now on `list` fails with `errno` (`None` heals).
     pub fn fail_list(&self, errno: Option<Errno>) {
         self.lock().list_failing = errno;
@@ -139,6 +150,9 @@ impl RouteBackend for FakeBackend {
     async fn delete(&self, route: &KernelRoute) -> io::Result<()> {
         let mut s = self.lock();
         s.ops.push(FakeOp::Delete(route.clone()));
+        if let Some(e) = s.delete_failing.get(&route.destination) {
+            return Err(io::Error::from_raw_os_error(*e as i32));
+        }
         let key = (route.destination, route.table);
         let result = match s.routes.get(&key) {
             Some(r) if r.protocol == route.protocol => {

@@ -683,6 +683,7 @@ impl<B: RouteBackend> Manager<B> {
             return;
         }
         let moved = config.table != self.config.table || config.protocol != self.config.protocol;
+        let mut left = 0;
         if moved {
             info!(
                 old_table = self.config.table,
@@ -691,11 +692,20 @@ impl<B: RouteBackend> Manager<B> {
                 protocol = config.protocol,
                 "route table or protocol changed; moving our routes"
             );
-            self.withdraw_all().await;
+            left = self.withdraw_all().await;
             self.dests.clear();
+            if left > 0 {
+                // The old pair stays on record, so the next start removes them.
+                warn!(
+                    left,
+                    old_table = self.config.table,
+                    old_protocol = self.config.protocol,
+                    "routes under the old table or protocol could not be withdrawn; the next start tries again"
+                );
+            }
         }
         self.config = config;
-        if moved {
+        if moved && left == 0 {
             if let Some(file) = self.options.slot_file.clone() {
                 self.record_slot(
                     &file,
@@ -781,7 +791,8 @@ impl<B: RouteBackend> Manager<B> {
 
     /// Removes every route of ours (current table and protocol): those we know of and those
     /// the kernel lists.
-    async fn withdraw_all(&mut self) {
+    /// Returns how many could not be withdrawn.
+    async fn withdraw_all(&mut self) -> usize {
         let mut ours: BTreeMap<Prefix, KernelRoute> = self
             .dests
             .values()
@@ -792,7 +803,7 @@ impl<B: RouteBackend> Manager<B> {
             Ok(found) => ours.extend(found.into_iter().map(|r| (r.destination, r))),
             Err(e) => warn!(error = %e, "cannot list our routes; withdrawing those we know of"),
         }
-        let mut withdrawn = 0;
+        let (mut withdrawn, mut left) = (0, 0);
         for (d, route) in ours {
             match self.delete(&route).await {
                 Ok(()) => {
@@ -801,15 +812,19 @@ impl<B: RouteBackend> Manager<B> {
                         dest.succeeded(None);
                     }
                 }
-                Err(e) => warn!(
-                    destination = %d,
-                    gateways = %route.gateways(),
-                    table = route.table,
-                    error = %e,
-                    "cannot withdraw route"
-                ),
+                Err(e) => {
+                    left += 1;
+                    warn!(
+                        destination = %d,
+                        gateways = %route.gateways(),
+                        table = route.table,
+                        error = %e,
+                        "cannot withdraw route"
+                    );
+                }
             }
         }
         info!(withdrawn, "routes withdrawn");
+        left
     }
 }

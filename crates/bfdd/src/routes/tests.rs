@@ -311,11 +311,24 @@ async fn routes_left_under_a_previous_table_and_protocol_are_removed_at_start() 
             protocol: PROTO
         })
     );
-    // A reload that moves the routes records where they went.
+    // A reload that moves the routes records where they went...
     let mut moved = config(&[("198.18.1.0/24", "198.51.100.2", false)]);
     moved.table = 101;
+    h.reconfigure(moved.clone(), vec![], now());
+    settle(&h).await;
+    assert_eq!(
+        file.read(),
+        Some(Slot {
+            table: 101,
+            protocol: PROTO
+        })
+    );
+    // ...unless a route under the old ones stays: then the next start is to remove it.
+    fake.fail_delete(p("198.18.1.0/24"), Some(Errno::EPERM));
+    moved.table = 102;
     h.reconfigure(moved, vec![], now());
     settle(&h).await;
+    assert!(fake.route(p("198.18.1.0/24"), 101).is_some());
     assert_eq!(
         file.read(),
         Some(Slot {
