@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Every test: installs the real BFD peers (FRR, BIRD 2) from Debian, lints, runs all tests.
+# Every test: installs the real BFD peers (FRR, BIRD 2, OVN) from Debian, lints, runs all tests.
 # .ci/run calls this; README.md shows it. Needs root (network namespaces, apt-get).
 # Runs as root with CI=true; the integration tests then fail instead of skipping when a
 # tool is missing.
@@ -9,7 +9,7 @@ cd "$(dirname "$0")/.."
 
 export DEBIAN_FRONTEND=noninteractive
 
-# Keep the packages' postinst scripts from starting system frr/bird services: the tests start
+# Keep the packages' postinst scripts from starting system frr/bird/ovs/ovn services: the tests start
 # their own daemons inside network namespaces. invoke-rc.d honours policy-rc.d (exit 101 =
 # action forbidden). Remove it again afterwards only if we created it.
 created_policy=0
@@ -28,7 +28,9 @@ trap cleanup_policy EXIT
 echo "== apt-get install"
 apt-get update -qq
 # catatonit: podman kube play builds its pause image around it (a Recommends of podman).
-apt-get install -y -qq --no-install-recommends frr bird2 iproute2 procps python3 buildah podman runc catatonit >/dev/null
+# openvswitch-switch, ovn-central, ovn-host: OVN as a peer (tests/interop_ovn.rs).
+apt-get install -y -qq --no-install-recommends frr bird2 iproute2 procps python3 buildah podman runc catatonit \
+    openvswitch-switch ovn-central ovn-host >/dev/null
 
 cleanup_policy
 created_policy=0
@@ -36,9 +38,10 @@ created_policy=0
 # Belt and braces: if some service got started anyway (e.g. a systemd without policy-rc.d
 # support), stop it. Only the system daemons started from their packaged paths are matched.
 for exe in /usr/sbin/bird /usr/lib/frr/watchfrr /usr/lib/frr/zebra /usr/lib/frr/bgpd \
-    /usr/lib/frr/staticd /usr/lib/frr/bfdd; do
+    /usr/lib/frr/staticd /usr/lib/frr/bfdd /usr/sbin/ovsdb-server /usr/sbin/ovs-vswitchd \
+    /usr/bin/ovn-northd /usr/bin/ovn-controller; do
     for pid in $(pgrep -x -f "$exe( .*)?" 2>/dev/null || true); do
-        # Test daemons run inside network namespaces with -f / --vty_socket; the system
+        # Test daemons run inside network namespaces with their own directories; the system
         # service instances run in the root namespace with their packaged defaults.
         if [ "$(readlink /proc/"$pid"/ns/net 2>/dev/null)" = "$(readlink /proc/1/ns/net)" ]; then
             echo "stopping system daemon $exe (pid $pid)"

@@ -86,6 +86,10 @@ fn package_for(name: &str) -> &'static str {
         "chrt" | "setpriv" | "prlimit" => "util-linux",
         "tshark" => "tshark",
         "python3" => "python3",
+        "ovsdb-tool" | "ovsdb-server" | "ovs-vswitchd" | "ovs-vsctl" => "openvswitch-switch",
+        "ovn-northd" => "ovn-central",
+        "ovn-controller" => "ovn-host",
+        "ovn-nbctl" | "ovn-sbctl" => "ovn-common",
         _ => "the package providing it",
     }
 }

@@ -1,4 +1,4 @@
-//! Integration-test harness for bfdd: real BFD peers (FRR's `bfdd`, BIRD 2) running inside
+//! Integration-test harness for bfdd: real BFD peers (FRR's `bfdd`, BIRD 2, OVN) running inside
 //! network namespaces created by the test, joined by veth pairs.
 //!
 //! Every resource is owned by a guard that cleans up on `Drop`, also when a test panics:
@@ -18,6 +18,7 @@ mod bird;
 mod env;
 mod frr;
 mod netns;
+mod ovn;
 mod process;
 mod routes;
 mod wait;
@@ -43,6 +44,7 @@ pub use netns::{
     check_test_addr, check_test_prefix, veth_pair, Netns, Topology, TopologyBuilder, A_V4, A_V6,
     B_V4, B_V6,
 };
+pub use ovn::{require_ovn, Ovn, OVN_TOOLS};
 pub use process::{Process, TestDir};
 pub use routes::{
     route_gateways, route_statuses, shown_routes, sorted, start_bfdd_with_routes,

@@ -1,0 +1,266 @@
+//! bfdd against OVN, the peer it exists for: ovn-controller's BFD on a gateway router port,
+//! set up as OVN-Kubernetes sets up an external gateway (a BFD row without timers behind an
+//! ECMP route, BFD punted at 25 packets/s). What ../shared/design/ovn-peer.md says of OVN on
+//! the wire is checked here against a real one (Debian's OVN 23.03, OVS userspace datapath).
+//!
+//! Topology: OVS + OVN in namespace B, the gateway router's port 192.0.2.1 reaching bfdd in A
+//! (192.0.2.2, the deploy/ ConfigMap's settings: 300 ms x 3) over a veth on OVS bridge `br-ext`.
+
+use std::time::{Duration, Instant};
+
+use anyhow::{ensure, Context, Result};
+use bfdd_integration::{
+    metric, poll_until, require_bfdd, require_ovn, shown_routes, start_bfdd_with_routes,
+    wait_until, Bfdd, BfddConfig, BfddPeer, Ovn, RoutesToml, Topology,
+};
+
+/// The gateway router's port: OVN's side of the session.
+const OVN_ROUTER: &str = "192.0.2.1";
+/// The external gateway: bfdd.
+const GATEWAY: &str = "192.0.2.2";
+/// Pods whose traffic OVN sends through the gateway (the ECMP route's source prefix).
+const POD_SUBNET: &str = "203.0.113.0/24";
+/// The node subnet bfdd routes back through the gateway router.
+const NODE_SUBNET: &str = "198.51.100.0/24";
+/// OVN's defaults for a BFD row without timers.
+const OVN_INTERVAL_US: u32 = 1_000_000;
+const OVN_MULT: u8 = 5;
+/// Up on both sides: OVN sends once a second and goes Up on our Init.
+const UP: Duration = Duration::from_secs(15);
+/// OVN writes a status change within 5 s of its previous write up to 5 s late; waiting this
+/// long after the last change makes the next one show at once.
+const OVN_STATUS_QUIET: Duration = Duration::from_secs(6);
+/// Down by timeout takes OVN at least its detection time of us (our multiplier 3 x its 1 s
+/// min_rx) less one of our 1 s intervals: anything faster came from our AdminDown.
+const OVN_TIMEOUT_FLOOR: Duration = Duration::from_secs(2);
+
+fn topology() -> Result<Topology> {
+    Topology::builder()
+        .tags("gw", "ovn")
+        .addrs_a(&[&format!("{GATEWAY}/24")])
+        .addrs_b(&[])
+        .build()
+}
+
+/// OVS and OVN in B, with the gateway's BFD-tracked ECMP route.
+fn start_ovn(topo: &Topology) -> Result<Ovn<'_>> {
+    let ovn = Ovn::start(&topo.b, &topo.if_b, &format!("{OVN_ROUTER}/24"))?;
+    ovn.add_bfd_route(POD_SUBNET, GATEWAY)?;
+    Ok(ovn)
+}
+
+fn bfdd_config() -> BfddConfig {
+    BfddConfig::new()
+        .peer(BfddPeer::new(OVN_ROUTER).local(GATEWAY))
+        .interval(300)
+        .multiplier(3)
+}
+
+/// Both sides Up; returns bfdd's local discriminator.
+fn wait_both_up(ovn: &Ovn<'_>, bfdd: &Bfdd<'_>) -> Result<u32> {
+    let t = Instant::now();
+    ovn.wait_bfd_status(GATEWAY, "up", |s| s == "up", UP)?;
+    let d = bfdd.wait_peer_state(OVN_ROUTER, "up", UP)?;
+    eprintln!(
+        "MEASURED ovn: both sides Up {:?} after the wait began",
+        t.elapsed()
+    );
+    Ok(d.summary.id)
+}
+
+fn dropped(bfdd: &Bfdd<'_>) -> Result<f64> {
+    metric(&bfdd.metrics()?, "bfd_packets_dropped_total", &[])
+        .context("no bfd_packets_dropped_total")
+}
+
+#[test]
+fn ovn_gateway_router_session_comes_up_on_ovn_defaults_and_follows_timer_changes() -> Result<()> {
+    if !require_ovn() || !require_bfdd() {
+        return Ok(());
+    }
+    let topo = topology()?;
+    let ovn = start_ovn(&topo)?;
+    let mut bfdd = Bfdd::start(&topo.a, bfdd_config())?;
+    wait_both_up(&ovn, &bfdd)?;
+
+    // OVN's defaults: it sends every second and wants a packet a second; bfdd detects OVN's
+    // silence after 5 of its intervals.
+    let d = bfdd.peer(OVN_ROUTER)?;
+    ensure!(d.remote_id != 0 && d.remote_state == "up", "{d:?}");
+    ensure!(d.remote_detect_multiplier == OVN_MULT, "{d:?}");
+    ensure!(
+        d.remote_min_tx_us == OVN_INTERVAL_US && d.remote_min_rx_us == OVN_INTERVAL_US,
+        "{d:?}"
+    );
+    ensure!(d.tx_interval_us == OVN_INTERVAL_US, "{d:?}");
+    ensure!(
+        d.detection_time_us == Some(u32::from(OVN_MULT) * OVN_INTERVAL_US),
+        "{d:?}"
+    );
+
+    // Held Up: OVN keeps sending (it would go silent had we ever set the Demand bit), no
+    // side flaps, and nothing OVN sends is dropped.
+    let rx_before = d.rx_packets;
+    std::thread::sleep(OVN_STATUS_QUIET);
+    let d = bfdd.peer(OVN_ROUTER)?;
+    ensure!(
+        d.summary.state == "up" && d.up_count == 1 && d.down_count == 0,
+        "{d:?}"
+    );
+    ensure!(
+        d.rx_packets >= rx_before + 4,
+        "OVN went quiet: {rx_before} -> {} packets in {OVN_STATUS_QUIET:?}",
+        d.rx_packets
+    );
+    ensure!(ovn.bfd_status(GATEWAY)? == "up");
+    ensure!(dropped(&bfdd)? == 0.0, "{}", bfdd.metrics()?);
+
+    // An operator sets timers on OVN's BFD row: OVN changes them without a Poll sequence,
+    // and bfdd follows without a flap.
+    ovn.set_bfd_timers(GATEWAY, 300, 300, 3)?;
+    let followed = poll_until(Duration::from_secs(5), Duration::from_millis(50), || {
+        bfdd.peer(OVN_ROUTER)
+            .ok()
+            .filter(|d| d.remote_min_tx_us == 300_000 && d.remote_detect_multiplier == 3)
+    });
+    let d = followed.with_context(|| {
+        format!(
+            "bfdd never saw OVN's new timers: {:?}",
+            bfdd.peer(OVN_ROUTER)
+        )
+    })?;
+    ensure!(d.tx_interval_us == 300_000, "{d:?}");
+    ensure!(d.detection_time_us == Some(900_000), "{d:?}");
+    std::thread::sleep(Duration::from_secs(3));
+    let d = bfdd.peer(OVN_ROUTER)?;
+    ensure!(d.summary.state == "up" && d.up_count == 1, "flapped: {d:?}");
+
+    // Our reload lowers our intervals: a Poll sequence that OVN answers with Final, no flap.
+    bfdd.set_config(bfdd_config().interval(200))?;
+    bfdd.reload()?;
+    let done = poll_until(Duration::from_secs(5), Duration::from_millis(50), || {
+        bfdd.peer(OVN_ROUTER)
+            .ok()
+            .filter(|d| !d.poll_active && d.advertised_min_tx_us == 200_000)
+    });
+    let d = done.with_context(|| format!("Poll not answered: {:?}", bfdd.peer(OVN_ROUTER)))?;
+    ensure!(d.summary.state == "up" && d.up_count == 1, "flapped: {d:?}");
+    std::thread::sleep(Duration::from_secs(2));
+    let d = bfdd.peer(OVN_ROUTER)?;
+    ensure!(d.up_count == 1 && d.down_count == 0, "flapped: {d:?}");
+    ensure!(ovn.bfd_status(GATEWAY)? == "up");
+    ensure!(dropped(&bfdd)? == 0.0, "{}", bfdd.metrics()?);
+    bfdd.ensure_running()
+}
+
+/// RFC 5880 §6.8.16: bfdd's SIGTERM sends AdminDown, which takes OVN's gateway Down at once
+/// (a timeout would take seconds of blackholing). Restarts, after a clean stop or a crash,
+/// come back Up with OVN, keeping the discriminator OVN last knew (the stale-discriminator
+/// trap of ovn-peer.md), and even with the state lost.
+#[test]
+fn rfc5880_6_8_16_stop_takes_ovn_down_at_once_and_restarts_come_back() -> Result<()> {
+    if !require_ovn() || !require_bfdd() {
+        return Ok(());
+    }
+    let topo = topology()?;
+    let ovn = start_ovn(&topo)?;
+    let mut bfdd = Bfdd::start(&topo.a, bfdd_config())?;
+    let id = wait_both_up(&ovn, &bfdd)?;
+
+    std::thread::sleep(OVN_STATUS_QUIET);
+    let status = bfdd.stop()?;
+    ensure!(status.success(), "bfdd exited with {status}");
+    let (after, s) =
+        ovn.wait_bfd_status(GATEWAY, "Down", |s| s != "up", Duration::from_secs(10))?;
+    eprintln!("MEASURED ovn: status {s} {after:?} after bfdd's SIGTERM (a timeout needs at least {OVN_TIMEOUT_FLOOR:?})");
+    ensure!(
+        after < OVN_TIMEOUT_FLOOR,
+        "OVN went {s} only {after:?} after SIGTERM: our AdminDown did not take it down"
+    );
+
+    restart_keeping(&ovn, &mut bfdd, id, "a clean stop")?;
+
+    // A crash: no AdminDown, OVN times out, then bfdd comes back with the same discriminator.
+    crash_until_ovn_down(&ovn, &mut bfdd)?;
+    restart_keeping(&ovn, &mut bfdd, id, "a crash")?;
+
+    // The state lost too (a new pod): a fresh discriminator still comes Up with OVN.
+    crash_until_ovn_down(&ovn, &mut bfdd)?;
+    std::fs::remove_dir_all(bfdd.state_dir()).context("removing the state directory")?;
+    bfdd.spawn()?;
+    wait_both_up(&ovn, &bfdd)?;
+    Ok(())
+}
+
+/// Starts bfdd again; both sides must come Up with bfdd's discriminator still `id`.
+fn restart_keeping(ovn: &Ovn<'_>, bfdd: &mut Bfdd<'_>, id: u32, after: &str) -> Result<()> {
+    bfdd.spawn()?;
+    let again = wait_both_up(ovn, bfdd)?;
+    ensure!(
+        again == id,
+        "discriminator {id} not kept across {after}: now {again}"
+    );
+    Ok(())
+}
+
+/// Kills bfdd (no AdminDown) once OVN's status is quiet, and waits for OVN's timeout.
+fn crash_until_ovn_down(ovn: &Ovn<'_>, bfdd: &mut Bfdd<'_>) -> Result<()> {
+    std::thread::sleep(OVN_STATUS_QUIET);
+    bfdd.signal("KILL")?;
+    bfdd.wait_exit(Duration::from_secs(5))
+        .context("bfdd did not die on SIGKILL")?;
+    let (after, s) =
+        ovn.wait_bfd_status(GATEWAY, "Down", |s| s != "up", Duration::from_secs(15))?;
+    eprintln!("MEASURED ovn: status {s} {after:?} after bfdd was killed (detection by timeout)");
+    Ok(())
+}
+
+/// The route installer against OVN: the node subnet goes in through the gateway router while
+/// its session is Up and comes out when the node goes away (ovn-controller gone, no AdminDown),
+/// after bfdd's detection time of OVN (5 x 1 s).
+#[test]
+fn node_subnet_route_follows_the_ovn_session() -> Result<()> {
+    if !require_ovn() || !require_bfdd() {
+        return Ok(());
+    }
+    let topo = topology()?;
+    let mut ovn = start_ovn(&topo)?;
+    let routes = RoutesToml::new().route(NODE_SUBNET, OVN_ROUTER, true);
+    let bfdd = start_bfdd_with_routes(&topo.a, bfdd_config(), &routes)?;
+    wait_both_up(&ovn, &bfdd)?;
+    let installed = wait_until(Duration::from_secs(5), Duration::from_millis(20), || {
+        shown_routes(&topo.a, 254, Some(199)).is_ok_and(|r| {
+            r.iter()
+                .any(|r| r.dst == NODE_SUBNET && r.gateways == [OVN_ROUTER])
+        })
+    });
+    ensure!(
+        installed,
+        "{NODE_SUBNET} via {OVN_ROUTER} not installed: {:?}",
+        shown_routes(&topo.a, 254, None)
+    );
+
+    let t = Instant::now();
+    ovn.stop_controller()?;
+    let d = bfdd.wait_peer_state(OVN_ROUTER, "down", Duration::from_secs(10))?;
+    let detected = t.elapsed();
+    ensure!(d.summary.diag == "control-expired", "{d:?}");
+    eprintln!(
+        "MEASURED ovn: ovn-controller killed, bfdd Down after {detected:?} (detection time 5 s)"
+    );
+    // OVN's last packet left up to one of its 1 s intervals before the kill.
+    ensure!(
+        detected >= Duration::from_millis(4_000 - 300)
+            && detected <= Duration::from_millis(5_000 + 1_500),
+        "detected after {detected:?}"
+    );
+    let withdrawn = wait_until(Duration::from_secs(2), Duration::from_millis(20), || {
+        shown_routes(&topo.a, 254, Some(199)).is_ok_and(|r| r.is_empty())
+    });
+    ensure!(
+        withdrawn,
+        "route not withdrawn: {:?}",
+        shown_routes(&topo.a, 254, None)
+    );
+    Ok(())
+}
