@@ -474,6 +474,17 @@ fn bad_addresses_and_interfaces() {
         "peer[0].interface",
         "no '/'",
     );
+    // What the kernel's dev_valid_name() refuses too: a NUL cuts the name short, and its
+    // isspace() counts byte 0xa0 (here inside U+00A0) and vertical tab.
+    for name in ["a\\u0000b", "net\\u00a01", "net\\u000b1"] {
+        assert_invalid(
+            &format!("[[peer]]\naddress = \"198.51.100.4\"\ninterface = \"{name}\"\n"),
+            3,
+            "peer[0].interface",
+            "is not an interface name (no '/', ':', NUL or whitespace)",
+        );
+    }
+    assert!(parse("[[peer]]\naddress = \"198.51.100.4\"\ninterface = \"vlan.é\"\n").is_ok());
 }
 
 #[test]
@@ -794,6 +805,37 @@ fn unreadable_secret_file() {
     );
 }
 
+/// A key file is read only if it is a regular file, and only as far as a key goes: a
+/// mistyped `/dev/zero` must not fill memory, nor a FIFO without a writer hang the load.
+#[test]
+fn secret_file_only_a_small_regular_file() {
+    let dir = scratch("secret-special");
+    let fifo = dir.join("fifo");
+    nix::unistd::mkfifo(&fifo, nix::sys::stat::Mode::from_bits_truncate(0o600)).unwrap();
+    std::fs::write(dir.join("huge"), vec![b'k'; 1 << 20]).unwrap();
+    let config = dir.join("bfdd.toml");
+    for (file, message) in [
+        ("/dev/zero", "not a regular file"),
+        ("fifo", "not a regular file"),
+        ("huge", "longer than a key (20 bytes at most)"),
+    ] {
+        let text = format!(
+            "[[peer]]\naddress = \"198.51.100.4\"\n[peer.auth]\ntype = \"keyed-sha1\"\nkey-id = 1\nsecret-file = \"{file}\"\n"
+        );
+        let config = config.clone();
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let _ = tx.send(Config::parse(&text, &config).map(|_| ()));
+        });
+        let err = rx
+            .recv_timeout(std::time::Duration::from_secs(10))
+            .unwrap_or_else(|_| panic!("loading secret-file {file} hung"))
+            .unwrap_err();
+        assert_eq!(err.key(), Some("peer[0].auth.secret-file"), "{err}");
+        assert!(err.to_string().ends_with(message), "{file}: {err}");
+    }
+}
+
 #[test]
 fn secret_too_long_for_type() {
     let long = "x".repeat(17);
@@ -998,6 +1040,12 @@ fn routes_settings_refused() {
         "12 is bird's",
     );
     assert_invalid(
+        "[routes]\nprotocol = 198\n",
+        2,
+        "routes.protocol",
+        "198 is FRR srte's",
+    );
+    assert_invalid(
         "[routes]\n\ntable = 0\n",
         3,
         "routes.table",
@@ -1065,6 +1113,13 @@ fn rfc5880_6_7_2_secret_hex_gives_arbitrary_bytes() {
     assert_eq!(auth.secret, vec![0x00, 0xff, 0x0a]);
     assert_invalid(
         "[[peer]]\naddress = \"198.51.100.4\"\n[peer.auth]\ntype = \"keyed-sha1\"\nkey-id = 2\nsecret-hex = \"abc\"\n",
+        6,
+        "peer[0].auth.secret-hex",
+        "even number of hexadecimal digits",
+    );
+    // Signs are not digits, though `u8::from_str_radix` would take "+a".
+    assert_invalid(
+        "[[peer]]\naddress = \"198.51.100.4\"\n[peer.auth]\ntype = \"keyed-sha1\"\nkey-id = 2\nsecret-hex = \"+a+b\"\n",
         6,
         "peer[0].auth.secret-hex",
         "even number of hexadecimal digits",

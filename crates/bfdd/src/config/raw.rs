@@ -223,9 +223,13 @@ impl StrValue for IfName {
         if s == "." || s == ".." {
             return Err(format!("{s:?} is not an interface name"));
         }
-        if s.chars().any(|c| c == '/' || c == ':' || c.is_whitespace()) {
+        // The kernel's test is byte-wise, with its own isspace (which counts 0xa0); a NUL
+        // would cut the name short.
+        if s.bytes()
+            .any(|b| matches!(b, 0 | b'/' | b':' | b' ' | b'\t'..=b'\r' | 0xa0))
+        {
             return Err(format!(
-                "{s:?} is not an interface name (no '/', ':' or whitespace)"
+                "{s:?} is not an interface name (no '/', ':', NUL or whitespace)"
             ));
         }
         Ok(IfName(s.to_owned()))

@@ -249,7 +249,7 @@ fn auth(a: RawAuth, key: &str, origin: &Origin<'_>) -> Result<AuthConfig, Config
     } else if let Some(file) = a.secret_file {
         let span = file.span();
         let path = relative_to(origin.file, file.get_ref());
-        let bytes = std::fs::read(&path).map_err(|e| {
+        let bytes = read_secret_file(&path, auth_type.max_key_len()).map_err(|e| {
             origin.invalid(
                 span.clone(),
                 format!("{key}.secret-file"),
@@ -285,6 +285,31 @@ fn relative_to(config: &Path, p: &Path) -> PathBuf {
         Some(dir) => dir.join(p),
         None => p.to_owned(),
     }
+}
+
+/// Reads a key file: a regular file only, and no more than a key and its newline (a key is at
+/// most 20 bytes), so that a mistyped `/dev/zero` or a FIFO cannot exhaust memory or hang the
+/// load. Opened non-blocking: opening a FIFO without a writer would otherwise wait for one.
+fn read_secret_file(path: &Path, max_key_len: usize) -> std::io::Result<Vec<u8>> {
+    use std::io::Read as _;
+    use std::os::unix::fs::OpenOptionsExt as _;
+    let file = std::fs::File::options()
+        .read(true)
+        .custom_flags(nix::fcntl::OFlag::O_NONBLOCK.bits())
+        .open(path)?;
+    if !file.metadata()?.is_file() {
+        return Err(std::io::Error::other("not a regular file"));
+    }
+    // One byte past a key and "\r\n", so that a longer file is reported as too long.
+    let limit = max_key_len + 3;
+    let mut bytes = Vec::with_capacity(limit);
+    file.take(limit as u64).read_to_end(&mut bytes)?;
+    if bytes.len() == limit {
+        return Err(std::io::Error::other(format!(
+            "longer than a key ({max_key_len} bytes at most)"
+        )));
+    }
+    Ok(bytes)
 }
 
 /// Drops one trailing "\n" or "\r\n", as editors and `echo` add one. A binary key that really
@@ -410,7 +435,8 @@ fn routes(
 /// `"0a1B2c"` to bytes; `None` unless an even number of hex digits.
 fn decode_hex(text: &str) -> Option<Vec<u8>> {
     let text = text.strip_prefix("0x").unwrap_or(text);
-    if text.len() % 2 != 0 {
+    // `from_str_radix` alone would take "+a" for a digit pair.
+    if text.len() % 2 != 0 || !text.bytes().all(|b| b.is_ascii_hexdigit()) {
         return None;
     }
     (0..text.len())
@@ -448,6 +474,7 @@ fn protocol_owner(id: u8) -> Option<&'static str> {
         195 => "FRR pbr",
         196 => "FRR static",
         197 => "FRR openfabric",
+        198 => "FRR srte",
         _ => return None,
     })
 }
