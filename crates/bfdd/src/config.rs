@@ -330,9 +330,18 @@ fn parse_pieces<E>(
 impl Config {
     /// Reads and parses the file at `path`.
     pub fn load(path: &Path) -> Result<Config, ConfigError> {
-        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Io {
+        let bytes = std::fs::read(path).map_err(|source| ConfigError::Io {
             path: path.to_owned(),
             source,
+        })?;
+        // Not "cannot read": the file was read, and a stray Latin-1 byte is on some line.
+        let text = String::from_utf8(bytes).map_err(|e| {
+            let valid = &e.as_bytes()[..e.utf8_error().valid_up_to()];
+            ConfigError::Syntax {
+                file: path.to_owned(),
+                line: 1 + valid.iter().filter(|b| **b == b'\n').count(),
+                message: "not UTF-8 text (TOML files are UTF-8)".to_owned(),
+            }
         })?;
         Config::parse(&text, path)
     }

@@ -1077,6 +1077,28 @@ fn syntax_error_has_line() {
     );
 }
 
+/// A Latin-1 byte in a comment is the file's fault on a line, not a failure to read it.
+#[test]
+fn config_not_utf8_names_its_line() {
+    let dir = scratch("not-utf8");
+    let path = dir.join("bfdd.toml");
+    std::fs::write(
+        &path,
+        b"[daemon]\n# caf\xe9 au lait\n[[peer]]\naddress = \"198.51.100.4\"\n",
+    )
+    .unwrap();
+    let err = Config::load(&path).unwrap_err();
+    assert!(matches!(err, ConfigError::Syntax { .. }), "{err:?}");
+    assert_eq!(err.line(), Some(2), "{err}");
+    assert_eq!(
+        err.to_string(),
+        format!(
+            "{}:2: not UTF-8 text (TOML files are UTF-8)",
+            path.display()
+        )
+    );
+}
+
 #[test]
 fn unreadable_config_file() {
     let err = Config::load(Path::new("/nonexistent/bfdd.toml")).unwrap_err();
