@@ -1287,6 +1287,8 @@ mod tests {
         table.apply(now, &mut sessions, peers(missing), &mut Vec::new());
         assert_eq!(sessions.len(), 0, "pending");
         let pending_key = peers(missing).remove(0).key();
+        // Written by the store's own thread: dropping the table (a clean exit) waits for it.
+        drop(table);
         let (store, _) = DiscriminatorStore::load(&scratch.0);
         assert_eq!(store.unclaimed(&pending_key), Some(first));
     }
@@ -1303,6 +1305,7 @@ mod tests {
         store
             .save([(&pending_key, 0x1234_5678)])
             .expect("state file");
+        drop(store);
         // Two runs in which the interface never appears.
         for _ in 0..2 {
             let (store, _) = DiscriminatorStore::load(&dir);

@@ -8,6 +8,7 @@ use std::io;
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
+use tracing::warn;
 
 use crate::config::{PeerConfig, PeerKey};
 
@@ -29,6 +30,8 @@ pub struct DiscriminatorStore {
     path: PathBuf,
     previous: BTreeMap<String, u32>,
     written: Option<u64>,
+    /// Writes the file off the session thread; started by the first save.
+    writer: Option<Writer>,
 }
 
 impl DiscriminatorStore {
@@ -57,6 +60,7 @@ impl DiscriminatorStore {
             path,
             previous: stored.sessions,
             written: None,
+            writer: None,
         };
         (store, warning)
     }
@@ -106,8 +110,9 @@ impl DiscriminatorStore {
         self.previous.get(&key.to_string()).copied()
     }
 
-    /// Replaces the stored set with the sessions running now, written atomically (temporary
-    /// file, then rename) so a crash mid-write leaves the old file.
+    /// Replaces the stored set with the sessions running now. The file is written by a thread
+    /// of its own, atomically and flushed to disk ([`write_atomically`]); errors are logged
+    /// there. Dropping the store waits for the last write.
     pub fn save<'a>(
         &mut self,
         sessions: impl IntoIterator<Item = (&'a PeerKey, u32)>,
@@ -127,22 +132,118 @@ impl DiscriminatorStore {
         if self.written == Some(digest) {
             return Ok(());
         }
-        write_atomically(&self.path, &text)?;
+        if self.writer.is_none() {
+            self.writer = Some(Writer::spawn(self.path.clone())?);
+        }
+        if let Some(writer) = &self.writer {
+            writer.write(text);
+        }
         self.written = Some(digest);
         Ok(())
+    }
+
+    /// Returns once every save so far is on disk (or has failed and been logged).
+    pub fn sync(&self) {
+        if let Some(writer) = &self.writer {
+            writer.sync();
+        }
+    }
+}
+
+enum WriterJob {
+    Write(Vec<u8>),
+    Sync(std::sync::mpsc::Sender<()>),
+}
+
+/// One file's writer thread: an fsync can take long on a busy node's disk, and the session
+/// thread must not wait for it. Writes are done in order; a backlog is collapsed to its
+/// newest content.
+#[derive(Debug)]
+struct Writer {
+    jobs: Option<std::sync::mpsc::Sender<WriterJob>>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Writer {
+    fn spawn(path: PathBuf) -> io::Result<Writer> {
+        let (jobs, queue) = std::sync::mpsc::channel::<WriterJob>();
+        let thread = std::thread::Builder::new()
+            .name("bfdd-state".into())
+            .spawn(move || {
+                let mut pending: Option<Vec<u8>> = None;
+                let mut waiters = Vec::new();
+                while let Ok(job) = queue.recv() {
+                    // Everything queued meanwhile: only the newest content matters.
+                    for job in std::iter::once(job).chain(queue.try_iter()) {
+                        match job {
+                            WriterJob::Write(bytes) => pending = Some(bytes),
+                            WriterJob::Sync(done) => waiters.push(done),
+                        }
+                    }
+                    if let Some(bytes) = pending.take() {
+                        if let Err(e) = write_atomically(&path, &bytes) {
+                            warn!(file = %path.display(), error = %e, "cannot save discriminators; a restart will use new ones");
+                        }
+                    }
+                    for done in waiters.drain(..) {
+                        let _ = done.send(());
+                    }
+                }
+            })?;
+        Ok(Writer {
+            jobs: Some(jobs),
+            thread: Some(thread),
+        })
+    }
+
+    fn write(&self, bytes: Vec<u8>) {
+        if let Some(jobs) = &self.jobs {
+            let _ = jobs.send(WriterJob::Write(bytes));
+        }
+    }
+
+    fn sync(&self) {
+        let (done, wait) = std::sync::mpsc::channel();
+        if let Some(jobs) = &self.jobs {
+            if jobs.send(WriterJob::Sync(done)).is_ok() {
+                let _ = wait.recv();
+            }
+        }
+    }
+}
+
+impl Drop for Writer {
+    /// A clean exit keeps the last save: the thread finishes the queue before it ends.
+    fn drop(&mut self) {
+        drop(self.jobs.take());
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
     }
 }
 
 /// Writes `path` through a temporary file and a rename, creating its directory, so a crash
-/// mid-write leaves the old file.
+/// mid-write leaves the old file. Both the file and the directory entry are flushed to disk:
+/// without that, a node crash soon after can leave an empty file on file systems that do not
+/// order a rename after its data (XFS; ext4 with `noauto_da_alloc`), and an emptyDir outlives
+/// a node reboot.
 pub fn write_atomically(path: &Path, contents: &[u8]) -> io::Result<()> {
-    if let Some(dir) = path.parent() {
+    use std::io::Write as _;
+    let dir = path.parent().filter(|d| !d.as_os_str().is_empty());
+    if let Some(dir) = dir {
         std::fs::create_dir_all(dir)?;
     }
     let mut tmp = path.as_os_str().to_owned();
     tmp.push(".tmp");
-    std::fs::write(&tmp, contents)?;
-    std::fs::rename(&tmp, path)
+    let mut file = std::fs::File::create(&tmp)?;
+    file.write_all(contents)?;
+    file.sync_all()?;
+    drop(file);
+    std::fs::rename(&tmp, path)?;
+    if let Some(dir) = dir {
+        std::fs::File::open(dir)?.sync_all()?;
+    }
+    Ok(())
 }
 
 #[cfg(test)]
@@ -171,6 +272,7 @@ mod tests {
         assert!(warning.is_none());
         let k = key("198.51.100.4");
         store.save([(&k, 0x1234_5678)]).unwrap();
+        store.sync();
         let (mut again, _) = DiscriminatorStore::load(&dir);
         assert_eq!(again.take(&k), Some(0x1234_5678));
         assert_eq!(again.take(&k), None, "handed out once");
@@ -206,6 +308,7 @@ mod tests {
         let (mut store, _) = DiscriminatorStore::load(&dir);
         let (kept, changed) = (key("198.51.100.4"), key("198.51.100.5"));
         store.save([(&kept, 1), (&changed, 2)]).unwrap();
+        store.sync();
         let (mut again, _) = DiscriminatorStore::load(&dir);
         let configs = crate::config::Config::parse(
             "[[peer]]\naddress = \"198.51.100.4\"\ninterface = \"net1\"\n\
@@ -231,6 +334,26 @@ mod tests {
         let (mut store, warning) = DiscriminatorStore::load(&dir);
         assert!(warning.unwrap().contains("corrupt"));
         assert_eq!(store.take(&key("198.51.100.4")), None);
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    /// The writer thread keeps saves in order (a backlog collapses to the newest), and a
+    /// clean exit, which drops the store, does not lose the last one.
+    #[test]
+    fn the_newest_save_is_on_disk_once_the_store_is_dropped() {
+        let dir = tempdir("newest");
+        let (mut store, _) = DiscriminatorStore::load(&dir);
+        let k = key("198.51.100.4");
+        for d in 1..=500 {
+            store.save([(&k, d)]).unwrap();
+        }
+        drop(store);
+        let (mut again, _) = DiscriminatorStore::load(&dir);
+        assert_eq!(again.take(&k), Some(500));
+        assert!(
+            !dir.join(format!("{FILE_NAME}.tmp")).exists(),
+            "temporary file left"
+        );
         std::fs::remove_dir_all(&dir).unwrap();
     }
 }
