@@ -12,6 +12,7 @@
 //!
 //! Topology: bfdd A in namespace A (198.51.100.1, 2001:db8:1::1), bfdd B in B (.2, ::2).
 
+use std::fmt::Write as _;
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, ensure, Context, Result};
@@ -658,6 +659,54 @@ fn reload_with_a_bad_file_keeps_the_running_configuration() -> Result<()> {
             "{s:?}"
         ),
         other => bail!("reload of the good file answered {other:?}"),
+    }
+    Ok(())
+}
+
+/// A reload reads and checks the file off the session thread: a large file refused for an
+/// error at its end (parsed a second time to name the line: about a second in a debug build)
+/// must not stop bfdd's packets meanwhile, which at 100 ms x 3 would take B's sessions down.
+#[test]
+fn a_refused_reload_of_a_large_file_does_not_hold_up_the_sessions() -> Result<()> {
+    if !require_bfdd() {
+        return Ok(());
+    }
+    let topo = Topology::new()?;
+    let (a, b) = up_pair(&topo, |p| p.interval(100))?;
+    let good = std::fs::read_to_string(a.config_path())?;
+    let mut large = good.clone();
+    for i in 0..10_000 {
+        let _ = write!(
+            large,
+            "\n[[peer]]\naddress = \"198.18.{}.{}\"\nshutdown = true\n",
+            i / 250,
+            i % 250 + 1
+        );
+    }
+    large.push_str(
+        "\n[[route]]\ndestination = \"203.0.113.0/24\"\ngateway = \"192.0.2.77\"\nbfd = true\n",
+    );
+    let bad_line = large.lines().count();
+    a.write_config_text(&large)?;
+    for _ in 0..2 {
+        let t = Instant::now();
+        let message = match a.reload()? {
+            Response::Error { message } => message,
+            other => bail!("reload of a bad file answered {other:?}"),
+        };
+        eprintln!("MEASURED large bad reload: refused after {:?}", t.elapsed());
+        ensure!(
+            message.contains(&format!(":{bad_line}: route[0].bfd")),
+            "{message}"
+        );
+    }
+    for (pa, pb) in PAIRS {
+        for (side, d) in [("A", a.peer(pa)?), ("B", b.peer(pb)?)] {
+            ensure!(
+                d.summary.state == "up" && d.up_count == 1 && d.down_count == 0,
+                "{side}'s session flapped during the reload: {d:?}"
+            );
+        }
     }
     Ok(())
 }

@@ -15,6 +15,7 @@ use tokio::sync::{oneshot, watch};
 
 use crate::clients::{send_answer, serve_clients};
 use crate::heartbeat::Heartbeat;
+use crate::reload::Reloader;
 use crate::routes::RouteHandle;
 use crate::status::{self, SessionFigures};
 use crate::to_driver::ToDriver;
@@ -135,15 +136,22 @@ impl Readiness {
 /// probes get their answer even while the driver is busy starting thousands of sessions, and
 /// a driver that stopped turning is not ready (nor alive, to the liveness probe). `routes` is
 /// answered here too, by the route installer, which runs on this thread: the driver has no
-/// part in it.
+/// part in it. `reload` reads the file here ([`Reloader`]) before the driver applies it.
 pub async fn serve(
     listener: UnixListener,
     driver: ToDriver<ControlRequest>,
+    reloader: Reloader,
     ready: Readiness,
     routes: Option<RouteHandle>,
 ) {
     serve_clients("control", listener, MAX_CLIENTS, move |stream| {
-        answer(stream, driver.clone(), ready.clone(), routes.clone())
+        answer(
+            stream,
+            driver.clone(),
+            reloader.clone(),
+            ready.clone(),
+            routes.clone(),
+        )
     })
     .await;
 }
@@ -151,6 +159,7 @@ pub async fn serve(
 async fn answer(
     stream: UnixStream,
     driver: ToDriver<ControlRequest>,
+    reloader: Reloader,
     ready: Readiness,
     routes: Option<RouteHandle>,
 ) -> io::Result<()> {
@@ -171,6 +180,10 @@ async fn answer(
                     None => Vec::new(),
                 },
             }),
+            Ok(Request::Reload) => reloader
+                .reload()
+                .await
+                .unwrap_or_else(|| error("daemon is stopping".into())),
             Ok(request) => {
                 let (tx, rx) = oneshot::channel();
                 if driver.send((request, tx)).await.is_err() {
@@ -267,7 +280,13 @@ mod tests {
         let listener = UnixListener::from_std(bind(&path).expect("bind")).expect("listener");
         let driver = ToDriver::new(driver, std::thread::current());
         let (_source, ready) = readiness(ready_status());
-        tokio::spawn(serve(listener, driver, ready, routes));
+        // Nothing reads reloads here: the tests do not reload.
+        let (reload_tx, _) = mpsc::channel(1);
+        let reloader = Reloader::new(
+            dir.join("bfdd.toml"),
+            ToDriver::new(reload_tx, std::thread::current()),
+        );
+        tokio::spawn(serve(listener, driver, reloader, ready, routes));
         Server { dir, path }
     }
 

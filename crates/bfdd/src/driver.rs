@@ -3,7 +3,6 @@
 //! to the core, then sends what the core wants sent and logs what changed.
 
 use std::future::Future;
-use std::path::PathBuf;
 use std::pin::pin;
 use std::time::{Duration, Instant, SystemTime};
 
@@ -17,6 +16,7 @@ use crate::control::{Answer, ControlRequest, ReadinessSource};
 use crate::metrics::SnapshotRequest;
 use crate::net::{self, RxSocket};
 use crate::peers::Peers;
+use crate::reload::ReloadRequest;
 use crate::routes::RouteHandle;
 use crate::status;
 
@@ -68,7 +68,7 @@ enum Wake {
     Shadow,
     Control(Option<ControlRequest>),
     Metrics(Option<SnapshotRequest>),
-    Reload,
+    Reload(ReloadRequest),
     Retry,
     /// Coalescing: the thread slept until a grid point; every socket is read.
     Tick,
@@ -76,7 +76,6 @@ enum Wake {
 
 /// Everything the driver owns.
 pub struct Driver {
-    config_path: PathBuf,
     /// The running configuration less its peers, whose settings live in `peers`.
     config: Config,
     sessions: Sessions,
@@ -94,7 +93,6 @@ impl Driver {
     /// Starts every configured peer. `rx` are the bound listening sockets; `routes` the route
     /// installer, told whenever a gateway's sessions come Up or go down.
     pub fn new(
-        config_path: PathBuf,
         config: Config,
         rx: Vec<RxSocket>,
         peers: Peers,
@@ -105,7 +103,6 @@ impl Driver {
         let mut sessions = Sessions::new(seed);
         sessions.set_timer_slack(TIMER_SLACK);
         let mut driver = Driver {
-            config_path,
             sessions,
             peers,
             rx,
@@ -135,7 +132,7 @@ impl Driver {
         shutdown: impl Future<Output = ()>,
         mut control: mpsc::Receiver<ControlRequest>,
         mut metrics: mpsc::Receiver<SnapshotRequest>,
-        mut reload: mpsc::Receiver<()>,
+        mut reload: mpsc::Receiver<ReloadRequest>,
     ) {
         if let Some(priority) = self.config.daemon.realtime_priority {
             match crate::realtime::enter(priority) {
@@ -198,7 +195,7 @@ impl Driver {
                 r = readable(self.rx.get(3).filter(|_| !rx_broken[3] && !coalescing)) => r.map_or_else(|e| Wake::RxError(3, e), |()| Wake::Rx(3)),
                 req = control.recv(), if control_open => Wake::Control(req),
                 req = metrics.recv(), if metrics_open => Wake::Metrics(req),
-                Some(()) = reload.recv() => Wake::Reload,
+                Some(request) = reload.recv() => Wake::Reload(request),
                 _ = retry.tick() => Wake::Retry,
                 () = std::future::ready(()), if coalescing => Wake::Tick,
             };
@@ -236,8 +233,15 @@ impl Driver {
                 // keep running sessions regardless.
                 Wake::Control(None) => control_open = false,
                 Wake::Metrics(None) => metrics_open = false,
-                Wake::Reload => {
-                    let _ = self.reload(now);
+                Wake::Reload(ReloadRequest { config, reply }) => {
+                    let response = match self.reload(now, config) {
+                        Ok(summary) => Response::Reloaded(summary),
+                        Err(message) => Response::error(message),
+                    };
+                    if let Some(reply) = reply {
+                        // The client may have gone; that is its business.
+                        let _ = reply.send(Answer::Done(response));
+                    }
                 }
                 Wake::Retry => {
                     if self.peers.retry_pending(now, &mut self.sessions) > 0 {
@@ -424,10 +428,8 @@ impl Driver {
                 Err(message) => Response::error(message),
             },
             Request::Ready => Response::Ready(self.ready.status.borrow().clone()),
-            Request::Reload => match self.reload(now) {
-                Ok(summary) => Response::Reloaded(summary),
-                Err(message) => Response::error(message),
-            },
+            // The control server reads the file first and sends it as a ReloadRequest.
+            Request::Reload => Response::error("reload is answered by the control server"),
             Request::Version => Response::Version {
                 version: env!("CARGO_PKG_VERSION").to_string(),
             },
@@ -437,16 +439,20 @@ impl Driver {
         Answer::Done(response)
     }
 
-    /// Re-reads the configuration file; a bad file is reported and the running one kept.
-    fn reload(&mut self, now: Instant) -> Result<bfd_control::ReloadSummary, String> {
-        let mut config = match Config::load(&self.config_path) {
+    /// Applies a configuration read for a reload ([`crate::reload`]); a bad file is reported
+    /// and the running configuration kept.
+    fn reload(
+        &mut self,
+        now: Instant,
+        config: Result<Config, String>,
+    ) -> Result<bfd_control::ReloadSummary, String> {
+        let mut config = match config {
             Ok(config) => config,
             Err(e) => {
                 warn!(error = %e, "reload refused; the running configuration stays");
                 return Err(format!("reload refused, running configuration kept: {e}"));
             }
         };
-        config.apply_env();
         if let Err(message) = self.listen_for(&config) {
             warn!(error = %message, "reload refused; the running configuration stays");
             return Err(format!(

@@ -16,6 +16,7 @@ pub mod net;
 pub mod peers;
 pub mod policy_rules;
 pub mod realtime;
+pub mod reload;
 pub mod routes;
 pub mod services;
 pub mod state_file;
@@ -217,7 +218,12 @@ pub async fn run(
     }
     let (control_tx, control_rx) = mpsc::channel(64);
     let (metrics_tx, metrics_rx) = mpsc::channel(8);
-    let (reload_tx, reload_rx) = mpsc::channel(1);
+    let (reload_tx, reload_rx) = mpsc::channel(4);
+    // `run` is polled by the driver's runtime, on the driver's thread.
+    let reloader = reload::Reloader::new(
+        config_path.clone(),
+        ToDriver::new(reload_tx, std::thread::current()),
+    );
     // Ready: configuration loaded and listening sockets bound, which is true from here on.
     let (ready_source, readiness) = control::readiness(bfd_control::ReadyStatus {
         ready: true,
@@ -237,25 +243,17 @@ pub async fn run(
         sockets,
         config.routes.clone(),
         config.daemon.state_dir.clone(),
-        // `run` is polled by the driver's runtime, on the driver's thread.
         ToDriver::new(control_tx, std::thread::current()),
         ToDriver::new(metrics_tx, std::thread::current()),
+        reloader.clone(),
         readiness,
     )
     .map_err(|source| StartError::Control {
         path: socket_path.clone(),
         source,
     })?;
-    let driver = driver::Driver::new(
-        config_path.clone(),
-        config,
-        rx,
-        peers,
-        routes,
-        ready_source,
-        seed,
-    );
-    let hup_task = tokio::spawn(forward_sighup(hup, reload_tx));
+    let driver = driver::Driver::new(config, rx, peers, routes, ready_source, seed);
+    let hup_task = tokio::spawn(forward_sighup(hup, reloader));
     info!(
         config = %config_path.display(),
         control_socket = %socket_path.display(),
@@ -274,15 +272,15 @@ pub async fn run(
 
 async fn forward_sighup(
     hup: std::io::Result<tokio::signal::unix::Signal>,
-    reload: mpsc::Sender<()>,
+    reloader: reload::Reloader,
 ) {
     let Ok(mut hup) = hup else {
         warn!("cannot listen for SIGHUP; use `bfdctl reload`");
         return;
     };
+    // One at a time: signals that arrive while a reload is read collapse into one more.
     while hup.recv().await.is_some() {
         info!("SIGHUP: reloading configuration");
-        // A reload already queued covers this one too.
-        let _ = reload.try_send(());
+        reloader.reload_unanswered().await;
     }
 }

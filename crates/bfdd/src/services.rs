@@ -15,6 +15,7 @@ use tracing::warn;
 use crate::config::RoutesConfig;
 use crate::control::{self, ControlRequest};
 use crate::metrics::{self, SnapshotRequest};
+use crate::reload::Reloader;
 use crate::routes::{self, RouteHandle};
 use crate::to_driver::ToDriver;
 
@@ -40,6 +41,7 @@ impl Services {
         state_dir: std::path::PathBuf,
         control_tx: ToDriver<ControlRequest>,
         metrics_tx: ToDriver<SnapshotRequest>,
+        reloader: Reloader,
         ready: control::Readiness,
     ) -> io::Result<(Services, Option<RouteHandle>)> {
         let runtime = tokio::runtime::Builder::new_current_thread()
@@ -66,7 +68,13 @@ impl Services {
                     let _ = routes_tx.send(routes.clone());
                     match tokio::net::UnixListener::from_std(sockets.control) {
                         Ok(l) => {
-                            tokio::spawn(control::serve(l, control_tx, ready, routes.clone()));
+                            tokio::spawn(control::serve(
+                                l,
+                                control_tx,
+                                reloader,
+                                ready,
+                                routes.clone(),
+                            ));
                         }
                         Err(e) => warn!(error = %e, "control socket unusable"),
                     }
