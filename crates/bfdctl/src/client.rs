@@ -37,11 +37,7 @@ impl Client {
     /// Sends `request` and returns bfdd's response, `Response::Error` included.
     pub fn request(&self, request: &Request) -> Result<Response, Error> {
         let deadline = Instant::now() + self.timeout;
-        let mut stream = UnixStream::connect(&self.socket).map_err(|e| Error::Connect {
-            socket: self.socket_name(),
-            reason: os_reason(&e),
-            hint: connect_hint(&e),
-        })?;
+        let mut stream = self.connect(deadline)?;
         let mut line = serde_json::to_vec(request)
             .map_err(|e| Error::Usage(format!("cannot encode the request: {e}")))?;
         line.push(b'\n');
@@ -51,6 +47,36 @@ impl Client {
             .map_err(|e| self.io_error(&e))?;
         let answer = self.read_line(&mut stream, deadline)?;
         serde_json::from_slice(&answer).map_err(|e| Error::BadAnswer(e.to_string()))
+    }
+
+    /// Connects within the deadline: a daemon that stopped accepting leaves its listen queue
+    /// full, and a plain `connect` then waits for ever. Linux bounds a Unix socket's blocking
+    /// connect by the socket's send timeout, which is set before connecting.
+    fn connect(&self, deadline: Instant) -> Result<UnixStream, Error> {
+        let connect_error = |e: io::Error| Error::Connect {
+            socket: self.socket_name(),
+            reason: os_reason(&e),
+            hint: connect_hint(&e),
+        };
+        let address = socket2::SockAddr::unix(&self.socket).map_err(connect_error)?;
+        let socket = socket2::Socket::new(socket2::Domain::UNIX, socket2::Type::STREAM, None)
+            .map_err(|e| self.io_error(&e))?;
+        socket
+            .set_write_timeout(Some(remaining(deadline).max(Duration::from_millis(1))))
+            .map_err(|e| self.io_error(&e))?;
+        match socket.connect(&address) {
+            Ok(()) => Ok(socket.into()),
+            // The timeout ran out with the daemon's queue still full.
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
+                ) =>
+            {
+                Err(self.timeout_error())
+            }
+            Err(e) => Err(connect_error(e)),
+        }
     }
 
     /// Like [`Client::request`], but turns `Response::Error` into [`Error::Refused`].

@@ -37,15 +37,16 @@ use crate::client::Client;
     max_term_width = 100
 )]
 struct Cli {
-    /// bfdd's control socket.
+    /// bfdd's control socket (empty: the default, as bfdd reads an empty BFDD_SOCKET).
     #[arg(
         long,
         global = true,
         value_name = "PATH",
         env = bfd_control::SOCKET_ENV,
-        default_value = bfd_control::DEFAULT_SOCKET
+        default_value = bfd_control::DEFAULT_SOCKET,
+        value_parser = clap::value_parser!(OsString)
     )]
-    socket: PathBuf,
+    socket: OsString,
 
     /// How long to wait for bfdd's answer: "2s", "500ms" or plain seconds.
     #[arg(
@@ -101,7 +102,13 @@ fn run(args: impl IntoIterator<Item = OsString>) -> ExitCode {
             return ExitCode::from(u8::try_from(e.exit_code()).unwrap_or(2));
         }
     };
-    let client = Client::new(cli.socket, cli.timeout);
+    // A template that renders `BFDD_SOCKET: ""` must not break every probe.
+    let socket = if cli.socket.is_empty() {
+        PathBuf::from(bfd_control::DEFAULT_SOCKET)
+    } else {
+        PathBuf::from(cli.socket)
+    };
+    let client = Client::new(socket, cli.timeout);
     let result = match cli.command {
         Command::Peers(args) => cmd::peers::run(&client, &args),
         Command::Peer(args) => cmd::peer::run(&client, &args),

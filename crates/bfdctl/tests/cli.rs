@@ -279,6 +279,68 @@ fn socket_from_environment() {
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
 }
 
+/// bfdd reads an empty BFDD_SOCKET as unset; so must bfdctl, or a template that renders
+/// `value: ""` turns every probe into a usage error.
+#[test]
+fn empty_socket_variable_means_the_default_socket() {
+    let o = Command::new(env!("CARGO_BIN_EXE_bfdctl"))
+        .env("BFDD_SOCKET", "")
+        .args(["version"])
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert!(stdout(&o).starts_with("bfdctl "), "{}", stdout(&o));
+}
+
+/// A daemon that stopped accepting (its listen queue full) must not hang a probe past
+/// --timeout: a plain blocking connect would wait for ever.
+#[test]
+fn connect_to_a_full_listen_queue_exits_2_after_timeout() {
+    let path = socket_path();
+    let listener =
+        socket2::Socket::new(socket2::Domain::UNIX, socket2::Type::STREAM, None).unwrap();
+    listener
+        .bind(&socket2::SockAddr::unix(&path).unwrap())
+        .unwrap();
+    listener.listen(0).unwrap();
+    // Fill the queue until a non-blocking connect is refused for want of room.
+    let mut queued = Vec::new();
+    loop {
+        let c = socket2::Socket::new(socket2::Domain::UNIX, socket2::Type::STREAM, None).unwrap();
+        c.set_nonblocking(true).unwrap();
+        match c.connect(&socket2::SockAddr::unix(&path).unwrap()) {
+            Ok(()) => queued.push(c),
+            Err(_) => break,
+        }
+        assert!(queued.len() < 64, "the listen queue never filled");
+    }
+    let mut child = bfdctl(&path, &["--timeout", "300ms", "ready"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let started = Instant::now();
+    while child.try_wait().unwrap().is_none() {
+        if started.elapsed() > Duration::from_secs(5) {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("bfdctl still waiting to connect after 5 s");
+        }
+        thread::sleep(Duration::from_millis(20));
+    }
+    let o = child.wait_with_output().unwrap();
+    assert_eq!(o.status.code(), Some(2));
+    assert_eq!(
+        stderr(&o),
+        format!(
+            "bfdctl: bfdd at {} did not answer within 300ms (is it hung? check its log, or raise --timeout)\n",
+            path.display()
+        )
+    );
+    drop(listener);
+    let _ = std::fs::remove_file(&path);
+}
+
 #[test]
 fn close_without_answer_exits_2() {
     let bfdd = FakeBfdd::start(vec![Behave::Close]);

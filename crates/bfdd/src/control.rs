@@ -58,7 +58,7 @@ pub fn bind(path: &Path) -> io::Result<std::os::unix::net::UnixListener> {
             std::fs::create_dir_all(dir)?;
         }
     }
-    if std::os::unix::net::UnixStream::connect(path).is_ok() {
+    if another_daemon_listens(path) {
         return Err(io::Error::new(
             io::ErrorKind::AddrInUse,
             "another daemon answers on it",
@@ -72,6 +72,32 @@ pub fn bind(path: &Path) -> io::Result<std::os::unix::net::UnixListener> {
     let listener = std::os::unix::net::UnixListener::bind(path)?;
     listener.set_nonblocking(true)?;
     Ok(listener)
+}
+
+/// Whether something accepts connections on `path`. Bounded: a plain connect to a listener
+/// whose queue is full (a daemon that stopped accepting) would hold the start-up for ever;
+/// Linux bounds a Unix socket's connect by its send timeout. A full queue counts as taken.
+fn another_daemon_listens(path: &Path) -> bool {
+    let Ok(address) = socket2::SockAddr::unix(path) else {
+        return false;
+    };
+    let Ok(socket) = socket2::Socket::new(socket2::Domain::UNIX, socket2::Type::STREAM, None)
+    else {
+        return false;
+    };
+    if socket
+        .set_write_timeout(Some(Duration::from_secs(1)))
+        .is_err()
+    {
+        return false;
+    }
+    match socket.connect(&address) {
+        Ok(()) => true,
+        Err(e) => matches!(
+            e.kind(),
+            io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
+        ),
+    }
 }
 
 /// Removes the socket file when the daemon stops.
@@ -225,6 +251,39 @@ mod tests {
         let replaced = bind(&path);
         let _ = std::fs::remove_dir_all(&dir);
         replaced.expect("stale socket replaced");
+    }
+
+    /// A daemon that stopped accepting, its listen queue full: the start-up check gives up
+    /// after a second and counts the socket as taken, rather than hanging.
+    #[test]
+    fn a_socket_with_a_full_queue_is_taken_and_the_check_does_not_hang() {
+        use socket2::{Domain, SockAddr, Socket, Type};
+        let dir = std::env::temp_dir().join(format!("bfdd-bind-full-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("dir");
+        let path = dir.join("control.sock");
+        let address = SockAddr::unix(&path).expect("address");
+        let listener = Socket::new(Domain::UNIX, Type::STREAM, None).expect("socket");
+        listener.bind(&address).expect("bind");
+        listener.listen(0).expect("listen");
+        let mut queued = Vec::new();
+        loop {
+            let c = Socket::new(Domain::UNIX, Type::STREAM, None).expect("socket");
+            c.set_nonblocking(true).expect("nonblocking");
+            if c.connect(&address).is_err() {
+                break;
+            }
+            queued.push(c);
+            assert!(queued.len() < 64, "the listen queue never filled");
+        }
+        let (tx, rx) = std::sync::mpsc::channel();
+        let checked = path.clone();
+        std::thread::spawn(move || {
+            let _ = tx.send(bind(&checked).map(drop));
+        });
+        let result = rx.recv_timeout(Duration::from_secs(10));
+        let _ = std::fs::remove_dir_all(&dir);
+        let e = result.expect("bind hung").expect_err("taken");
+        assert_eq!(e.kind(), io::ErrorKind::AddrInUse);
     }
     use crate::config::{RouteConfig, RoutesConfig};
     use crate::routes::{self, FakeBackend};
