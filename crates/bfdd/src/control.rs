@@ -48,6 +48,10 @@ impl Answer {
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(5);
 /// Clients served at once (see [`crate::clients`]).
 const MAX_CLIENTS: usize = 32;
+/// How long a request may wait for the driver. A driver that stopped turning must not pin
+/// every client slot: `ready` (answered here, and saying why the driver is not ready) has to
+/// get through.
+const DRIVER_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Binds the control socket, replacing a stale socket file from an earlier run, but not one
 /// a running daemon answers on: taking it over would leave that daemon without probes and
@@ -206,17 +210,21 @@ async fn answer(
                     None => Vec::new(),
                 },
             }),
-            Ok(Request::Reload) => reloader
-                .reload()
-                .await
-                .unwrap_or_else(|| error("daemon is stopping".into())),
+            Ok(Request::Reload) => {
+                match tokio::time::timeout(DRIVER_TIMEOUT, reloader.reload()).await {
+                    Ok(answer) => answer.unwrap_or_else(|| error("daemon is stopping".into())),
+                    Err(_) => error(driver_late()),
+                }
+            }
             Ok(request) => {
-                let (tx, rx) = oneshot::channel();
-                if driver.send((request, tx)).await.is_err() {
-                    error("daemon is stopping".into())
-                } else {
-                    rx.await
-                        .unwrap_or_else(|_| error("daemon is stopping".into()))
+                let ask = async {
+                    let (tx, rx) = oneshot::channel();
+                    driver.send((request, tx)).await.ok()?;
+                    rx.await.ok()
+                };
+                match tokio::time::timeout(DRIVER_TIMEOUT, ask).await {
+                    Ok(answer) => answer.unwrap_or_else(|| error("daemon is stopping".into())),
+                    Err(_) => error(driver_late()),
                 }
             }
         },
@@ -229,6 +237,13 @@ async fn answer(
         .map_err(io::Error::other)?;
     text.push(b'\n');
     send_answer(&mut write, &text).await
+}
+
+fn driver_late() -> String {
+    format!(
+        "the session driver did not answer within {} s (see `bfdctl ready`)",
+        DRIVER_TIMEOUT.as_secs()
+    )
 }
 
 #[cfg(test)]
@@ -390,6 +405,35 @@ mod tests {
             (REQUEST_TIMEOUT..REQUEST_TIMEOUT * 2).contains(&waited),
             "answered after {waited:?}"
         );
+    }
+
+    /// A driver that stopped answering holds a request only for DRIVER_TIMEOUT: the client
+    /// gets an error, and a crowd of such requests does not keep `ready` from its answer.
+    #[tokio::test(start_paused = true)]
+    async fn requests_to_a_driver_that_stopped_answering_end_with_an_error() {
+        // Held, never read: the first request queues, the rest wait to queue.
+        let (driver_tx, _driver_rx) = mpsc::channel::<ControlRequest>(1);
+        let server = server("stuck-driver", driver_tx, None);
+        let mut stuck = Vec::new();
+        for _ in 0..MAX_CLIENTS {
+            stuck.push(ask(&server.path, &Request::Peers).await);
+        }
+        let start = tokio::time::Instant::now();
+        let probe = ask(&server.path, &Request::Ready).await;
+        let line = answer_within(probe, DRIVER_TIMEOUT * 6).await;
+        assert!(line.contains("\"ready\""), "{line}");
+        assert!(
+            start.elapsed() < DRIVER_TIMEOUT * 2,
+            "answered after {:?}",
+            start.elapsed()
+        );
+        for client in stuck {
+            let line = answer_within(client, Duration::from_secs(1)).await;
+            assert!(
+                matches!(serde_json::from_str(&line), Ok(Response::Error { message }) if message.contains("did not answer within 10 s")),
+                "{line}"
+            );
+        }
     }
 
     /// A client that asks and never reads a large answer is given up on after ANSWER_TIMEOUT:
