@@ -67,8 +67,9 @@ struct Cli {
 enum Command {
     /// List every BFD session, one line each (like FRR's `show bfd peers brief`).
     ///
-    /// With --check, exit 0 only when every session is Up (--any: at least one), else print the
-    /// sessions that are not Up and exit 1; usable as a readiness or liveness probe.
+    /// With --check, exit 0 only when every session is Up (--any: at least one), sessions shut
+    /// down in the configuration left out, else print the sessions that are not Up and exit 1;
+    /// usable as a readiness or liveness probe.
     Peers(cmd::peers::Args),
     /// Show one session in full (like FRR's `show bfd peer ADDRESS`).
     Peer(cmd::peer::Args),

@@ -143,20 +143,37 @@ pub fn frr_brief(peers: &[PeerSummary]) -> String {
 }
 
 /// The `--check` verdict: the text to print and the exit status.
+///
+/// Sessions shut down in the configuration (`admin_down`) are left out, as the alerts leave
+/// them out: a peer taken out for maintenance must not make the gateway NotReady. Our own
+/// `admin_down` is only ever that (a peer's AdminDown takes us Down, not AdminDown).
 pub fn check(peers: &[PeerSummary], any: bool) -> (String, Status) {
     if peers.is_empty() {
         return ("no sessions configured\n".to_owned(), Status::Negative);
     }
-    let up = peers.iter().filter(|p| p.state == "up").count();
-    let healthy = if any { up > 0 } else { up == peers.len() };
-    if healthy {
+    let enabled: Vec<&PeerSummary> = peers.iter().filter(|p| p.state != "admin_down").collect();
+    if enabled.is_empty() {
         return (
-            format!("{up} of {} sessions up\n", peers.len()),
+            format!("all {} sessions shut down\n", peers.len()),
+            Status::Negative,
+        );
+    }
+    let up = enabled.iter().filter(|p| p.state == "up").count();
+    let healthy = if any { up > 0 } else { up == enabled.len() };
+    if healthy {
+        let shut = peers.len() - enabled.len();
+        let shut = if shut > 0 {
+            format!(" ({shut} shut down)")
+        } else {
+            String::new()
+        };
+        return (
+            format!("{up} of {} sessions up{shut}\n", enabled.len()),
             Status::Success,
         );
     }
     let mut out = String::new();
-    for p in peers.iter().filter(|p| p.state != "up") {
+    for p in enabled.iter().filter(|p| p.state != "up") {
         out.push_str(&p.peer);
         if let Some(local) = &p.local {
             out.push_str(&format!(" local {local}"));
@@ -258,6 +275,37 @@ mod tests {
         assert_eq!(
             check(&[], true),
             ("no sessions configured\n".to_owned(), Status::Negative)
+        );
+    }
+
+    /// A peer shut down in the configuration (as import-frr turns FRR's `shutdown`) does not
+    /// fail the probe; it counts neither way. Nothing enabled at all is not healthy.
+    #[test]
+    fn check_leaves_out_sessions_shut_down() {
+        let peers = vec![
+            peer(1, "198.51.100.5", "up"),
+            peer(2, "198.51.100.4", "admin_down"),
+        ];
+        for any in [false, true] {
+            assert_eq!(
+                check(&peers, any),
+                (
+                    "1 of 1 sessions up (1 shut down)\n".to_owned(),
+                    Status::Success
+                )
+            );
+        }
+        let peers = vec![
+            peer(1, "198.51.100.5", "init"),
+            peer(2, "198.51.100.4", "admin_down"),
+        ];
+        assert_eq!(
+            check(&peers, false),
+            ("198.51.100.5 init (ok)\n".to_owned(), Status::Negative)
+        );
+        assert_eq!(
+            check(&[peer(2, "198.51.100.4", "admin_down")], false),
+            ("all 1 sessions shut down\n".to_owned(), Status::Negative)
         );
     }
 }
