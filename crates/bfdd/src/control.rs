@@ -204,12 +204,18 @@ async fn answer(
         Ok(Ok(_)) => match serde_json::from_str::<Request>(line.trim_end()) {
             Err(e) => error(format!("bad request: {e}")),
             Ok(Request::Ready) => Answer::Done(Response::Ready(ready.answer(crate::driver::now()))),
-            Ok(Request::Routes) => Answer::Done(Response::Routes {
-                routes: match &routes {
-                    Some(routes) => routes.status().await,
-                    None => Vec::new(),
+            // No installer is not "no routes": nothing is installed, and the operator must
+            // hear why.
+            Ok(Request::Routes) => match &routes {
+                Some(routes) => match routes.try_status().await {
+                    Some(routes) => Answer::Done(Response::Routes { routes }),
+                    None => error("the route installer has stopped; see bfdd's log".into()),
                 },
-            }),
+                None => error(
+                    "no route installer: netlink was unavailable at start (see bfdd's log); no route is installed"
+                        .into(),
+                ),
+            },
             Ok(Request::Reload) => {
                 match tokio::time::timeout(DRIVER_TIMEOUT, reloader.reload()).await {
                     Ok(answer) => answer.unwrap_or_else(|| error("daemon is stopping".into())),
@@ -493,5 +499,19 @@ mod tests {
             }
             other => panic!("not a routes answer: {other:?}"),
         }
+    }
+
+    /// Without a route installer (netlink unavailable at start) `bfdctl routes` must not look
+    /// like a configuration without routes.
+    #[tokio::test]
+    async fn routes_without_an_installer_is_an_error_not_an_empty_list() {
+        let (driver_tx, _driver_rx) = mpsc::channel(1);
+        let server = server("no-installer", driver_tx, None);
+        let stream = ask(&server.path, &Request::Routes).await;
+        let line = answer_within(stream, Duration::from_secs(5)).await;
+        assert!(
+            matches!(serde_json::from_str(&line), Ok(Response::Error { message }) if message.starts_with("no route installer")),
+            "{line}"
+        );
     }
 }

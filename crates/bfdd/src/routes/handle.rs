@@ -90,11 +90,14 @@ impl RouteHandle {
     /// Each configured destination with its next hops and state (`bfdctl routes`). Empty once
     /// the task has ended.
     pub async fn status(&self) -> Vec<RouteStatus> {
+        self.try_status().await.unwrap_or_default()
+    }
+
+    /// [`RouteHandle::status`], `None` once the task has ended.
+    pub async fn try_status(&self) -> Option<Vec<RouteStatus>> {
         let (tx, rx) = oneshot::channel();
-        if self.commands.send(Command::Status(tx)).is_err() {
-            return Vec::new();
-        }
-        rx.await.unwrap_or_default()
+        self.commands.send(Command::Status(tx)).ok()?;
+        rx.await.ok()
     }
 
     /// Counters and withdraw latency figures (for `/metrics` and tests). Zeros once the task
