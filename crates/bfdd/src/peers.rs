@@ -413,10 +413,11 @@ impl Peers {
                     Err(e) => warn!(peer = %key, error = %e, "cannot apply new settings"),
                 }
             } else {
-                if self.pending.remove(&key).is_some() {
-                    summary.changed += 1;
-                } else {
-                    summary.added += 1;
+                // A pending peer tried again with the same settings is unchanged.
+                match self.pending.remove(&key) {
+                    Some(old) if old.config == config => summary.unchanged += 1,
+                    Some(_) => summary.changed += 1,
+                    None => summary.added += 1,
                 }
                 let inherited = if successors.is_empty() || self.store.unclaimed(&key).is_some() {
                     None
@@ -1344,7 +1345,9 @@ mod tests {
             "[[peer]]\naddress = \"127.0.0.4\"\ndetect-multiplier = 5\n{missing}[[peer]]\naddress = \"127.0.0.5\"\n"
         );
         let s = table.apply(now, &mut sessions, peers(&second), &mut buf);
-        assert_eq!((s.added, s.removed, s.changed, s.unchanged), (1, 1, 2, 0));
+        // The pending peer, its settings as before, is unchanged (`bfdctl reload` of an
+        // untouched file must not report a change).
+        assert_eq!((s.added, s.removed, s.changed, s.unchanged), (1, 1, 1, 1));
         assert_eq!(
             listed(&table, &sessions),
             [
