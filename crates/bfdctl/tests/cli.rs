@@ -601,8 +601,11 @@ fn peer_detail_text_and_request() {
 
 #[test]
 fn peer_multihop_asks_for_the_multihop_session() {
+    let mut multihop = detail();
+    multihop.summary.multihop = true;
+    multihop.summary.interface = None;
     let bfdd = FakeBfdd::start(vec![answer(&Response::Peer {
-        peer: Box::new(detail()),
+        peer: Box::new(multihop),
     })]);
     let o = run(&bfdd.path, &["peer", "172.18.0.4", "--multihop"]);
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
@@ -610,6 +613,40 @@ fn peer_multihop_asks_for_the_multihop_session() {
     assert_eq!(
         request,
         serde_json::json!({"request": "peer", "address": "172.18.0.4", "multihop": true})
+    );
+}
+
+/// A bfdd that does not know a selector (an older one, before --multihop) answers for
+/// another session of the peer: bfdctl must not show it as the one asked for.
+#[test]
+fn peer_answer_for_another_session_exits_2() {
+    let bfdd = FakeBfdd::start(vec![
+        answer(&Response::Peer {
+            peer: Box::new(detail()),
+        }),
+        answer(&Response::Peer {
+            peer: Box::new(detail()),
+        }),
+    ]);
+    let o = run(&bfdd.path, &["peer", "172.18.0.4", "--multihop"]);
+    assert_eq!(o.status.code(), Some(2), "{}", stdout(&o));
+    assert_eq!(stdout(&o), "");
+    assert!(
+        stderr(&o).starts_with(
+            "bfdctl: cannot understand bfdd's answer: it describes a single-hop session for --multihop (peer 172.18.0.4, local 172.18.0.10, interface net1, multihop false)"
+        ),
+        "{}",
+        stderr(&o)
+    );
+    let o = run(
+        &bfdd.path,
+        &["peer", "172.18.0.4", "--local", "172.18.0.11"],
+    );
+    assert_eq!(o.status.code(), Some(2), "{}", stdout(&o));
+    assert!(
+        stderr(&o).contains("it describes a session with another local address"),
+        "{}",
+        stderr(&o)
     );
 }
 

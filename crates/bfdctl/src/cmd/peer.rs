@@ -59,12 +59,47 @@ pub fn run(client: &Client, args: &Args) -> Result<Status, Error> {
         Response::Peer { peer } => peer,
         other => return Err(unexpected("peer", &other)),
     };
+    check_picked(args, &peer)?;
     if args.json {
         print_json(&peer)?;
     } else {
         print(&detail(&peer))?;
     }
     Ok(Status::Success)
+}
+
+/// The session answered is the one asked for: a bfdd older than a selector (`--multihop`
+/// came later) ignores it and answers for another session of the same peer.
+fn check_picked(args: &Args, peer: &PeerDetail) -> Result<(), Error> {
+    let s = &peer.summary;
+    let same_address = |a: &str, b: &str| a.parse::<IpAddr>().ok() == b.parse::<IpAddr>().ok();
+    let mismatch = if args.multihop && !s.multihop {
+        Some("a single-hop session for --multihop")
+    } else if args
+        .local
+        .as_deref()
+        .is_some_and(|l| !s.local.as_deref().is_some_and(|got| same_address(l, got)))
+    {
+        Some("a session with another local address")
+    } else if args
+        .interface
+        .as_deref()
+        .is_some_and(|i| s.interface.as_deref() != Some(i))
+    {
+        Some("a session on another interface")
+    } else {
+        None
+    };
+    match mismatch {
+        Some(what) => Err(Error::BadAnswer(format!(
+            "it describes {what} (peer {}, local {}, interface {}, multihop {})",
+            s.peer,
+            s.local.as_deref().unwrap_or("-"),
+            s.interface.as_deref().unwrap_or("-"),
+            s.multihop
+        ))),
+        None => Ok(()),
+    }
 }
 
 /// The FRR `show bfd peer` layout (bfdd/bfdd_vty.c `_display_peer`), tabs included, with
