@@ -1095,6 +1095,44 @@ fn rfc5881_6_no_batched_transmit_under_policy_routing_rules() -> Result<()> {
     Ok(())
 }
 
+/// The same for a rule added while bfdd runs: within a few seconds batching stops and the
+/// sessions send from their own sockets, without a flap.
+#[test]
+fn rfc5881_6_batched_transmit_stops_when_a_policy_rule_appears() -> Result<()> {
+    if !require_bfdd() {
+        return Ok(());
+    }
+    let topo = Topology::new()?;
+    let a = Bfdd::start(&topo.a, config_a(|p| p).batched_transmit(true))?;
+    let b = Bfdd::start(&topo.b, config_b(|p| p))?;
+    wait_all_up(&a, &b)?;
+    ensure!(a.log().contains("batched transmit on"), "{}", a.log());
+    topo.a.ip(&[
+        "rule", "add", "from", A_V4, "lookup", "main", "priority", "100",
+    ])?;
+    let off = "batched transmit off: an IPv4 policy routing rule appeared";
+    ensure!(
+        wait_until(Duration::from_secs(15), Duration::from_millis(100), || a
+            .log()
+            .contains(off)),
+        "batching still on 15 s after the rule:\n{}",
+        a.log()
+    );
+    ensure!(a.log().contains("from 198.51.100.1/32"), "{}", a.log());
+    let udp_before = udp4_out_datagrams(&topo.a)?;
+    std::thread::sleep(Duration::from_secs(2));
+    ensure!(
+        udp4_out_datagrams(&topo.a)? > udp_before,
+        "the IPv4 packets did not move to the sessions' own sockets"
+    );
+    for (pa, pb) in PAIRS {
+        let d = a.peer(pa)?;
+        ensure!(d.summary.state == "up" && d.up_count == 1, "{d:?}");
+        ensure!(b.peer(pb)?.up_count == 1);
+    }
+    Ok(())
+}
+
 #[test]
 fn rfc5883_multihop_sessions_between_two_bfdd_come_up_on_port_4784() -> Result<()> {
     if !require_bfdd() {

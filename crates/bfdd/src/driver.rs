@@ -4,6 +4,7 @@
 
 use std::future::Future;
 use std::pin::pin;
+use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant, SystemTime};
 
 use bfd_control::{Request, Response};
@@ -87,6 +88,8 @@ pub struct Driver {
     ready: ReadinessSource,
     /// Datagrams read in this turn of the loop, which decide whether the next one coalesces.
     read_this_turn: usize,
+    /// An IPv4 policy routing rule that appeared after start ([`crate::policy_rules::watch`]).
+    policy_rule: Option<Arc<OnceLock<String>>>,
 }
 
 impl Driver {
@@ -112,6 +115,7 @@ impl Driver {
             ready,
             config,
             read_this_turn: 0,
+            policy_rule: None,
         };
         let now = now();
         let gateways = route_gateways(&driver.config);
@@ -124,6 +128,12 @@ impl Driver {
         driver.align_transmissions(now);
         driver.flush(now);
         driver
+    }
+
+    /// Stops batched sending once `found` holds a policy routing rule (checked every retry
+    /// tick).
+    pub fn watch_policy_rules(&mut self, found: Arc<OnceLock<String>>) {
+        self.policy_rule = Some(found);
     }
 
     /// Runs until `shutdown` completes, then sends AdminDown to every peer.
@@ -244,6 +254,10 @@ impl Driver {
                     }
                 }
                 Wake::Retry => {
+                    let rule = self.policy_rule.as_ref().and_then(|found| found.get());
+                    if let Some(rule) = rule.filter(|_| self.peers.stop_batching()) {
+                        warn!(%rule, "batched transmit off: an IPv4 policy routing rule appeared, which the raw socket cannot follow; each session sends from its own socket");
+                    }
                     if self.peers.retry_pending(now, &mut self.sessions) > 0 {
                         self.align_transmissions(now);
                     }

@@ -100,6 +100,10 @@ fn bind_listeners(config: &Config) -> Result<Vec<RxSocket>, StartError> {
     Ok(sockets)
 }
 
+/// How often bfdd looks for IPv4 policy routing rules added after start while it sends in
+/// batches (a netlink dump of the rules: a few dozen microseconds).
+const POLICY_RULE_CHECK: std::time::Duration = std::time::Duration::from_secs(2);
+
 fn seed() -> u64 {
     // Discriminators and jitter need variety between runs, not secrecy.
     let t = std::time::SystemTime::now()
@@ -212,6 +216,7 @@ pub async fn run(
     }
     let seed = seed();
     let batch = batch_sender(config.daemon.batched_transmit).await;
+    let batching = batch.is_some();
     let mut peers = peers::Peers::new(store, (seed >> 16) as u16, batch);
     if let Some(limit) = fd_limit {
         peers.limit_sockets(socket_budget(limit, config.peers.len()));
@@ -252,8 +257,13 @@ pub async fn run(
         path: socket_path.clone(),
         source,
     })?;
-    let driver = driver::Driver::new(config, rx, peers, routes, ready_source, seed);
+    let mut driver = driver::Driver::new(config, rx, peers, routes, ready_source, seed);
     let hup_task = tokio::spawn(forward_sighup(hup, reloader));
+    let rules_task = batching.then(|| {
+        let found = std::sync::Arc::new(std::sync::OnceLock::new());
+        driver.watch_policy_rules(found.clone());
+        tokio::spawn(policy_rules::watch(found, POLICY_RULE_CHECK))
+    });
     info!(
         config = %config_path.display(),
         control_socket = %socket_path.display(),
@@ -266,6 +276,9 @@ pub async fn run(
         .run(shutdown, control_rx, metrics_rx, reload_rx)
         .await;
     hup_task.abort();
+    if let Some(task) = rules_task {
+        task.abort();
+    }
     drop(services);
     Ok(())
 }

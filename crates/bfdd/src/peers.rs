@@ -290,6 +290,13 @@ impl Peers {
         }
     }
 
+    /// Stops sending in batches (an IPv4 policy routing rule appeared): every session sends
+    /// from its own socket from now on. False when batching was already off. Nothing is left
+    /// queued: [`Peers::send_due`] flushes the batch before it returns.
+    pub fn stop_batching(&mut self) -> bool {
+        self.batch.take().is_some()
+    }
+
     /// Starts no more sessions than `budget` allows; the others stay pending, saying why.
     pub fn limit_sockets(&mut self, budget: SocketBudget) {
         self.socket_budget = Some(budget);

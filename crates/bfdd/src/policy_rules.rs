@@ -5,6 +5,8 @@
 //! (RFC 5881 §6), or be dropped by reverse-path filters on the way.
 
 use std::io;
+use std::sync::{Arc, OnceLock};
+use std::time::Duration;
 
 use futures::TryStreamExt;
 use rtnetlink::packet_route::rule::{RuleAction, RuleAttribute, RuleFlags, RuleMessage};
@@ -27,6 +29,18 @@ pub async fn first_policy_rule() -> io::Result<Option<String>> {
     connection.abort();
     let rules = rules.map_err(|e| io::Error::other(e.to_string()))?;
     Ok(rules.iter().find(|r| !is_default(r)).map(describe))
+}
+
+/// Looks for a rule every `every` until one appears, which it leaves in `found` for the driver
+/// (which then stops batching); one found at start-up kept batching off from the start.
+pub async fn watch(found: Arc<OnceLock<String>>, every: Duration) {
+    loop {
+        tokio::time::sleep(every).await;
+        if let Ok(Some(rule)) = first_policy_rule().await {
+            let _ = found.set(rule);
+            return;
+        }
+    }
 }
 
 fn is_default(rule: &RuleMessage) -> bool {
