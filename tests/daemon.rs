@@ -1333,9 +1333,22 @@ fn realtime_priority_puts_only_the_session_thread_on_sched_fifo() -> Result<()> 
     let topo = Topology::new()?;
     let b = Bfdd::start(&topo.b, config_b(|p| p.interval(100)))?;
     let config = config_a(|p| p.interval(100)).realtime_priority(10);
-    let a = Bfdd::start(&topo.a, config.clone())?;
+    let mut a = Bfdd::start(&topo.a, config.clone())?;
     wait_all_up(&a, &b)?;
     let pid = a.pid().context("bfdd A has no pid")?;
+    // Reloads by SIGHUP and by bfdctl read the file on threads that must not inherit the
+    // session thread's SCHED_FIFO.
+    a.signal("HUP")?;
+    a.reload()?;
+    ensure!(
+        wait_until(Duration::from_secs(5), Duration::from_millis(50), || a
+            .log()
+            .matches("configuration reloaded")
+            .count()
+            >= 2),
+        "reloads not logged:\n{}",
+        a.log()
+    );
     let threads = thread_scheduling(pid)?;
     eprintln!("MEASURED with CAP_SYS_NICE: {threads:?}");
     ensure!(threads.len() > 1, "{threads:?}");

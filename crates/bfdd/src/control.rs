@@ -219,7 +219,10 @@ async fn answer(
             Ok(Request::Reload) => {
                 match tokio::time::timeout(DRIVER_TIMEOUT, reloader.reload()).await {
                     Ok(answer) => answer.unwrap_or_else(|| error("daemon is stopping".into())),
-                    Err(_) => error(driver_late()),
+                    Err(_) => error(format!(
+                        "{}; the reload may still be applied",
+                        driver_late()
+                    )),
                 }
             }
             Ok(request) => {
@@ -360,9 +363,9 @@ mod tests {
         let listener = UnixListener::from_std(bind(&path).expect("bind")).expect("listener");
         let driver = ToDriver::new(driver, std::thread::current());
         let (_source, ready) = readiness(ready_status());
-        // Nothing reads reloads here: the tests do not reload.
+        // Nothing serves reloads here: the tests do not reload.
         let (reload_tx, _) = mpsc::channel(1);
-        let reloader = Reloader::new(
+        let (reloader, _) = crate::reload::channel(
             dir.join("bfdd.toml"),
             ToDriver::new(reload_tx, std::thread::current()),
         );

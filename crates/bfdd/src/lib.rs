@@ -225,7 +225,7 @@ pub async fn run(
     let (metrics_tx, metrics_rx) = mpsc::channel(8);
     let (reload_tx, reload_rx) = mpsc::channel(4);
     // `run` is polled by the driver's runtime, on the driver's thread.
-    let reloader = reload::Reloader::new(
+    let (reloader, reload_service) = reload::channel(
         config_path.clone(),
         ToDriver::new(reload_tx, std::thread::current()),
     );
@@ -248,9 +248,12 @@ pub async fn run(
         sockets,
         config.routes.clone(),
         config.daemon.state_dir.clone(),
-        ToDriver::new(control_tx, std::thread::current()),
-        ToDriver::new(metrics_tx, std::thread::current()),
-        reloader.clone(),
+        services::DriverLinks {
+            control: ToDriver::new(control_tx, std::thread::current()),
+            metrics: ToDriver::new(metrics_tx, std::thread::current()),
+            reloader: reloader.clone(),
+            reload_service,
+        },
         readiness,
     )
     .map_err(|source| StartError::Control {
@@ -291,7 +294,8 @@ async fn forward_sighup(
         warn!("cannot listen for SIGHUP; use `bfdctl reload`");
         return;
     };
-    // One at a time: signals that arrive while a reload is read collapse into one more.
+    // The reload service reads the file (see `reload`); signals that arrive meanwhile
+    // collapse into one more.
     while hup.recv().await.is_some() {
         info!("SIGHUP: reloading configuration");
         reloader.reload_unanswered().await;

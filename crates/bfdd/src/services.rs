@@ -15,7 +15,7 @@ use tracing::warn;
 use crate::config::RoutesConfig;
 use crate::control::{self, ControlRequest};
 use crate::metrics::{self, SnapshotRequest};
-use crate::reload::Reloader;
+use crate::reload::{self, ReloadService, Reloader};
 use crate::routes::{self, RouteHandle};
 use crate::to_driver::ToDriver;
 
@@ -25,6 +25,18 @@ pub struct ServiceSockets {
     pub control: std::os::unix::net::UnixListener,
     /// Bound metrics listener, when metrics are on.
     pub metrics: Option<std::net::TcpListener>,
+}
+
+/// The services' ways to the driver.
+pub struct DriverLinks {
+    /// Control requests.
+    pub control: ToDriver<ControlRequest>,
+    /// Scrapes.
+    pub metrics: ToDriver<SnapshotRequest>,
+    /// Asks for reloads (the control socket's `reload`).
+    pub reloader: Reloader,
+    /// Reads the file for every reload, here (see [`crate::reload`]).
+    pub reload_service: ReloadService,
 }
 
 /// The running services; dropping it stops them and joins the thread.
@@ -39,9 +51,7 @@ impl Services {
         sockets: ServiceSockets,
         routes_config: RoutesConfig,
         state_dir: std::path::PathBuf,
-        control_tx: ToDriver<ControlRequest>,
-        metrics_tx: ToDriver<SnapshotRequest>,
-        reloader: Reloader,
+        driver: DriverLinks,
         ready: control::Readiness,
     ) -> io::Result<(Services, Option<RouteHandle>)> {
         let runtime = tokio::runtime::Builder::new_current_thread()
@@ -49,6 +59,12 @@ impl Services {
             .build()?;
         let (stop_tx, stop_rx) = oneshot::channel();
         let (routes_tx, routes_rx) = std::sync::mpsc::channel();
+        let DriverLinks {
+            control: control_tx,
+            metrics: metrics_tx,
+            reloader,
+            reload_service,
+        } = driver;
         let thread = std::thread::Builder::new()
             .name("bfdd-services".into())
             .spawn(move || {
@@ -66,6 +82,8 @@ impl Services {
                         }
                     };
                     let _ = routes_tx.send(routes.clone());
+                    // Reloads read here, not on the driver's (perhaps real-time) thread.
+                    tokio::spawn(reload::serve(reload_service));
                     match tokio::net::UnixListener::from_std(sockets.control) {
                         Ok(l) => {
                             tokio::spawn(control::serve(
