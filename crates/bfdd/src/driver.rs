@@ -262,6 +262,7 @@ impl Driver {
                         self.align_transmissions(now);
                     }
                     self.peers.check_sockets(&mut self.sessions);
+                    self.peers.retry_persist(&self.sessions);
                 }
             }
             // Deadlines already due are served now rather than when tokio's timer, which

@@ -740,6 +740,13 @@ impl Peers {
 
     /// Saves the running sessions' discriminators, and those a pending peer has not claimed
     /// yet: restarted before its interface appears, it still gets the one its peer knows.
+    /// Saves the discriminators again if the last write failed (called on the retry tick).
+    pub fn retry_persist(&mut self, sessions: &Sessions) {
+        if self.store.failed() {
+            self.persist(sessions);
+        }
+    }
+
     fn persist(&mut self, sessions: &Sessions) {
         let store = &self.store;
         let running = self.iter(sessions).filter_map(|p| match p {

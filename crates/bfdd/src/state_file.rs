@@ -8,7 +8,7 @@ use std::io;
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
-use tracing::warn;
+use tracing::{info, warn};
 
 use crate::config::{PeerConfig, PeerKey};
 
@@ -30,7 +30,8 @@ pub struct DiscriminatorStore {
     path: PathBuf,
     previous: BTreeMap<String, u32>,
     written: Option<u64>,
-    /// Writes the file off the session thread; started by the first save.
+    /// Writes the file off the session thread; `None` if that thread could not be started,
+    /// and the file is then written in place.
     writer: Option<Writer>,
 }
 
@@ -56,11 +57,14 @@ impl DiscriminatorStore {
                 )),
             ),
         };
+        // Started here, on the main thread: from the session thread it would inherit
+        // SCHED_FIFO (`realtime-priority`).
+        let writer = Writer::spawn(path.clone()).ok();
         let store = DiscriminatorStore {
             path,
             previous: stored.sessions,
             written: None,
-            writer: None,
+            writer,
         };
         (store, warning)
     }
@@ -112,7 +116,10 @@ impl DiscriminatorStore {
 
     /// Replaces the stored set with the sessions running now. The file is written by a thread
     /// of its own, atomically and flushed to disk ([`write_atomically`]); errors are logged
-    /// there. Dropping the store waits for the last write.
+    /// there, and the same set saved again after a failed write is written again (see
+    /// [`DiscriminatorStore::failed`]). Dropping the store waits for the last write. A crash
+    /// before the write is done leaves the file as it was: new discriminators may already be
+    /// on the wire by then, the price of keeping disk waits off the session thread.
     pub fn save<'a>(
         &mut self,
         sessions: impl IntoIterator<Item = (&'a PeerKey, u32)>,
@@ -129,17 +136,23 @@ impl DiscriminatorStore {
             text.hash(&mut h);
             h.finish()
         };
-        if self.written == Some(digest) {
+        if self.written == Some(digest) && !self.failed() {
             return Ok(());
         }
-        if self.writer.is_none() {
-            self.writer = Some(Writer::spawn(self.path.clone())?);
-        }
-        if let Some(writer) = &self.writer {
-            writer.write(text);
-        }
         self.written = Some(digest);
+        match &self.writer {
+            Some(writer) => writer.write(text),
+            None => write_atomically(&self.path, &text)?,
+        }
         Ok(())
+    }
+
+    /// Whether the last write failed (full disk, a permission changed): the driver saves
+    /// again on its retry tick until one succeeds.
+    pub fn failed(&self) -> bool {
+        self.writer
+            .as_ref()
+            .is_some_and(|w| w.failed.load(std::sync::atomic::Ordering::Relaxed))
     }
 
     /// Returns once every save so far is on disk (or has failed and been logged).
@@ -162,11 +175,15 @@ enum WriterJob {
 struct Writer {
     jobs: Option<std::sync::mpsc::Sender<WriterJob>>,
     thread: Option<std::thread::JoinHandle<()>>,
+    /// The last write failed.
+    failed: std::sync::Arc<std::sync::atomic::AtomicBool>,
 }
 
 impl Writer {
     fn spawn(path: PathBuf) -> io::Result<Writer> {
         let (jobs, queue) = std::sync::mpsc::channel::<WriterJob>();
+        let failed = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let failed_here = failed.clone();
         let thread = std::thread::Builder::new()
             .name("bfdd-state".into())
             .spawn(move || {
@@ -181,8 +198,18 @@ impl Writer {
                         }
                     }
                     if let Some(bytes) = pending.take() {
-                        if let Err(e) = write_atomically(&path, &bytes) {
-                            warn!(file = %path.display(), error = %e, "cannot save discriminators; a restart will use new ones");
+                        let result = write_atomically(&path, &bytes);
+                        let was_failing =
+                            failed_here.swap(result.is_err(), std::sync::atomic::Ordering::Relaxed);
+                        // Once per failing spell: the driver tries again every few seconds.
+                        match result {
+                            Err(e) if !was_failing => {
+                                warn!(file = %path.display(), error = %e, "cannot save discriminators; a restart would use new ones; retrying");
+                            }
+                            Ok(()) if was_failing => {
+                                info!(file = %path.display(), "discriminators saved again");
+                            }
+                            _ => {}
                         }
                     }
                     for done in waiters.drain(..) {
@@ -193,6 +220,7 @@ impl Writer {
         Ok(Writer {
             jobs: Some(jobs),
             thread: Some(thread),
+            failed,
         })
     }
 
@@ -355,5 +383,29 @@ mod tests {
             "temporary file left"
         );
         std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    /// A write that fails (the directory unwritable for a while) is tried again when the same
+    /// set is saved again, which the driver does on its retry tick while `failed()` holds.
+    #[test]
+    fn a_failed_write_is_retried_with_the_same_set() {
+        let base = tempdir("retry");
+        std::fs::create_dir_all(&base).unwrap();
+        // A file where the state directory should be: nothing can be written under it.
+        let dir = base.join("state");
+        std::fs::write(&dir, b"in the way").unwrap();
+        let (mut store, _) = DiscriminatorStore::load(&dir);
+        let k = key("198.51.100.4");
+        store.save([(&k, 7)]).unwrap();
+        store.sync();
+        assert!(store.failed());
+        std::fs::remove_file(&dir).unwrap();
+        store.save([(&k, 7)]).unwrap();
+        store.sync();
+        assert!(!store.failed());
+        drop(store);
+        let (mut again, _) = DiscriminatorStore::load(&dir);
+        assert_eq!(again.take(&k), Some(7));
+        std::fs::remove_dir_all(&base).unwrap();
     }
 }
