@@ -1288,6 +1288,32 @@ mod tests {
         assert!(pending[0].contains("raise the nofile limit"), "{pending:?}");
     }
 
+    /// A peer shut down in the configuration whose interface is missing reads AdminDown, as
+    /// it would running: `bfdctl peers --check` and the alerts leave such peers out.
+    #[test]
+    fn a_pending_peer_shut_down_reads_admin_down() {
+        let (mut table, mut sessions, _scratch) = table("pending-shutdown");
+        let config = "[[peer]]\naddress = \"127.0.0.3\"\ninterface = \"bfdd-absent7\"\nshutdown = true\n[[peer]]\naddress = \"127.0.0.4\"\ninterface = \"bfdd-absent8\"\n";
+        let now = crate::driver::now();
+        table.apply(now, &mut sessions, peers(config), &mut Vec::new());
+        let lines: Vec<_> = crate::status::figures(now, &table, &sessions)
+            .iter()
+            .map(crate::status::summary)
+            .map(|l| (l.peer, l.state, l.diag))
+            .collect();
+        assert_eq!(
+            lines,
+            [
+                (
+                    "127.0.0.3".into(),
+                    "admin_down".into(),
+                    "administratively-down".into()
+                ),
+                ("127.0.0.4".into(), "down".into(), "not-started".into()),
+            ]
+        );
+    }
+
     /// A peer whose new key cannot start yet (its interface is missing) still holds the
     /// discriminator it inherited, in the state file too.
     #[test]

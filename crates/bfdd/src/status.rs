@@ -84,8 +84,14 @@ fn figures_of(now: Instant, peer: &PeerRef<'_>) -> SessionFigures {
             tx_interval: Some(session.transmit_interval()),
             ..not_started
         },
+        // Shut down, it would be AdminDown if it ran: so it reads, for probes and alerts that
+        // leave peers shut down on purpose out.
         PeerRef::Pending(pending) => SessionFigures {
             multihop: pending.config.multihop,
+            state: pending
+                .config
+                .shutdown
+                .then_some((State::AdminDown, Diagnostic::AdministrativelyDown)),
             ..not_started
         },
     }
