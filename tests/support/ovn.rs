@@ -220,12 +220,9 @@ impl<'a> Ovn<'a> {
         ovn.nbctl(&["meter-add", "bfd-meter", "drop", BFD_METER_PPS, "pktps"])?;
         ovn.nbctl(&["copp-add", "copp", "bfd", "bfd-meter"])?;
         ovn.nbctl(&["lr-copp-add", "copp", ROUTER])?;
-        // Every hypervisor (the one chassis) has caught up with the northbound database.
-        ovn.nbctl(&[
-            "--wait=hv",
-            &format!("--timeout={}", START_TIMEOUT.as_secs()),
-            "sync",
-        ])?;
+        // Every hypervisor (the one chassis) has caught up with the northbound database
+        // (within nbctl's timeout).
+        ovn.nbctl(&["--wait=hv", "sync"])?;
         Ok(ovn)
     }
 
@@ -406,7 +403,12 @@ impl<'a> Ovn<'a> {
 
     fn nbctl(&self, args: &[&str]) -> Result<String> {
         let db = format!("--db=unix:{}", self.socket("nb").display());
-        run(self.tool("ovn-nbctl").arg(db).args(args))
+        // A hung database must not hang the test: every call is bounded.
+        run(self
+            .tool("ovn-nbctl")
+            .arg(db)
+            .arg(format!("--timeout={}", START_TIMEOUT.as_secs()))
+            .args(args))
     }
 }
 

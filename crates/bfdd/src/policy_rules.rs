@@ -34,11 +34,21 @@ pub async fn first_policy_rule() -> io::Result<Option<String>> {
 /// Looks for a rule every `every` until one appears, which it leaves in `found` for the driver
 /// (which then stops batching); one found at start-up kept batching off from the start.
 pub async fn watch(found: Arc<OnceLock<String>>, every: Duration) {
+    let mut failing = false;
     loop {
         tokio::time::sleep(every).await;
-        if let Ok(Some(rule)) = first_policy_rule().await {
-            let _ = found.set(rule);
-            return;
+        match first_policy_rule().await {
+            Ok(Some(rule)) => {
+                let _ = found.set(rule);
+                return;
+            }
+            Ok(None) => failing = false,
+            // Once per failing spell: batching stays on, as nothing says it must stop.
+            Err(e) if !failing => {
+                failing = true;
+                tracing::warn!(error = %e, "cannot read the IPv4 routing rules; batched transmit stays on without the check");
+            }
+            Err(_) => {}
         }
     }
 }
