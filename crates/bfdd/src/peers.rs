@@ -175,13 +175,19 @@ pub struct SocketBudget {
 }
 
 /// Discriminators whose keys no peer has any more (removed by a reload, or left in the state
-/// file by a run with another configuration), by peer address and hop mode: a peer whose key
-/// changed (a local address or interface added, say) takes over the one its peer knows. OVN
-/// keeps addressing the old discriminator and ignores packets that do not echo its own, so a
-/// fresh one would leave the session Down for good (design/ovn-peer.md, "Stale discriminator").
+/// file by a run with another configuration): a peer whose key changed (a local address or
+/// interface added, say) takes over the one its peer knows. OVN keeps addressing the old
+/// discriminator and ignores packets that do not echo its own, so a fresh one would leave the
+/// session Down for good (design/ovn-peer.md, "Stale discriminator").
+///
+/// Only where the pairing is certain: the old key could be the new one with a detail added or
+/// dropped (same peer and hop mode, local address and interface equal or unset on one side),
+/// and neither has another such partner. A session on another link or from another address
+/// must not inherit: whoever addresses the old discriminator would reach it (a nonzero Your
+/// Discriminator alone selects a session).
 #[derive(Default)]
 struct Successors {
-    by_peer: HashMap<(IpAddr, bool), Vec<u32>>,
+    by_peer: HashMap<(IpAddr, bool), Vec<(PeerKey, u32)>>,
 }
 
 impl Successors {
@@ -189,16 +195,51 @@ impl Successors {
         self.by_peer
             .entry((key.address, key.multihop))
             .or_default()
-            .push(discriminator);
-    }
-
-    fn take(&mut self, key: &PeerKey) -> Option<u32> {
-        self.by_peer.get_mut(&(key.address, key.multihop))?.pop()
+            .push((key.clone(), discriminator));
     }
 
     fn is_empty(&self) -> bool {
         self.by_peer.is_empty()
     }
+
+    /// The discriminator each of `new_keys` inherits, where the pairing is certain.
+    fn pair<'a>(&self, new_keys: impl Iterator<Item = &'a PeerKey>) -> HashMap<PeerKey, u32> {
+        let mut new_by_peer: HashMap<(IpAddr, bool), Vec<&PeerKey>> = HashMap::new();
+        for key in new_keys {
+            if self.by_peer.contains_key(&(key.address, key.multihop)) {
+                new_by_peer
+                    .entry((key.address, key.multihop))
+                    .or_default()
+                    .push(key);
+            }
+        }
+        let mut pairs = HashMap::new();
+        for (peer, new) in new_by_peer {
+            let old = self.by_peer.get(&peer).map_or(&[][..], Vec::as_slice);
+            for key in &new {
+                let mut partners = old.iter().filter(|(o, _)| may_succeed(o, key));
+                let (Some((old_key, discriminator)), None) = (partners.next(), partners.next())
+                else {
+                    continue;
+                };
+                if new.iter().filter(|k| may_succeed(old_key, k)).count() == 1 {
+                    pairs.insert((*key).clone(), *discriminator);
+                }
+            }
+        }
+        pairs
+    }
+}
+
+/// Whether `new` could be `old`'s peer on the same path with a detail added or dropped.
+fn may_succeed(old: &PeerKey, new: &PeerKey) -> bool {
+    fn agree<T: PartialEq>(a: Option<&T>, b: Option<&T>) -> bool {
+        a.is_none() || b.is_none() || a == b
+    }
+    old.address == new.address
+        && old.multihop == new.multihop
+        && agree(old.local_address.as_ref(), new.local_address.as_ref())
+        && agree(old.interface.as_ref(), new.interface.as_ref())
 }
 
 /// The core's view of a peer's settings.
@@ -400,6 +441,17 @@ impl Peers {
             summary.removed += before - self.pending.len();
         }
 
+        let mut inherit = if successors.is_empty() {
+            HashMap::new()
+        } else {
+            // Keys that start now and have no discriminator of their own on record.
+            let starting: Vec<PeerKey> = configs
+                .iter()
+                .map(PeerConfig::key)
+                .filter(|key| !running.contains_key(key) && self.store.unclaimed(key).is_none())
+                .collect();
+            successors.pair(starting.iter())
+        };
         let added = configs.len().saturating_sub(running.len());
         sessions.reserve(added);
         self.reserve_entries(sessions);
@@ -426,11 +478,7 @@ impl Peers {
                     Some(_) => summary.changed += 1,
                     None => summary.added += 1,
                 }
-                let inherited = if successors.is_empty() || self.store.unclaimed(&key).is_some() {
-                    None
-                } else {
-                    successors.take(&key)
-                };
+                let inherited = inherit.remove(&key);
                 order.push(self.start(now, sessions, config, None, inherited));
             }
         }
@@ -1312,6 +1360,54 @@ mod tests {
                 ("127.0.0.4".into(), "down".into(), "not-started".into()),
             ]
         );
+    }
+
+    /// Discriminators are handed down only where old and new key can be the same path: two
+    /// sessions to one peer from different addresses each keep their own when an interface is
+    /// added to both (they were swapped), and a session moved to another link inherits nothing
+    /// (the old link's peer, still addressing the old discriminator, would reach it).
+    #[test]
+    fn successors_only_where_old_and_new_can_be_the_same_path() {
+        let now = crate::driver::now();
+        let mut buf = Vec::new();
+        let dir = std::env::temp_dir().join(format!("bfdd-peers-pairing-{}", std::process::id()));
+        let _scratch = Scratch(dir.clone());
+        let two = "[[peer]]\naddress = \"127.0.0.2\"\nlocal-address = \"127.0.0.1\"\n[[peer]]\naddress = \"127.0.0.2\"\nlocal-address = \"127.0.0.5\"\n";
+        let bound = two.replace("\"\n[[peer]]", "\"\ninterface = \"lo\"\n[[peer]]")
+            + "interface = \"lo\"\n";
+        let discriminators = |table: &Peers, sessions: &Sessions, config: &str| -> Vec<u32> {
+            peers(config)
+                .iter()
+                .map(|c| {
+                    let id = session_of(table, sessions, &c.key()).expect("running");
+                    sessions.get(id).expect("session").local_discriminator()
+                })
+                .collect()
+        };
+        let (store, _) = DiscriminatorStore::load(&dir);
+        let mut table = Peers::new(store, 7, None);
+        let mut sessions = Sessions::new(3);
+        table.apply(now, &mut sessions, peers(two), &mut buf);
+        let before = discriminators(&table, &sessions, two);
+        drop((table, sessions));
+        let (store, _) = DiscriminatorStore::load(&dir);
+        let mut table = Peers::new(store, 7, None);
+        let mut sessions = Sessions::new(4);
+        table.apply(now, &mut sessions, peers(&bound), &mut buf);
+        assert_eq!(
+            discriminators(&table, &sessions, &bound),
+            before,
+            "across a restart"
+        );
+
+        // Moved to another link (missing, so it waits): nothing inherited, nothing held.
+        let on_lo = "[[peer]]\naddress = \"127.0.0.3\"\ninterface = \"lo\"\n";
+        let moved = "[[peer]]\naddress = \"127.0.0.3\"\ninterface = \"bfdd-absent5\"\n";
+        let (mut table, mut sessions, scratch) = started("moved", on_lo);
+        table.apply(now, &mut sessions, peers(moved), &mut buf);
+        drop(table);
+        let (store, _) = DiscriminatorStore::load(&scratch.0);
+        assert_eq!(store.unclaimed(&peers(moved).remove(0).key()), None);
     }
 
     /// A peer whose new key cannot start yet (its interface is missing) still holds the
