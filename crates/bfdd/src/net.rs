@@ -439,6 +439,7 @@ fn unbound_socket(binding: &TxBinding) -> io::Result<Socket> {
     if v6 {
         socket.set_only_v6(true)?;
         socket.set_unicast_hops_v6(BFD_TTL)?;
+        let _ = socket.set_tclass_v6(TOS_NETWORK_CONTROL);
     } else {
         socket.set_ttl(BFD_TTL)?;
         let _ = socket.set_tos(TOS_NETWORK_CONTROL);
@@ -514,6 +515,29 @@ pub fn interface_index(name: &str) -> io::Result<u32> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Both families mark BFD as network control (CS6), IPv6 in its traffic class: left best
+    /// effort, IPv6 sessions would be the first to time out under congestion.
+    #[test]
+    fn sessions_send_as_network_control_in_both_families() {
+        for peer in [
+            IpAddr::V4(Ipv4Addr::LOCALHOST),
+            IpAddr::V6(Ipv6Addr::LOCALHOST),
+        ] {
+            let binding = TxBinding {
+                peer,
+                local: None,
+                interface: None,
+            };
+            let socket = unbound_socket(&binding).expect("socket");
+            let marked = if peer.is_ipv6() {
+                socket.tclass_v6()
+            } else {
+                socket.tos()
+            };
+            assert_eq!(marked.expect("read back"), TOS_NETWORK_CONTROL, "{peer}");
+        }
+    }
 
     /// Loopback only: a receiver on 127.0.0.1 stands for the peer.
     #[test]
