@@ -1336,6 +1336,40 @@ mod tests {
         assert!(pending[0].contains("raise the nofile limit"), "{pending:?}");
     }
 
+    /// A packet the kernel refuses is a send error, not a packet sent: the figures (and the
+    /// metric bfd_control_packets_sent_total) must not grow while nothing leaves.
+    #[test]
+    fn refused_packets_are_not_counted_as_sent() {
+        let config = "[[peer]]\naddress = \"127.0.0.2\"\nlocal-address = \"127.0.0.1\"\n";
+        let (mut table, mut sessions, _scratch) = started("tx-refused", config);
+        let key = peers(config).remove(0).key();
+        let id = session_of(&table, &sessions, &key).expect("running");
+        let sent_figure = |table: &Peers, sessions: &Sessions| {
+            crate::status::figures(crate::driver::now(), table, sessions)[0].tx_packets
+        };
+        let before = sent_figure(&table, &sessions);
+        // Its local address gone: the socket is left unbound and refuses every packet.
+        let gone = crate::net::TxBinding {
+            peer: key.address,
+            local: Some("192.0.2.123".parse().expect("address")),
+            interface: None,
+        };
+        let entry = table.entries[id.index()].as_mut().expect("entry");
+        let mut port = *crate::net::SOURCE_PORTS.start();
+        let to = std::net::SocketAddr::new(key.address, crate::net::SINGLE_HOP_PORT);
+        assert!(entry.tx.rebind(&gone, &mut port, to).is_err());
+        let later = crate::driver::now() + Duration::from_secs(3);
+        sessions.handle_timeout(later);
+        table.send_due(|| later, &mut sessions, &mut Vec::new());
+        let refused = table.entries[id.index()]
+            .as_ref()
+            .expect("entry")
+            .send_errors;
+        assert!(refused >= 1);
+        assert!(sessions.get(id).expect("session").stats().tx_packets >= before + refused);
+        assert_eq!(sent_figure(&table, &sessions), before);
+    }
+
     /// A peer shut down in the configuration whose interface is missing reads AdminDown, as
     /// it would running: `bfdctl peers --check` and the alerts leave such peers out.
     #[test]

@@ -77,7 +77,7 @@ fn figures_of(now: Instant, peer: &PeerRef<'_>) -> SessionFigures {
                 .last_state_change()
                 .map(|t| now.saturating_duration_since(t)),
             state_changes: entry.state_changes,
-            tx_packets: session.stats().tx_packets,
+            tx_packets: sent(session, entry.send_errors),
             send_errors: entry.send_errors,
             rx_packets: session.stats().rx_packets,
             detection_time: session.detection_time(),
@@ -95,6 +95,12 @@ fn figures_of(now: Instant, peer: &PeerRef<'_>) -> SessionFigures {
             ..not_started
         },
     }
+}
+
+/// Packets that left: the core counts every packet it builds, and the kernel refused
+/// `send_errors` of them (counted apart, so a dead link does not look like a sending one).
+fn sent(session: &Session, send_errors: u64) -> u64 {
+    session.stats().tx_packets.saturating_sub(send_errors)
 }
 
 /// Every configured peer's figures, running or not, in configuration order.
@@ -202,7 +208,7 @@ pub fn peer_detail(
         remote_min_echo_rx_us: remote.map_or(0, |r| us(r.min_echo_rx)),
         remote_detect_multiplier: remote.map_or(0, |r| r.detect_mult),
         poll_active: session.is_some_and(Session::poll_active),
-        tx_packets: stats.tx_packets,
+        tx_packets: session.map_or(0, |s| sent(s, tx_errors)),
         tx_errors,
         rx_packets: stats.rx_packets,
         rx_errors: stats.rx_errors,
