@@ -287,6 +287,60 @@ pub struct TxBinding {
 
 /// A session's own sending socket: its source port identifies the session to the peer.
 ///
+/// The sessions' source ports, one each (RFC 5881 §4: "SHOULD be unique among all BFD
+/// sessions on the system"). The kernel alone would hand out a port twice: to sockets bound
+/// to different local addresses, different devices or different families. A cursor spreads
+/// new sessions over the range; a bitmap (2 KiB for the 16,384 ports) says which are held.
+pub struct SourcePorts {
+    next: u16,
+    held: Box<[u64; 256]>,
+}
+
+impl SourcePorts {
+    /// No port held; the cursor starts `offset` into the range.
+    pub fn new(offset: u16) -> SourcePorts {
+        let span = SOURCE_PORTS.end() - SOURCE_PORTS.start();
+        SourcePorts {
+            next: SOURCE_PORTS.start() + offset % span,
+            held: Box::new([0; 256]),
+        }
+    }
+
+    fn bit(port: u16) -> Option<(usize, u64)> {
+        let i = usize::from(port.checked_sub(*SOURCE_PORTS.start())?);
+        (i < 256 * 64).then(|| (i / 64, 1u64 << (i % 64)))
+    }
+
+    /// Whether a session holds `port`.
+    pub fn is_held(&self, port: u16) -> bool {
+        Self::bit(port).is_some_and(|(w, b)| self.held[w] & b != 0)
+    }
+
+    fn hold(&mut self, port: u16) {
+        if let Some((w, b)) = Self::bit(port) {
+            self.held[w] |= b;
+        }
+    }
+
+    /// `port` is free again (its session is gone).
+    pub fn release(&mut self, port: u16) {
+        if let Some((w, b)) = Self::bit(port) {
+            self.held[w] &= !b;
+        }
+    }
+
+    /// The next port of the range, wrapping.
+    fn advance(&mut self) -> u16 {
+        let port = self.next;
+        self.next = if port >= *SOURCE_PORTS.end() {
+            *SOURCE_PORTS.start()
+        } else {
+            port + 1
+        };
+        port
+    }
+}
+
 /// A plain non-blocking socket, not registered with tokio: nothing ever waits on it, and at
 /// thousands of sessions the registrations cost memory and time for nothing.
 pub struct TxSocket {
@@ -305,16 +359,17 @@ pub struct TxSocket {
 }
 
 impl TxSocket {
-    /// Binds a socket for `binding` on the first free source port at or after `*next_port`,
-    /// advancing the cursor so sessions spread over the range, and connects it to
-    /// `destination` when there is a route to it (otherwise each packet is addressed).
+    /// Binds a socket for `binding` on the first source port no session holds and the kernel
+    /// has free, from the cursor of `ports` on (so sessions spread over the range), holds it,
+    /// and connects the socket to `destination` when there is a route to it (otherwise each
+    /// packet is addressed). The port is the caller's to release when the session goes.
     pub fn bind(
         binding: &TxBinding,
-        next_port: &mut u16,
+        ports: &mut SourcePorts,
         destination: SocketAddr,
     ) -> io::Result<TxSocket> {
         let socket = unbound_socket(binding)?;
-        let source_port = bind_free_port(&socket, binding, None, next_port)?;
+        let source_port = bind_free_port(&socket, binding, None, ports)?;
         let mut tx = TxSocket {
             socket: socket.into(),
             source_port,
@@ -365,7 +420,7 @@ impl TxSocket {
     pub fn rebind(
         &mut self,
         binding: &TxBinding,
-        next_port: &mut u16,
+        ports: &mut SourcePorts,
         destination: SocketAddr,
     ) -> io::Result<()> {
         // The old socket goes first: it holds the port. Until the new one is bound it sends
@@ -375,7 +430,11 @@ impl TxSocket {
         self.batch_source = Ipv4Addr::UNSPECIFIED;
         self.bound = false;
         let socket = socket2::SockRef::from(&self.socket);
-        self.source_port = bind_free_port(&socket, binding, Some(self.source_port), next_port)?;
+        let port = bind_free_port(&socket, binding, Some(self.source_port), ports)?;
+        if port != self.source_port {
+            ports.release(self.source_port);
+            self.source_port = port;
+        }
         self.bound = true;
         self.connect(binding, destination);
         Ok(())
@@ -451,39 +510,51 @@ fn unbound_socket(binding: &TxBinding) -> io::Result<Socket> {
     Ok(socket)
 }
 
-/// Binds `socket` to `first` if given and free, else to the first free port of the range at
-/// or after `*next_port` (advancing the cursor). One socket for every attempt: a bind that
+/// Binds `socket` to `first` (the session's own port, held already) if the kernel has it
+/// free, else to the first port of the range from the cursor on that no session holds and
+/// the kernel has free, which it then holds. One socket for every attempt: a bind that
 /// failed leaves it unbound, and a range nearly full takes thousands of attempts.
 fn bind_free_port(
     socket: &Socket,
     binding: &TxBinding,
     first: Option<u16>,
-    next_port: &mut u16,
+    ports: &mut SourcePorts,
 ) -> io::Result<u16> {
     let local_ip = binding.local.unwrap_or(if binding.peer.is_ipv6() {
         IpAddr::V6(Ipv6Addr::UNSPECIFIED)
     } else {
         IpAddr::V4(Ipv4Addr::UNSPECIFIED)
     });
-    let range = usize::from(SOURCE_PORTS.end() - SOURCE_PORTS.start()) + 1;
+    let bind = |port: u16| socket.bind(&SocketAddr::new(local_ip, port).into());
     let mut last_err = None;
-    let cursor = std::iter::from_fn(|| {
-        let port = *next_port;
-        *next_port = if port >= *SOURCE_PORTS.end() {
-            *SOURCE_PORTS.start()
-        } else {
-            port + 1
-        };
-        Some(port)
-    });
-    for port in first.into_iter().chain(cursor.take(range)) {
-        match socket.bind(&SocketAddr::new(local_ip, port).into()) {
+    if let Some(port) = first {
+        match bind(port) {
             Ok(()) => return Ok(port),
             Err(e) if e.kind() == io::ErrorKind::AddrInUse => last_err = Some(e),
             Err(e) => return Err(e),
         }
     }
-    Err(last_err.unwrap_or_else(|| io::Error::other("no free source port")))
+    let range = usize::from(SOURCE_PORTS.end() - SOURCE_PORTS.start()) + 1;
+    for _ in 0..range {
+        let port = ports.advance();
+        if ports.is_held(port) {
+            continue;
+        }
+        match bind(port) {
+            Ok(()) => {
+                ports.hold(port);
+                return Ok(port);
+            }
+            Err(e) if e.kind() == io::ErrorKind::AddrInUse => last_err = Some(e),
+            Err(e) => return Err(e),
+        }
+    }
+    Err(last_err.unwrap_or_else(|| {
+        io::Error::new(
+            io::ErrorKind::AddrInUse,
+            "every source port is held by a session",
+        )
+    }))
 }
 
 /// Where a session's packets go (RFC 5881 §4, RFC 5883 §5), worked out per packet from the
@@ -539,6 +610,48 @@ mod tests {
         }
     }
 
+    /// RFC 5881 §4: a source port per session. The kernel would give one port to sockets
+    /// bound to different local addresses (or families), so the cursor coming round again
+    /// must skip the ports sessions hold; a released one is free again.
+    #[test]
+    fn rfc5881_4_no_two_sessions_share_a_source_port() {
+        let to = SocketAddr::new(IpAddr::V4(Ipv4Addr::new(127, 0, 0, 2)), SINGLE_HOP_PORT);
+        let from = |local: IpAddr, peer: IpAddr| TxBinding {
+            peer,
+            local: Some(local),
+            interface: None,
+        };
+        let mut ports = SourcePorts::new(0);
+        let first = TxSocket::bind(&from(Ipv4Addr::LOCALHOST.into(), to.ip()), &mut ports, to)
+            .expect("bind");
+        let held = first.source_port();
+        // The cursor back at that port (as after a wrap): the next session gets another.
+        ports.next = held;
+        let other_address = TxSocket::bind(
+            &from(Ipv4Addr::new(127, 0, 0, 5).into(), to.ip()),
+            &mut ports,
+            to,
+        )
+        .expect("bind");
+        assert_ne!(other_address.source_port(), held);
+        ports.next = held;
+        let v6_to = SocketAddr::new(IpAddr::V6(Ipv6Addr::LOCALHOST), SINGLE_HOP_PORT);
+        let v6 = TxSocket::bind(
+            &from(Ipv6Addr::LOCALHOST.into(), v6_to.ip()),
+            &mut ports,
+            v6_to,
+        )
+        .expect("bind");
+        assert_ne!(v6.source_port(), held);
+        // The first session gone, its port is free again.
+        ports.release(held);
+        drop(first);
+        ports.next = held;
+        let again = TxSocket::bind(&from(Ipv4Addr::LOCALHOST.into(), to.ip()), &mut ports, to)
+            .expect("bind");
+        assert_eq!(again.source_port(), held);
+    }
+
     /// Loopback only: a receiver on 127.0.0.1 stands for the peer.
     #[test]
     fn rebind_keeps_the_source_port_and_a_failed_one_sends_nothing() {
@@ -550,10 +663,10 @@ mod tests {
             local: Some(IpAddr::V4(Ipv4Addr::LOCALHOST)),
             interface: None,
         };
-        let mut next_port = *SOURCE_PORTS.start() + 1000;
-        let mut tx = TxSocket::bind(&binding, &mut next_port, peer).expect("bind");
+        let mut ports = SourcePorts::new(1000);
+        let mut tx = TxSocket::bind(&binding, &mut ports, peer).expect("bind");
         let port = tx.source_port();
-        tx.rebind(&binding, &mut next_port, peer).expect("rebind");
+        tx.rebind(&binding, &mut ports, peer).expect("rebind");
         assert_eq!(tx.source_port(), port);
         tx.try_send(&[1; 24], || peer).expect("send");
         let mut buf = [0; 64];
@@ -567,7 +680,7 @@ mod tests {
             local: Some(IpAddr::V4(Ipv4Addr::new(192, 0, 2, 123))),
             ..binding.clone()
         };
-        assert!(tx.rebind(&gone, &mut next_port, peer).is_err());
+        assert!(tx.rebind(&gone, &mut ports, peer).is_err());
         let e = tx
             .try_send(&[2; 24], || peer)
             .expect_err("unbound socket sent");
@@ -575,7 +688,7 @@ mod tests {
         std::thread::sleep(Duration::from_millis(20));
         assert!(peer_socket.recv_from(&mut buf).is_err(), "a packet left");
         // Back: the session's port again.
-        tx.rebind(&binding, &mut next_port, peer).expect("rebind");
+        tx.rebind(&binding, &mut ports, peer).expect("rebind");
         assert_eq!(tx.source_port(), port);
         tx.try_send(&[3; 24], || peer).expect("send");
         std::thread::sleep(Duration::from_millis(20));
@@ -598,8 +711,8 @@ mod tests {
             local: Some(IpAddr::V4(Ipv4Addr::LOCALHOST)),
             interface: None,
         };
-        let mut next_port = *SOURCE_PORTS.start();
-        let tx = TxSocket::bind(&binding, &mut next_port, peer).expect("bind");
+        let mut ports = SourcePorts::new(0);
+        let tx = TxSocket::bind(&binding, &mut ports, peer).expect("bind");
         assert!(tx.connected);
         for i in 0..20 {
             tx.try_send(&[i; 24], || peer)

@@ -11,7 +11,7 @@ use tracing::{debug, info, warn};
 
 use crate::batch_send::BatchSender;
 use crate::config::{AuthConfig, PeerConfig, PeerKey, SINGLE_HOP_TTL};
-use crate::net::{destination, interface_index, TxBinding, TxSocket, SOURCE_PORTS};
+use crate::net::{destination, interface_index, SourcePorts, TxBinding, TxSocket};
 use crate::state_file::DiscriminatorStore;
 use crate::transmit_timing::TransmitTiming;
 
@@ -138,7 +138,7 @@ pub struct Peers {
     /// Configuration order of every peer, running or not.
     order: Vec<Configured>,
     pending: BTreeMap<PeerKey, PendingPeer>,
-    next_port: u16,
+    ports: SourcePorts,
     /// Sources (local address, interface, IPv6) whose every source port was found in use in
     /// this round of starts: the next peer from one fails at once instead of trying all
     /// 16,384 ports again, which at thousands of peers held the driver for minutes.
@@ -312,7 +312,6 @@ impl Peers {
     /// No peers yet; `store` supplies discriminators from a previous run; `batch`, if any,
     /// sends the packets of every session it can.
     pub fn new(store: DiscriminatorStore, port_seed: u16, batch: Option<BatchSender>) -> Peers {
-        let span = SOURCE_PORTS.end() - SOURCE_PORTS.start();
         Peers {
             entries: Vec::new(),
             order: Vec::new(),
@@ -320,7 +319,7 @@ impl Peers {
             ports_exhausted: HashSet::new(),
             new_send_failures: NewSendFailures::default(),
             check_cursor: 0,
-            next_port: SOURCE_PORTS.start() + port_seed % span,
+            ports: SourcePorts::new(port_seed),
             store,
             gateways: HashSet::new(),
             up_by_address: HashMap::new(),
@@ -617,7 +616,7 @@ impl Peers {
             }
             match entry
                 .tx
-                .rebind(&binding, &mut self.next_port, destination(&key))
+                .rebind(&binding, &mut self.ports, destination(&key))
             {
                 Ok(()) => {
                     entry.rebind = false;
@@ -737,7 +736,7 @@ impl Peers {
             return Err("cannot bind a sending socket: every source port is in use".into());
         }
         let tx =
-            TxSocket::bind(&binding, &mut self.next_port, destination(&core_key)).map_err(|e| {
+            TxSocket::bind(&binding, &mut self.ports, destination(&core_key)).map_err(|e| {
                 if e.kind() == std::io::ErrorKind::AddrInUse {
                     self.ports_exhausted.insert(source);
                 }
@@ -750,7 +749,10 @@ impl Peers {
                 session_config(config),
                 self.store.take(&config.key()).or(inherited),
             )
-            .map_err(|e| e.to_string())?;
+            .map_err(|e| {
+                self.ports.release(tx.source_port());
+                e.to_string()
+            })?;
         Ok((id, tx))
     }
 
@@ -782,12 +784,12 @@ impl Peers {
             info!(peer = %key, last_state = ?old, "session removed after sending AdminDown");
         }
         if let Some(entry) = self.entries.get_mut(id.index()) {
-            *entry = None;
+            if let Some(gone) = entry.take() {
+                self.ports.release(gone.tx.source_port());
+            }
         }
     }
 
-    /// Saves the running sessions' discriminators, and those a pending peer has not claimed
-    /// yet: restarted before its interface appears, it still gets the one its peer knows.
     /// Saves the discriminators again if the last write failed (called on the retry tick).
     pub fn retry_persist(&mut self, sessions: &Sessions) {
         if self.store.failed() {
@@ -795,6 +797,8 @@ impl Peers {
         }
     }
 
+    /// Saves the running sessions' discriminators, and those a pending peer has not claimed
+    /// yet: restarted before its interface appears, it still gets the one its peer knows.
     fn persist(&mut self, sessions: &Sessions) {
         let store = &self.store;
         let running = self.iter(sessions).filter_map(|p| match p {
@@ -1355,9 +1359,9 @@ mod tests {
             interface: None,
         };
         let entry = table.entries[id.index()].as_mut().expect("entry");
-        let mut port = *crate::net::SOURCE_PORTS.start();
+        let mut ports = SourcePorts::new(0);
         let to = std::net::SocketAddr::new(key.address, crate::net::SINGLE_HOP_PORT);
-        assert!(entry.tx.rebind(&gone, &mut port, to).is_err());
+        assert!(entry.tx.rebind(&gone, &mut ports, to).is_err());
         let later = crate::driver::now() + Duration::from_secs(3);
         sessions.handle_timeout(later);
         table.send_due(|| later, &mut sessions, &mut Vec::new());
