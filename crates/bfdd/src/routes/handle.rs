@@ -22,6 +22,9 @@ pub(super) struct SessionEvent {
     pub gateway: IpAddr,
     pub up: bool,
     pub at: Instant,
+    /// When the driver reported it, among all its reports: the two lanes are served out of
+    /// order (session changes first), so a reload's change must not undo a newer one.
+    pub seq: u64,
 }
 
 /// Everything else the manager is asked, in order.
@@ -49,6 +52,8 @@ pub struct RouteHandle {
     pub(super) urgent: mpsc::UnboundedSender<SessionEvent>,
     pub(super) commands: mpsc::UnboundedSender<Command>,
     pub(super) task: AbortHandle,
+    /// Numbers every report, in the order the driver made them.
+    pub(super) seq: std::sync::Arc<std::sync::atomic::AtomicU64>,
 }
 
 impl RouteHandle {
@@ -58,7 +63,13 @@ impl RouteHandle {
     /// blocks; the route change follows within microseconds unless the kernel objects.
     pub fn session_changed(&self, gateway: IpAddr, up: bool, at: Instant) {
         // A send error means the task has ended (shutdown): nothing left to update.
-        let _ = self.urgent.send(SessionEvent { gateway, up, at });
+        let seq = self.next_seq();
+        let _ = self.urgent.send(SessionEvent {
+            gateway,
+            up,
+            at,
+            seq,
+        });
     }
 
     /// Applies a reloaded `[routes]`/`[[route]]` configuration: routes no longer configured are
@@ -69,11 +80,21 @@ impl RouteHandle {
     /// the session lane ahead of it, where the old one would withdraw a route the new one
     /// keeps.
     pub fn reconfigure(&self, config: RoutesConfig, gateways: Vec<(IpAddr, bool)>, at: Instant) {
+        let seq = self.next_seq();
         let events = gateways
             .into_iter()
-            .map(|(gateway, up)| SessionEvent { gateway, up, at })
+            .map(|(gateway, up)| SessionEvent {
+                gateway,
+                up,
+                at,
+                seq,
+            })
             .collect();
         let _ = self.commands.send(Command::Reconfigure(config, events));
+    }
+
+    fn next_seq(&self) -> u64 {
+        self.seq.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
     }
 
     /// Asks for a check of the kernel's routes now, as the periodic one does.

@@ -86,6 +86,7 @@ pub fn spawn_with<B: RouteBackend>(
         urgent: urgent_tx,
         commands: commands_tx,
         task: task.abort_handle(),
+        seq: Default::default(),
     }
 }
 
@@ -109,6 +110,7 @@ pub fn spawn_netlink(config: RoutesConfig, slot_file: SlotFile) -> io::Result<Ro
         urgent: urgent_tx,
         commands: commands_tx,
         task: task.abort_handle(),
+        seq: Default::default(),
     })
 }
 
@@ -128,6 +130,8 @@ struct Manager<B> {
     options: ManagerOptions,
     /// Gateways whose session is Up, as reported.
     up: HashSet<IpAddr>,
+    /// The newest report applied, per gateway (see `SessionEvent::seq`).
+    latest: HashMap<IpAddr, u64>,
     /// Gateways kept through the startup grace (not yet reported).
     presumed: HashSet<IpAddr>,
     /// `up` ∪ `presumed` while some gateway is presumed, else empty: see `usable()`.
@@ -157,6 +161,7 @@ impl<B: RouteBackend> Manager<B> {
             next_reconcile: Instant::now() + options.reconcile_interval,
             options,
             up: HashSet::new(),
+            latest: HashMap::new(),
             presumed: HashSet::new(),
             usable: HashSet::new(),
             grace_until: None,
@@ -297,6 +302,19 @@ impl<B: RouteBackend> Manager<B> {
         let mut down_since: HashMap<Prefix, std::time::Instant> = HashMap::new();
         let mut affected = Vec::new();
         for event in &events {
+            // Older than what is known of this gateway: a reload's change that waited behind
+            // newer session changes.
+            match self.latest.entry(event.gateway) {
+                std::collections::hash_map::Entry::Occupied(seen) if *seen.get() > event.seq => {
+                    continue;
+                }
+                std::collections::hash_map::Entry::Occupied(mut seen) => {
+                    seen.insert(event.seq);
+                }
+                std::collections::hash_map::Entry::Vacant(new) => {
+                    new.insert(event.seq);
+                }
+            }
             self.presumed.remove(&event.gateway);
             if event.up {
                 self.up.insert(event.gateway);

@@ -501,6 +501,26 @@ async fn reload_making_a_gateway_static_keeps_its_route_in_place() {
     );
 }
 
+/// A reload's gateway change waits on the command lane while the manager serves newer
+/// session changes first: it must not undo them (a peer whose key changed comes Up again on
+/// its inherited discriminator before the manager gets to the reload that removed it).
+#[tokio::test(start_paused = true)]
+async fn a_reload_change_older_than_a_session_change_does_not_undo_it() {
+    let (fake, h) = running(
+        &[("198.18.1.0/24", "198.51.100.2", true)],
+        &["198.51.100.2"],
+    )
+    .await;
+    h.reconfigure(
+        config(&[("198.18.1.0/24", "198.51.100.2", true)]),
+        vec![(ip("198.51.100.2"), false)],
+        now(),
+    );
+    h.session_changed(ip("198.51.100.2"), true, now());
+    settle(&h).await;
+    assert_eq!(nexthops(&fake, "198.18.1.0/24"), ips(&["198.51.100.2"]));
+}
+
 #[tokio::test(start_paused = true)]
 async fn link_up_retries_at_once() {
     let fake = FakeBackend::new();
