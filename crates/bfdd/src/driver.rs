@@ -51,6 +51,8 @@ const HELD_UP: Duration = Duration::from_millis(2);
 const COALESCE_FROM: usize = 2;
 /// How often peers that could not start (missing interface) are retried.
 const RETRY_INTERVAL: Duration = Duration::from_secs(5);
+/// How soon the socket check goes on while broken sessions wait for its budget.
+const RECHECK_INTERVAL: Duration = Duration::from_millis(250);
 /// How far behind the driver's timer its shadow runs: one tick of tokio's timer wheel.
 const SHADOW_LAG: Duration = Duration::from_millis(1);
 
@@ -71,6 +73,8 @@ enum Wake {
     Metrics(Option<SnapshotRequest>),
     Reload(ReloadRequest),
     Retry,
+    /// The socket check goes on (broken sessions were left for want of budget).
+    Recheck,
     /// Coalescing: the thread slept until a grid point; every socket is read.
     Tick,
 }
@@ -163,6 +167,8 @@ impl Driver {
         let mut rx_broken = [false; 4];
         let mut retry = tokio::time::interval(RETRY_INTERVAL);
         retry.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut recheck = pin!(tokio::time::sleep(Duration::ZERO));
+        let mut recheck_armed = false;
         let mut coalescing = false;
         loop {
             if coalescing {
@@ -207,6 +213,7 @@ impl Driver {
                 req = metrics.recv(), if metrics_open => Wake::Metrics(req),
                 Some(request) = reload.recv() => Wake::Reload(request),
                 _ = retry.tick() => Wake::Retry,
+                () = &mut recheck, if recheck_armed => Wake::Recheck,
                 () = std::future::ready(()), if coalescing => Wake::Tick,
             };
             self.read_this_turn = 0;
@@ -261,9 +268,10 @@ impl Driver {
                     if self.peers.retry_pending(now, &mut self.sessions) > 0 {
                         self.align_transmissions(now);
                     }
-                    self.peers.check_sockets(&mut self.sessions);
                     self.peers.retry_persist(&self.sessions);
+                    recheck_armed = self.check_sockets(recheck.as_mut());
                 }
+                Wake::Recheck => recheck_armed = self.check_sockets(recheck.as_mut()),
             }
             // Deadlines already due are served now rather than when tokio's timer, which
             // turns only when the runtime parks, gets to them: under load the loop wakes for
@@ -308,6 +316,16 @@ impl Driver {
         let held_up = now.saturating_duration_since(deadline) > HELD_UP;
         self.drain_all(now, rx_broken, held_up);
         self.sessions.handle_timeout(now);
+    }
+
+    /// The retry tick's socket check ([`Peers::check_sockets`]); when it leaves broken
+    /// sessions for want of budget, `again` is set to go on soon. Whether it was.
+    fn check_sockets(&mut self, again: std::pin::Pin<&mut tokio::time::Sleep>) -> bool {
+        let more = self.peers.check_sockets(&mut self.sessions);
+        if more {
+            again.reset(tokio::time::Instant::now() + RECHECK_INTERVAL);
+        }
+        more
     }
 
     fn drain_all(&mut self, now: Instant, rx_broken: &[bool], ask_kernel: bool) {

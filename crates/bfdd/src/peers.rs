@@ -107,7 +107,9 @@ fn note_send_error(
 
 /// System calls the retry tick's socket check makes at most (a `connect` is one, 2-4 µs; a
 /// new socket about six): about a millisecond of the driver's time every 5 s. Renumbering is
-/// rare, so checking 10,000 sessions' sources takes 40 ticks; interface moves do not wait.
+/// rare, so checking 10,000 batched sessions' sources takes 40 ticks; sessions whose sends
+/// fail are replaced by checks every 250 ms until none is left (37 a check: 10,000 in about
+/// a minute); interface moves do not wait.
 const SOCKET_CHECKS_PER_TICK: usize = 256;
 /// A new socket, in `connect`s.
 const REPLACE_COST: usize = 6;
@@ -509,7 +511,11 @@ impl Peers {
                 }
             }
         }
-        self.persist(sessions);
+        // Nothing started, nothing to save: building the whole set costs milliseconds at
+        // 10,000 sessions, every tick while a peer waits for its interface.
+        if !started.is_empty() {
+            self.persist(sessions);
+        }
         started.len()
     }
 
@@ -528,7 +534,11 @@ impl Peers {
     /// All but the moves are system calls on the driver's thread, so each tick does a bounded
     /// share, carrying on next tick where it stopped. Sessions whose sends started failing
     /// are reported in one line.
-    pub fn check_sockets(&mut self, sessions: &mut Sessions) {
+    ///
+    /// Returns whether sessions known to be broken (sends failing, socket unbound) were left
+    /// for want of budget: the driver then checks again soon rather than in 5 s, so that
+    /// after a renumbering thousands of sessions recover in seconds, not in many minutes.
+    pub fn check_sockets(&mut self, sessions: &mut Sessions) -> bool {
         let failures = std::mem::take(&mut self.new_send_failures);
         if let Some((peer, error)) = failures.first {
             warn!(
@@ -541,6 +551,10 @@ impl Peers {
         let mut ifindexes: HashMap<String, Option<u32>> = HashMap::new();
         let mut moved: HashMap<String, usize> = HashMap::new();
         let mut budget = SOCKET_CHECKS_PER_TICK;
+        let mut broken_left = false;
+        // Only the batch sender needs a connected socket's source checked: a session's own
+        // socket reports a source that went away on its next send.
+        let batching = self.batch.is_some();
         // The host's IPv6 addresses, read once a tick if needed (`None`: unreadable).
         let mut local_v6: Option<Option<HashSet<std::net::Ipv6Addr>>> = None;
         let ids: Vec<SessionId> = sessions.iter().map(|(id, _, _)| id).collect();
@@ -572,7 +586,7 @@ impl Peers {
             };
             let recreated = ifindex != key.ifindex;
             let tx = &entry.tx;
-            let batched = tx.batch_source().is_some();
+            let batched = batching && tx.batch_source().is_some();
             // IPv6: a connected socket keeps sending from an address that went away, and
             // connecting it again does not notice; its address is compared with the host's.
             let checked = batched || key.peer.is_ipv6();
@@ -582,6 +596,7 @@ impl Peers {
             // Interface moves are one-offs and not held to the budget.
             if !recreated && budget == 0 {
                 stopped.get_or_insert(start + n);
+                broken_left |= entry.rebind || !tx.bound();
                 continue;
             }
             let binding = TxBinding {
@@ -638,6 +653,7 @@ impl Peers {
                 sessions, "interface created again; sessions moved to it"
             );
         }
+        broken_left
     }
 
     /// Grows the side table to the core's slot capacity in one step, not by doubling.
@@ -1338,6 +1354,50 @@ mod tests {
         assert_eq!(pending.len(), 1);
         assert!(pending[0].contains("open-file limit 1024"), "{pending:?}");
         assert!(pending[0].contains("raise the nofile limit"), "{pending:?}");
+    }
+
+    /// The retry tick's socket check: sessions sending from their own sockets cost it nothing
+    /// while healthy (their sends report a lost source), and when broken sessions are left for
+    /// want of budget it says so, for the driver to go on soon: 100 unbound sockets are all
+    /// bound again within three checks.
+    #[test]
+    fn socket_check_spends_its_budget_on_what_needs_it() {
+        // More than one check's budget (256) of connected IPv4 sessions, batching off.
+        let config: String = (0..300)
+            .map(|i| {
+                format!(
+                    "[[peer]]\naddress = \"127.0.{}.{}\"\n",
+                    1 + i / 200,
+                    1 + i % 200
+                )
+            })
+            .collect();
+        let (mut table, mut sessions, _scratch) = started("socket-check", &config);
+        assert_eq!(sessions.len(), 300);
+        let cursor = table.check_cursor;
+        assert!(!table.check_sockets(&mut sessions));
+        assert_eq!(
+            table.check_cursor, cursor,
+            "healthy sessions used the budget"
+        );
+
+        let gone = crate::net::TxBinding {
+            peer: "127.0.1.1".parse().expect("address"),
+            local: Some("192.0.2.123".parse().expect("address")),
+            interface: None,
+        };
+        let to = std::net::SocketAddr::new(gone.peer, crate::net::SINGLE_HOP_PORT);
+        let mut ports = SourcePorts::new(0);
+        for entry in table.entries.iter_mut().flatten().take(100) {
+            assert!(entry.tx.rebind(&gone, &mut ports, to).is_err());
+            entry.rebind = true;
+        }
+        let mut checks = 1;
+        while table.check_sockets(&mut sessions) {
+            checks += 1;
+            assert!(checks <= 3, "still broken sessions after {checks} checks");
+        }
+        assert!(table.entries.iter().flatten().all(|e| e.tx.bound()));
     }
 
     /// A packet the kernel refuses is a send error, not a packet sent: the figures (and the

@@ -33,6 +33,8 @@ pub struct DiscriminatorStore {
     /// Writes the file off the session thread; `None` if that thread could not be started,
     /// and the file is then written in place.
     writer: Option<Writer>,
+    /// The last write in place failed.
+    in_place_failed: bool,
 }
 
 impl DiscriminatorStore {
@@ -65,6 +67,7 @@ impl DiscriminatorStore {
             previous: stored.sessions,
             written: None,
             writer,
+            in_place_failed: false,
         };
         (store, warning)
     }
@@ -139,20 +142,27 @@ impl DiscriminatorStore {
         if self.written == Some(digest) && !self.failed() {
             return Ok(());
         }
-        self.written = Some(digest);
         match &self.writer {
             Some(writer) => writer.write(text),
-            None => write_atomically(&self.path, &text)?,
+            // Recorded only once written: a failure is tried again with the same set.
+            None => {
+                let written = write_atomically(&self.path, &text);
+                self.in_place_failed = written.is_err();
+                written?;
+            }
         }
+        self.written = Some(digest);
         Ok(())
     }
 
     /// Whether the last write failed (full disk, a permission changed): the driver saves
     /// again on its retry tick until one succeeds.
     pub fn failed(&self) -> bool {
-        self.writer
-            .as_ref()
-            .is_some_and(|w| w.failed.load(std::sync::atomic::Ordering::Relaxed))
+        self.in_place_failed
+            || self
+                .writer
+                .as_ref()
+                .is_some_and(|w| w.failed.load(std::sync::atomic::Ordering::Relaxed))
     }
 
     /// Returns once every save so far is on disk (or has failed and been logged).
@@ -406,6 +416,27 @@ mod tests {
         drop(store);
         let (mut again, _) = DiscriminatorStore::load(&dir);
         assert_eq!(again.take(&k), Some(7));
+        std::fs::remove_dir_all(&base).unwrap();
+    }
+
+    /// The same without the writer thread (it could not start): the file is written in place,
+    /// and a failed write is still tried again.
+    #[test]
+    fn a_failed_write_in_place_is_retried_too() {
+        let base = tempdir("retry-in-place");
+        std::fs::create_dir_all(&base).unwrap();
+        let dir = base.join("state");
+        std::fs::write(&dir, b"in the way").unwrap();
+        let (mut store, _) = DiscriminatorStore::load(&dir);
+        store.writer = None;
+        let k = key("198.51.100.4");
+        assert!(store.save([(&k, 9)]).is_err());
+        assert!(store.failed());
+        std::fs::remove_file(&dir).unwrap();
+        store.save([(&k, 9)]).unwrap();
+        assert!(!store.failed());
+        let (mut again, _) = DiscriminatorStore::load(&dir);
+        assert_eq!(again.take(&k), Some(9));
         std::fs::remove_dir_all(&base).unwrap();
     }
 }
