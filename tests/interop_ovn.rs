@@ -3,8 +3,10 @@
 //! ECMP route, BFD punted at 25 packets/s). What ../shared/design/ovn-peer.md says of OVN on
 //! the wire is checked here against a real one (Debian's OVN 23.03, OVS userspace datapath).
 //!
-//! Topology: OVS + OVN in namespace B, the gateway router's port 192.0.2.1 reaching bfdd in A
-//! (192.0.2.2, the deploy/ ConfigMap's settings: 300 ms x 3) over a veth on OVS bridge `br-ext`.
+//! Topology: OVS + OVN in namespace B, the gateway router's port 192.0.2.1 and 2001:db8:1::1
+//! reaching bfdd in A (192.0.2.2, 2001:db8:1::2; the deploy/ ConfigMap's settings: 300 ms x 3)
+//! over a veth on OVS bridge `br-ext`: a session per family, as OVN-Kubernetes makes for a
+//! dual-stack gateway.
 
 use std::time::{Duration, Instant};
 
@@ -20,6 +22,12 @@ const OVN_ROUTER: &str = "192.0.2.1";
 const GATEWAY: &str = "192.0.2.2";
 /// Pods whose traffic OVN sends through the gateway (the ECMP route's source prefix).
 const POD_SUBNET: &str = "203.0.113.0/24";
+/// The same three for IPv6.
+const OVN_ROUTER_V6: &str = "2001:db8:1::1";
+const GATEWAY_V6: &str = "2001:db8:1::2";
+const POD_SUBNET_V6: &str = "2001:db8:2::/64";
+/// (bfdd's peer, OVN's BFD row) for each family.
+const PAIRS: [(&str, &str); 2] = [(OVN_ROUTER, GATEWAY), (OVN_ROUTER_V6, GATEWAY_V6)];
 /// The node subnet bfdd routes back through the gateway router.
 const NODE_SUBNET: &str = "198.51.100.0/24";
 /// OVN's defaults for a BFD row without timers.
@@ -40,35 +48,44 @@ const OVN_ADMIN_DOWN_BOUND: Duration = Duration::from_millis(1_500);
 fn topology() -> Result<Topology> {
     Topology::builder()
         .tags("gw", "ovn")
-        .addrs_a(&[&format!("{GATEWAY}/24")])
+        .addrs_a(&[&format!("{GATEWAY}/24"), &format!("{GATEWAY_V6}/64")])
         .addrs_b(&[])
         .build()
 }
 
 /// OVS and OVN in B, with the gateway's BFD-tracked ECMP route.
 fn start_ovn(topo: &Topology) -> Result<Ovn<'_>> {
-    let ovn = Ovn::start(&topo.b, &topo.if_b, &format!("{OVN_ROUTER}/24"))?;
+    let ovn = Ovn::start(
+        &topo.b,
+        &topo.if_b,
+        &[&format!("{OVN_ROUTER}/24"), &format!("{OVN_ROUTER_V6}/64")],
+    )?;
     ovn.add_bfd_route(POD_SUBNET, GATEWAY)?;
+    ovn.add_bfd_route(POD_SUBNET_V6, GATEWAY_V6)?;
     Ok(ovn)
 }
 
 fn bfdd_config() -> BfddConfig {
     BfddConfig::new()
         .peer(BfddPeer::new(OVN_ROUTER).local(GATEWAY))
+        .peer(BfddPeer::new(OVN_ROUTER_V6).local(GATEWAY_V6))
         .interval(300)
         .multiplier(3)
 }
 
-/// Both sides Up; returns bfdd's local discriminator.
-fn wait_both_up(ovn: &Ovn<'_>, bfdd: &Bfdd<'_>) -> Result<u32> {
+/// Both sides of both families Up; returns bfdd's local discriminators.
+fn wait_both_up(ovn: &Ovn<'_>, bfdd: &Bfdd<'_>) -> Result<Vec<u32>> {
     let t = Instant::now();
-    ovn.wait_bfd_status(GATEWAY, "up", |s| s == "up", UP)?;
-    let d = bfdd.wait_peer_state(OVN_ROUTER, "up", UP)?;
+    let mut ids = Vec::new();
+    for (peer, row) in PAIRS {
+        ovn.wait_bfd_status(row, "up", |s| s == "up", UP)?;
+        ids.push(bfdd.wait_peer_state(peer, "up", UP)?.summary.id);
+    }
     eprintln!(
-        "MEASURED ovn: both sides Up {:?} after the wait began",
+        "MEASURED ovn: both sides Up (IPv4 and IPv6) {:?} after the wait began",
         t.elapsed()
     );
-    Ok(d.summary.id)
+    Ok(ids)
 }
 
 fn dropped(bfdd: &Bfdd<'_>) -> Result<f64> {
@@ -88,70 +105,79 @@ fn ovn_gateway_router_session_comes_up_on_ovn_defaults_and_follows_timer_changes
 
     // OVN's defaults: it sends every second and wants a packet a second; bfdd detects OVN's
     // silence after 5 of its intervals.
-    let d = bfdd.peer(OVN_ROUTER)?;
-    ensure!(d.remote_id != 0 && d.remote_state == "up", "{d:?}");
-    ensure!(d.remote_detect_multiplier == OVN_MULT, "{d:?}");
-    ensure!(
-        d.remote_min_tx_us == OVN_INTERVAL_US && d.remote_min_rx_us == OVN_INTERVAL_US,
-        "{d:?}"
-    );
-    ensure!(d.tx_interval_us == OVN_INTERVAL_US, "{d:?}");
-    ensure!(
-        d.detection_time_us == Some(u32::from(OVN_MULT) * OVN_INTERVAL_US),
-        "{d:?}"
-    );
+    let mut rx_before = Vec::new();
+    for (peer, _) in PAIRS {
+        let d = bfdd.peer(peer)?;
+        ensure!(d.remote_id != 0 && d.remote_state == "up", "{d:?}");
+        ensure!(d.remote_detect_multiplier == OVN_MULT, "{d:?}");
+        ensure!(
+            d.remote_min_tx_us == OVN_INTERVAL_US && d.remote_min_rx_us == OVN_INTERVAL_US,
+            "{d:?}"
+        );
+        ensure!(d.tx_interval_us == OVN_INTERVAL_US, "{d:?}");
+        ensure!(
+            d.detection_time_us == Some(u32::from(OVN_MULT) * OVN_INTERVAL_US),
+            "{d:?}"
+        );
+        rx_before.push(d.rx_packets);
+    }
 
     // Held Up: OVN keeps sending (it would go silent had we ever set the Demand bit), no
     // side flaps, and nothing OVN sends is dropped.
-    let rx_before = d.rx_packets;
     std::thread::sleep(OVN_STATUS_QUIET);
-    let d = bfdd.peer(OVN_ROUTER)?;
-    ensure!(
-        d.summary.state == "up" && d.up_count == 1 && d.down_count == 0,
-        "{d:?}"
-    );
-    ensure!(
-        d.rx_packets >= rx_before + 4,
-        "OVN went quiet: {rx_before} -> {} packets in {OVN_STATUS_QUIET:?}",
-        d.rx_packets
-    );
-    ensure!(ovn.bfd_status(GATEWAY)? == "up");
+    for ((peer, row), before) in PAIRS.into_iter().zip(rx_before) {
+        let d = bfdd.peer(peer)?;
+        ensure!(
+            d.summary.state == "up" && d.up_count == 1 && d.down_count == 0,
+            "{d:?}"
+        );
+        ensure!(
+            d.rx_packets >= before + 4,
+            "OVN went quiet on {peer}: {before} -> {} packets in {OVN_STATUS_QUIET:?}",
+            d.rx_packets
+        );
+        ensure!(ovn.bfd_status(row)? == "up");
+    }
     ensure!(dropped(&bfdd)? == 0.0, "{}", bfdd.metrics()?);
 
-    // An operator sets timers on OVN's BFD row: OVN changes them without a Poll sequence,
+    // An operator sets timers on OVN's BFD rows: OVN changes them without a Poll sequence,
     // and bfdd follows without a flap.
-    ovn.set_bfd_timers(GATEWAY, 300, 300, 3)?;
-    let followed = poll_until(Duration::from_secs(5), Duration::from_millis(50), || {
-        bfdd.peer(OVN_ROUTER)
-            .ok()
-            .filter(|d| d.remote_min_tx_us == 300_000 && d.remote_detect_multiplier == 3)
-    });
-    let d = followed.with_context(|| {
-        format!(
-            "bfdd never saw OVN's new timers: {:?}",
-            bfdd.peer(OVN_ROUTER)
-        )
-    })?;
-    ensure!(d.tx_interval_us == 300_000, "{d:?}");
-    ensure!(d.detection_time_us == Some(900_000), "{d:?}");
+    for (peer, row) in PAIRS {
+        ovn.set_bfd_timers(row, 300, 300, 3)?;
+        let followed = poll_until(Duration::from_secs(5), Duration::from_millis(50), || {
+            bfdd.peer(peer)
+                .ok()
+                .filter(|d| d.remote_min_tx_us == 300_000 && d.remote_detect_multiplier == 3)
+        });
+        let d = followed
+            .with_context(|| format!("bfdd never saw OVN's new timers: {:?}", bfdd.peer(peer)))?;
+        ensure!(d.tx_interval_us == 300_000, "{d:?}");
+        ensure!(d.detection_time_us == Some(900_000), "{d:?}");
+    }
     std::thread::sleep(Duration::from_secs(3));
-    let d = bfdd.peer(OVN_ROUTER)?;
-    ensure!(d.summary.state == "up" && d.up_count == 1, "flapped: {d:?}");
+    for (peer, _) in PAIRS {
+        let d = bfdd.peer(peer)?;
+        ensure!(d.summary.state == "up" && d.up_count == 1, "flapped: {d:?}");
+    }
 
     // Our reload lowers our intervals: a Poll sequence that OVN answers with Final, no flap.
     bfdd.set_config(bfdd_config().interval(200))?;
     bfdd.reload()?;
-    let done = poll_until(Duration::from_secs(5), Duration::from_millis(50), || {
-        bfdd.peer(OVN_ROUTER)
-            .ok()
-            .filter(|d| !d.poll_active && d.advertised_min_tx_us == 200_000)
-    });
-    let d = done.with_context(|| format!("Poll not answered: {:?}", bfdd.peer(OVN_ROUTER)))?;
-    ensure!(d.summary.state == "up" && d.up_count == 1, "flapped: {d:?}");
+    for (peer, _) in PAIRS {
+        let done = poll_until(Duration::from_secs(5), Duration::from_millis(50), || {
+            bfdd.peer(peer)
+                .ok()
+                .filter(|d| !d.poll_active && d.advertised_min_tx_us == 200_000)
+        });
+        let d = done.with_context(|| format!("Poll not answered: {:?}", bfdd.peer(peer)))?;
+        ensure!(d.summary.state == "up" && d.up_count == 1, "flapped: {d:?}");
+    }
     std::thread::sleep(Duration::from_secs(2));
-    let d = bfdd.peer(OVN_ROUTER)?;
-    ensure!(d.up_count == 1 && d.down_count == 0, "flapped: {d:?}");
-    ensure!(ovn.bfd_status(GATEWAY)? == "up");
+    for (peer, row) in PAIRS {
+        let d = bfdd.peer(peer)?;
+        ensure!(d.up_count == 1 && d.down_count == 0, "flapped: {d:?}");
+        ensure!(ovn.bfd_status(row)? == "up");
+    }
     ensure!(dropped(&bfdd)? == 0.0, "{}", bfdd.metrics()?);
     bfdd.ensure_running()
 }
@@ -168,14 +194,18 @@ fn rfc5880_6_8_16_stop_takes_ovn_down_at_once_and_restarts_come_back() -> Result
     let topo = topology()?;
     let ovn = start_ovn(&topo)?;
     let mut bfdd = Bfdd::start(&topo.a, bfdd_config())?;
-    let id = wait_both_up(&ovn, &bfdd)?;
+    let ids = wait_both_up(&ovn, &bfdd)?;
 
     std::thread::sleep(OVN_STATUS_QUIET);
     // Timed from the signal: the status may change while bfdd is still exiting.
     let signalled = Instant::now();
     bfdd.signal("TERM")?;
-    let (_, s) = ovn.wait_bfd_status(GATEWAY, "Down", |s| s != "up", Duration::from_secs(10))?;
-    let after = signalled.elapsed();
+    let mut after = Duration::ZERO;
+    let mut s = String::new();
+    for (_, row) in PAIRS {
+        (_, s) = ovn.wait_bfd_status(row, "Down", |s| s != "up", Duration::from_secs(10))?;
+        after = signalled.elapsed();
+    }
     let status = bfdd
         .wait_exit(Duration::from_secs(5))
         .context("bfdd did not exit on SIGTERM")?;
@@ -186,11 +216,11 @@ fn rfc5880_6_8_16_stop_takes_ovn_down_at_once_and_restarts_come_back() -> Result
         "OVN went {s} only {after:?} after SIGTERM: our AdminDown did not take it down"
     );
 
-    restart_keeping(&ovn, &mut bfdd, id, "a clean stop")?;
+    restart_keeping(&ovn, &mut bfdd, &ids, "a clean stop")?;
 
     // A crash: no AdminDown, OVN times out, then bfdd comes back with the same discriminator.
     crash_until_ovn_down(&ovn, &mut bfdd)?;
-    restart_keeping(&ovn, &mut bfdd, id, "a crash")?;
+    restart_keeping(&ovn, &mut bfdd, &ids, "a crash")?;
 
     // The state lost too (a new pod): a fresh discriminator still comes Up with OVN.
     crash_until_ovn_down(&ovn, &mut bfdd)?;
@@ -200,13 +230,13 @@ fn rfc5880_6_8_16_stop_takes_ovn_down_at_once_and_restarts_come_back() -> Result
     Ok(())
 }
 
-/// Starts bfdd again; both sides must come Up with bfdd's discriminator still `id`.
-fn restart_keeping(ovn: &Ovn<'_>, bfdd: &mut Bfdd<'_>, id: u32, after: &str) -> Result<()> {
+/// Starts bfdd again; both sides must come Up with bfdd's discriminators still `ids`.
+fn restart_keeping(ovn: &Ovn<'_>, bfdd: &mut Bfdd<'_>, ids: &[u32], after: &str) -> Result<()> {
     bfdd.spawn()?;
     let again = wait_both_up(ovn, bfdd)?;
     ensure!(
-        again == id,
-        "discriminator {id} not kept across {after}: now {again}"
+        again == ids,
+        "discriminators {ids:?} not kept across {after}: now {again:?}"
     );
     Ok(())
 }
@@ -217,9 +247,13 @@ fn crash_until_ovn_down(ovn: &Ovn<'_>, bfdd: &mut Bfdd<'_>) -> Result<()> {
     bfdd.signal("KILL")?;
     bfdd.wait_exit(Duration::from_secs(5))
         .context("bfdd did not die on SIGKILL")?;
-    let (after, s) =
-        ovn.wait_bfd_status(GATEWAY, "Down", |s| s != "up", Duration::from_secs(15))?;
-    eprintln!("MEASURED ovn: status {s} {after:?} after bfdd was killed (detection by timeout)");
+    for (_, row) in PAIRS {
+        let (after, s) =
+            ovn.wait_bfd_status(row, "Down", |s| s != "up", Duration::from_secs(15))?;
+        eprintln!(
+            "MEASURED ovn: {row}'s status {s} {after:?} after bfdd was killed (detection by timeout)"
+        );
+    }
     Ok(())
 }
 

@@ -66,10 +66,13 @@ pub struct Ovn<'a> {
 
 impl<'a> Ovn<'a> {
     /// Starts OVS and OVN in `ns`, puts `port` (an interface of `ns`, without addresses) on
-    /// the external bridge and gives the gateway router's port `router_address` (`addr/len`).
+    /// the external bridge and gives the gateway router's port `router_addresses` (`addr/len`,
+    /// IPv4 and IPv6 alike).
     /// Returns once ovn-controller has claimed the router port.
-    pub fn start(ns: &'a Netns, port: &str, router_address: &str) -> Result<Self> {
-        check_test_prefix(router_address)?;
+    pub fn start(ns: &'a Netns, port: &str, router_addresses: &[&str]) -> Result<Self> {
+        for address in router_addresses {
+            check_test_prefix(address)?;
+        }
         let dir = TestDir::new(&format!("ovn-{}", ns.name()))?;
         let mut ovn = Self {
             daemons: Vec::new(),
@@ -181,7 +184,9 @@ impl<'a> Ovn<'a> {
             ROUTER,
             &format!("options:chassis={CHASSIS}"),
         ])?;
-        ovn.nbctl(&["lrp-add", ROUTER, ROUTER_PORT, ROUTER_MAC, router_address])?;
+        let mut lrp = vec!["lrp-add", ROUTER, ROUTER_PORT, ROUTER_MAC];
+        lrp.extend(router_addresses);
+        ovn.nbctl(&lrp)?;
         ovn.nbctl(&["ls-add", "ext"])?;
         ovn.nbctl(&[
             "lsp-add",
