@@ -6,7 +6,7 @@ mod text;
 
 use std::time::Duration;
 
-use tokio::io::AsyncReadExt;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::oneshot;
 
@@ -59,9 +59,10 @@ async fn answer(
         .await
         .map_err(|_| std::io::Error::new(std::io::ErrorKind::TimedOut, "request head"))??;
     let line = head.split(|&b| b == b'\n').next().unwrap_or_default();
-    let (method, target) = {
+    let (method, target, version) = {
         let mut words = line.split(|&b| b == b' ' || b == b'\r');
         (
+            words.next().unwrap_or_default(),
             words.next().unwrap_or_default(),
             words.next().unwrap_or_default(),
         )
@@ -69,46 +70,82 @@ async fn answer(
     let head_only = method == b"HEAD";
     let path_ok = (method == b"GET" || head_only)
         && (target == b"/metrics" || target.starts_with(b"/metrics?"));
-    let (status, body) = if path_ok {
-        let (tx, rx) = oneshot::channel();
-        if driver.send(tx).await.is_err() {
-            (
-                "503 Service Unavailable",
-                "daemon is stopping\n".to_string(),
-            )
-        } else {
-            let snapshot = match rx.await {
-                Ok(mut snapshot) => {
-                    if let Some(routes) = &routes {
-                        snapshot.routes = Some(routes.metrics().await);
-                    }
-                    Ok(snapshot)
-                }
-                Err(e) => Err(e),
-            };
-            // Rendering is O(sessions) and large (about 1 KB per session): off the runtime's
-            // thread, so a scrape never delays the driver's packets.
-            let rendered = match snapshot {
-                Ok(s) => tokio::task::spawn_blocking(move || render(&s)).await.ok(),
-                Err(_) => None,
-            };
-            match rendered {
-                Some(text) => ("200 OK", text),
-                None => (
-                    "503 Service Unavailable",
-                    "daemon is stopping\n".to_string(),
-                ),
+    if !path_ok {
+        return send_answer(
+            &mut stream,
+            &small_answer("404 Not Found", "see /metrics\n"),
+        )
+        .await;
+    }
+    let (tx, rx) = oneshot::channel();
+    let snapshot = match driver.send(tx).await {
+        Ok(()) => rx.await.ok(),
+        Err(_) => None,
+    };
+    let Some(mut snapshot) = snapshot else {
+        let answer = small_answer("503 Service Unavailable", "daemon is stopping\n");
+        return send_answer(&mut stream, &answer).await;
+    };
+    if let Some(routes) = &routes {
+        snapshot.routes = Some(routes.metrics().await);
+    }
+    // HTTP/1.1 clients (Prometheus) get the body chunked, so a cut-off answer shows as one;
+    // HTTP/1.0 clients get it up to the connection's close.
+    let chunked = version != b"HTTP/1.0";
+    let head = format!(
+        "HTTP/1.1 200 OK\r\nContent-Type: text/plain; version=0.0.4; charset=utf-8\r\n{}Connection: close\r\n\r\n",
+        if chunked { "Transfer-Encoding: chunked\r\n" } else { "" }
+    );
+    if head_only {
+        return send_answer(&mut stream, head.as_bytes()).await;
+    }
+    // Rendering is O(sessions) and large (about 1.3 KB per session): off the runtime's thread,
+    // so a scrape never delays the driver's packets, and in chunks, so it never holds the
+    // whole text (13 MB at 10,000 sessions).
+    let (chunks_tx, mut chunks) = tokio::sync::mpsc::channel::<String>(4);
+    let render = tokio::task::spawn_blocking(move || {
+        render::render_streaming(&snapshot, move |chunk| {
+            chunks_tx.blocking_send(chunk).is_ok()
+        });
+    });
+    let sent = async {
+        stream.write_all(head.as_bytes()).await?;
+        while let Some(chunk) = chunks.recv().await {
+            if chunked {
+                stream
+                    .write_all(format!("{:x}\r\n", chunk.len()).as_bytes())
+                    .await?;
+                stream.write_all(chunk.as_bytes()).await?;
+                stream.write_all(b"\r\n").await?;
+            } else {
+                stream.write_all(chunk.as_bytes()).await?;
             }
         }
-    } else {
-        ("404 Not Found", "see /metrics\n".to_string())
+        if render.await.is_err() {
+            // Rendering failed: no last chunk, so the client sees the answer cut off.
+            return Err(std::io::Error::other("rendering /metrics failed"));
+        }
+        if chunked {
+            stream.write_all(b"0\r\n\r\n").await?;
+        }
+        stream.shutdown().await
     };
-    let response = format!(
-        "HTTP/1.1 {status}\r\nContent-Type: text/plain; version=0.0.4; charset=utf-8\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{}",
-        body.len(),
-        if head_only { "" } else { body.as_str() }
-    );
-    send_answer(&mut stream, response.as_bytes()).await
+    match tokio::time::timeout(crate::clients::ANSWER_TIMEOUT, sent).await {
+        Ok(result) => result,
+        Err(_) => Err(std::io::Error::new(
+            std::io::ErrorKind::TimedOut,
+            "client did not read its answer in time",
+        )),
+    }
+}
+
+/// A short answer with its length.
+fn small_answer(status: &str, body: &str) -> Vec<u8> {
+    format!(
+        "HTTP/1.1 {status}\r\nContent-Type: text/plain; version=0.0.4; charset=utf-8\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    )
+    .into_bytes()
 }
 
 #[cfg(test)]
@@ -142,17 +179,37 @@ mod tests {
         answer
     }
 
+    /// The body of a chunked answer; panics unless it ends with the last chunk.
+    fn dechunk(mut rest: &str) -> String {
+        let mut body = String::new();
+        loop {
+            let (size, after) = rest.split_once("\r\n").expect("chunk size line");
+            let size = usize::from_str_radix(size, 16).expect("hex size");
+            if size == 0 {
+                assert_eq!(after, "\r\n", "after the last chunk");
+                return body;
+            }
+            body.push_str(&after[..size]);
+            rest = after[size..].strip_prefix("\r\n").expect("chunk end");
+        }
+    }
+
     #[tokio::test]
     async fn get_head_and_hand_typed_requests() {
         let address = server().await;
+        // HTTP/1.1 (Prometheus): chunked, ending with the last (empty) chunk.
         let get = exchange(address, "GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n").await;
         assert!(get.starts_with("HTTP/1.1 200 OK\r\n"), "{get}");
-        let (head, body) = get.split_once("\r\n\r\n").expect("head and body");
+        let (head, chunked) = get.split_once("\r\n\r\n").expect("head and body");
+        assert!(head.contains("Transfer-Encoding: chunked"), "{head}");
+        let body = dechunk(chunked);
         assert!(body.contains("# TYPE bfd_sessions gauge"), "{body}");
-        assert!(
-            head.contains(&format!("Content-Length: {}", body.len())),
-            "{head}"
-        );
+
+        // HTTP/1.0: the body runs to the connection's close.
+        let get10 = exchange(address, "GET /metrics HTTP/1.0\r\n\r\n").await;
+        let (head10, body10) = get10.split_once("\r\n\r\n").expect("head and body");
+        assert!(!head10.contains("Transfer-Encoding"), "{head10}");
+        assert_eq!(body10, body);
 
         // HEAD: the same head, no body.
         let head_only = exchange(address, "HEAD /metrics HTTP/1.1\r\n\r\n").await;

@@ -1,4 +1,6 @@
-//! The Prometheus text exposition format, written straight into one `String`.
+//! The Prometheus text exposition format, written straight into a `String`: one document,
+//! or chunks handed on as they fill (a scrape of 10,000 sessions is 13 MB of text, which
+//! held whole would raise the daemon's peak memory by as much).
 //!
 //! The prometheus crate's registry hashes every label set into a child metric before encoding:
 //! at 10,000 sessions a scrape took 730 ms and tens of MB. Written directly, the same output
@@ -22,7 +24,12 @@ pub enum Kind {
 pub struct Exposition {
     out: String,
     pending_header: Option<(&'static str, &'static str, Kind)>,
+    /// Where full chunks go when streaming; it answers false once nobody reads them.
+    sink: Option<Box<dyn FnMut(String) -> bool + Send>>,
 }
+
+/// Streaming: the size at which a chunk is handed on.
+const CHUNK: usize = 64 * 1024;
 
 impl Exposition {
     /// An empty document with room for about `capacity` bytes.
@@ -30,6 +37,28 @@ impl Exposition {
         Exposition {
             out: String::with_capacity(capacity),
             pending_header: None,
+            sink: None,
+        }
+    }
+
+    /// A document handed to `sink` in chunks of about 64 KiB as it is written; once `sink`
+    /// answers false (the reader left) the rest is written nowhere.
+    pub fn streaming(sink: impl FnMut(String) -> bool + Send + 'static) -> Exposition {
+        Exposition {
+            out: String::with_capacity(CHUNK + 4096),
+            pending_header: None,
+            sink: Some(Box::new(sink)),
+        }
+    }
+
+    fn hand_on(&mut self) {
+        let Some(sink) = self.sink.as_mut() else {
+            return;
+        };
+        let chunk = std::mem::replace(&mut self.out, String::with_capacity(CHUNK + 4096));
+        if !sink(chunk) {
+            // Nobody reads any more: keep writing into a buffer that is cleared each time.
+            self.sink = Some(Box::new(|_| false));
         }
     }
 
@@ -65,10 +94,19 @@ impl Exposition {
             self.out.push('}');
         }
         let _ = writeln!(self.out, " {value}");
+        if self.sink.is_some() && self.out.len() >= CHUNK {
+            self.hand_on();
+        }
     }
 
-    /// The finished document.
-    pub fn finish(self) -> String {
+    /// The finished document; streaming, the last chunk goes to the sink and this is empty.
+    pub fn finish(mut self) -> String {
+        if self.sink.is_some() {
+            if !self.out.is_empty() {
+                self.hand_on();
+            }
+            return String::new();
+        }
         self.out
     }
 }
