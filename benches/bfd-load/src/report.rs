@@ -467,13 +467,25 @@ fn goals(results: &Results, reps: &BTreeMap<Key, (RunResult, usize)>) -> String 
             }
             _ => String::new(),
         };
+        // A running daemon is scraped and queried: the peak after the queries counts too,
+        // where the run recorded it.
+        let after = r.rss_peak_after_queries_kib.zip(r.base_rss_kib).map(|(peak, b)| {
+            peak.saturating_sub(b) as f64 * 1024.0 / k.1 as f64
+        });
+        let after_text = after.map_or_else(
+            || "; peak after the queries not recorded in this run".to_string(),
+            |a| format!("; {a:.0} B per session counting the peak after the queries (`/metrics`, `bfdctl peers`)"),
+        );
         row(
             "memory: < 1 KiB per session beyond a base < 10 MB",
             format!(
-                "{per:.0} B per session at {} sessions over the empty daemon, base {base:.1} MiB{slope}",
+                "{per:.0} B per session at {} sessions over the empty daemon, base {base:.1} MiB{slope}{after_text}",
                 k.1
             ),
-            Some(per < 1024.0 && base < 10.0 * 1e6 / (1024.0 * 1024.0)),
+            Some(
+                per.max(after.unwrap_or(0.0)) < 1024.0
+                    && base < 10.0 * 1e6 / (1024.0 * 1024.0),
+            ),
         );
     }
     for (n, limit) in [(1000usize, 5.0f64), (10_000, 50.0)] {

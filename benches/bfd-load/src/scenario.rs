@@ -157,6 +157,11 @@ pub struct RunResult {
     pub base_rss_kib: Option<u64>,
     /// (peak RSS - base) / sessions, bytes.
     pub rss_per_session_bytes: Option<f64>,
+    /// Peak RSS (VmHWM) after the operator queries (for bfdd a `/metrics` scrape and
+    /// `bfdctl peers`, which a running daemon serves all the time), KiB; absent in runs
+    /// before it was recorded.
+    #[serde(default)]
+    pub rss_peak_after_queries_kib: Option<u64>,
     /// Flaps of sessions never silenced, whole run after first Up: a session leaving Up, on
     /// either side, counted once until both sides are Up again.
     pub flaps: u64,
@@ -373,6 +378,7 @@ fn run_inner(spec: &RunSpec, bins: &Binaries, stop: &AtomicBool, r: &mut RunResu
         r.queries.push(q);
         daemon.ensure_running()?;
     }
+    r.rss_peak_after_queries_kib = procstat::memory(pid).ok().map(|m| m.hwm_kib);
     // Sessions a query knocked down come back before the detection test.
     let deadline = Instant::now() + spec.up_timeout;
     loop {
