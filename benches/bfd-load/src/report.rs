@@ -469,9 +469,10 @@ fn goals(results: &Results, reps: &BTreeMap<Key, (RunResult, usize)>) -> String 
         };
         // A running daemon is scraped and queried: the peak after the queries counts too,
         // where the run recorded it.
-        let after = r.rss_peak_after_queries_kib.zip(r.base_rss_kib).map(|(peak, b)| {
-            peak.saturating_sub(b) as f64 * 1024.0 / k.1 as f64
-        });
+        let after = r
+            .rss_peak_after_queries_kib
+            .zip(r.base_rss_kib)
+            .map(|(peak, b)| peak.saturating_sub(b) as f64 * 1024.0 / k.1 as f64);
         let after_text = after.map_or_else(
             || "; peak after the queries not recorded in this run".to_string(),
             |a| format!("; {a:.0} B per session counting the peak after the queries (`/metrics`, `bfdctl peers`)"),
