@@ -7,9 +7,14 @@ use anyhow::{Context, Result};
 use serde::{Deserialize, Serialize};
 
 /// CPU time of a process at one instant.
-#[derive(Clone, Copy, Debug, Default, Serialize, Deserialize, PartialEq)]
+#[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq)]
 #[serde(default)]
 pub struct CpuSample {
+    /// Per live thread: (tid, on-CPU ns, timeslices). Differences are taken per thread, so a
+    /// thread that exits between two samples (a tokio blocking thread idle for 10 s) does not
+    /// take the CPU it used before the first out of the difference.
+    #[serde(skip)]
+    pub threads: Vec<(u32, u64, u64)>,
     /// utime + stime from /proc/PID/stat, in seconds (clock-tick resolution, usually 10 ms).
     pub stat_s: f64,
     /// Sum of /proc/PID/task/*/schedstat on-CPU time in seconds (ns resolution), if available.
@@ -24,6 +29,9 @@ impl CpuSample {
     pub fn since(&self, earlier: &CpuSample) -> (f64, Option<f64>) {
         let stat = (self.stat_s - earlier.stat_s).max(0.0);
         let sched = match (self.sched_s, earlier.sched_s) {
+            _ if !self.threads.is_empty() => {
+                Some(self.per_thread_since(earlier, |&(_, ns, _)| ns) as f64 * 1e-9)
+            }
             (Some(a), Some(b)) => Some((a - b).max(0.0)),
             _ => None,
         };
@@ -32,7 +40,30 @@ impl CpuSample {
 
     /// Times the process's threads were put on a CPU between `earlier` and `self`.
     pub fn runs_since(&self, earlier: &CpuSample) -> Option<u64> {
+        if !self.threads.is_empty() {
+            return Some(self.per_thread_since(earlier, |&(_, _, runs)| runs));
+        }
         Some(self.sched_runs?.saturating_sub(earlier.sched_runs?))
+    }
+
+    /// Sum over the threads alive now of what `field` grew by since `earlier` (all of it for
+    /// a thread started since).
+    fn per_thread_since(
+        &self,
+        earlier: &CpuSample,
+        field: impl Fn(&(u32, u64, u64)) -> u64,
+    ) -> u64 {
+        self.threads
+            .iter()
+            .map(|now| {
+                let before = earlier
+                    .threads
+                    .iter()
+                    .find(|t| t.0 == now.0)
+                    .map_or(0, &field);
+                field(now).saturating_sub(before)
+            })
+            .sum()
     }
 }
 
@@ -81,11 +112,13 @@ pub fn cpu(pid: Option<u32>) -> Result<CpuSample> {
     let dir = proc_dir(pid);
     let [utime, stime] = stat_fields(&format!("{dir}/stat"), [14, 15])?;
     let stat_s = (utime + stime) as f64 / clock_ticks();
-    let sched = schedstat(&dir);
+    let threads = schedstat(&dir).unwrap_or_default();
+    let any = !threads.is_empty();
     Ok(CpuSample {
         stat_s,
-        sched_s: sched.map(|(ns, _)| ns as f64 * 1e-9),
-        sched_runs: sched.map(|(_, runs)| runs),
+        sched_s: any.then(|| threads.iter().map(|t| t.1).sum::<u64>() as f64 * 1e-9),
+        sched_runs: any.then(|| threads.iter().map(|t| t.2).sum()),
+        threads,
     })
 }
 
@@ -96,18 +129,23 @@ pub fn scheduling(pid: u32, tid: u32) -> Result<(u64, u64)> {
     Ok((policy, priority))
 }
 
-/// (on-CPU ns, timeslices) summed over the threads: the first and third schedstat fields.
-fn schedstat(dir: &str) -> Option<(u64, u64)> {
-    let (mut ns, mut runs) = (0u64, 0u64);
-    let mut any = false;
+/// Per thread (tid, on-CPU ns, timeslices): the first and third schedstat fields. A thread
+/// that exits while being read is left out.
+fn schedstat(dir: &str) -> Option<Vec<(u32, u64, u64)>> {
+    let mut threads = Vec::new();
     for t in std::fs::read_dir(format!("{dir}/task")).ok()?.flatten() {
-        let s = std::fs::read_to_string(t.path().join("schedstat")).ok()?;
+        let Some(tid) = t.file_name().to_str().and_then(|n| n.parse::<u32>().ok()) else {
+            continue;
+        };
+        let Ok(s) = std::fs::read_to_string(t.path().join("schedstat")) else {
+            continue;
+        };
         let mut f = s.split_whitespace();
-        ns += f.next()?.parse::<u64>().ok()?;
-        runs += f.nth(1)?.parse::<u64>().ok()?;
-        any = true;
+        let ns = f.next()?.parse::<u64>().ok()?;
+        let runs = f.nth(1)?.parse::<u64>().ok()?;
+        threads.push((tid, ns, runs));
     }
-    any.then_some((ns, runs))
+    Some(threads)
 }
 
 /// Memory of a process, in KiB.
@@ -145,6 +183,37 @@ mod tests {
     fn this_thread_is_not_real_time() {
         let pid = std::process::id();
         assert_eq!(scheduling(pid, pid).expect("own task stat"), (0, 0));
+    }
+
+    /// A thread that ran before the first sample and exits before the second (a tokio
+    /// blocking thread after a scrape) takes nothing out of the difference: before, its
+    /// whole CPU time was subtracted, hiding the work done meanwhile.
+    #[test]
+    fn a_thread_exiting_between_samples_hides_no_work() {
+        let spin = |d: std::time::Duration| {
+            let start = std::time::Instant::now();
+            let mut x = 0u64;
+            while start.elapsed() < d {
+                for i in 0..10_000u64 {
+                    x = x.wrapping_mul(31).wrapping_add(i);
+                }
+                std::hint::black_box(x);
+            }
+        };
+        let (go, exit) = std::sync::mpsc::channel::<()>();
+        let worker = std::thread::spawn(move || {
+            spin(std::time::Duration::from_millis(300));
+            let _ = exit.recv();
+        });
+        std::thread::sleep(std::time::Duration::from_millis(400));
+        let a = cpu(None).expect("sample");
+        spin(std::time::Duration::from_millis(100));
+        drop(go);
+        worker.join().expect("worker");
+        let b = cpu(None).expect("sample");
+        let (_, sched) = b.since(&a);
+        let sched = sched.expect("schedstat");
+        assert!(sched >= 0.08, "{sched} s between the samples");
     }
 
     #[test]
