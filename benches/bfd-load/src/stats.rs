@@ -42,9 +42,10 @@ impl Histogram {
         self.count
     }
 
-    /// Values at or above `v` (to bin resolution).
+    /// Values at or above `v` (to bin resolution: the bin edge nearest `v`; truncating would
+    /// take 1.0005 / 0.0005 = 2000.999... for bin 2000, and a bound half a bin too low).
     pub fn count_at_least(&self, v: f64) -> u64 {
-        let i = ((v / self.resolution) as usize).min(self.bins.len() - 1);
+        let i = ((v / self.resolution).round() as usize).min(self.bins.len() - 1);
         self.bins[i..].iter().sum()
     }
 
@@ -157,5 +158,18 @@ mod tests {
         assert_eq!((s.count, s.p50, s.p99, s.max), (3, 2.0, 3.0, 3.0));
         assert_eq!(Summary::exact(&[]), Summary::default());
         assert_eq!(median(&[5.0, 1.0, 9.0, 7.0]), Some(5.0));
+    }
+
+    /// A gap of exactly the interval plus a microsecond of path delay is inside the half-bin
+    /// tolerance at the top of the window; one a bin past it is outside.
+    #[test]
+    fn bounds_fall_on_the_nearest_bin_edge() {
+        let mut h = Histogram::new(0.0005, 4.0);
+        h.record(1.0 + 1e-5);
+        assert_eq!(h.count_at_least(1.0005), 0);
+        h.record(1.0006);
+        assert_eq!(h.count_at_least(1.0005), 1);
+        h.record(0.7493);
+        assert_eq!(h.count_below(0.7495), 1);
     }
 }
