@@ -92,7 +92,7 @@ pub struct WindowStats {
     pub tx: u64,
     /// Gaps between consecutive periodic packets of a session, over the negotiated interval.
     pub ratio: Histogram,
-    /// How far each ratio lies outside [0.75, 1.0], in intervals (0 inside).
+    /// How far each gap lies outside 75-100% of its own interval, in ms (0 inside).
     pub error: Histogram,
     /// The negotiated transmit interval of the daemon (the largest seen), seconds.
     pub interval_s: f64,
@@ -277,7 +277,7 @@ struct State_ {
     daemon_rx_us: Vec<u32>,
     local_up: Vec<bool>,
     flaps: FlapCounter,
-    last_gap_ts: Vec<f64>,
+    gaps: Gaps,
     /// When each session's last packet left: the kernel's transmit stamp for watched sessions,
     /// else the time its batch went to the kernel.
     last_tx_rt: Vec<f64>,
@@ -355,7 +355,7 @@ impl State_ {
             daemon_rx_us: vec![0; n],
             local_up: vec![false; n],
             flaps: FlapCounter::new(n),
-            last_gap_ts: vec![f64::NAN; n],
+            gaps: Gaps::new(n),
             last_tx_rt: vec![f64::NAN; n],
             kernel_stamped: vec![false; n],
             watched: vec![false; n],
@@ -533,14 +533,17 @@ impl State_ {
                 let _ = reply.send(self.snap.clone());
             }
             Command::BeginWindow => {
-                self.last_gap_ts.iter_mut().for_each(|t| *t = f64::NAN);
+                self.gaps.restart_all();
                 self.window = Some(Window {
                     started: net::now_rt(),
                     rx0: self.snap.rx,
                     tx0: self.snap.tx,
                     flaps0: self.snap.flaps_daemon + self.snap.flaps_local,
                     ratio: Histogram::new(0.0005, 4.0),
-                    error: Histogram::new(0.0005, 4.0),
+                    // 10 µs bins up to 10 s: a gap's error in its own interval's ms, so
+                    // that gaps of different intervals (a Poll, a re-Up) are not scaled by
+                    // the largest interval seen.
+                    error: Histogram::new(0.01, 10_000.0),
                     interval_s: 0.0,
                 });
             }
@@ -630,20 +633,20 @@ impl State_ {
             }
         }
         self.daemon_state[i] = new;
+        if new != up {
+            self.gaps.left_up(i);
+        }
         if self.silenced[i] && new != up && self.down_at[i].is_nan() {
             self.down_at[i] = d.ts;
             self.snap.detected += 1;
         }
         if let Some(w) = &mut self.window {
             if new == up && !packet.final_ && !self.silenced[i] {
-                let last = self.last_gap_ts[i];
-                self.last_gap_ts[i] = d.ts;
-                if !last.is_nan() {
-                    let interval = f64::from(packet.desired_min_tx.max(self.interval_us)) * 1e-6;
+                let interval = f64::from(packet.desired_min_tx.max(self.interval_us)) * 1e-6;
+                if let Some((ratio, error_ms)) = self.gaps.packet(i, d.ts, interval) {
                     w.interval_s = w.interval_s.max(interval);
-                    let r = (d.ts - last) / interval;
-                    w.ratio.record(r);
-                    w.error.record((r - 1.0).max(0.75 - r).max(0.0));
+                    w.ratio.record(ratio);
+                    w.error.record(error_ms);
                 }
             }
         }
@@ -736,9 +739,66 @@ impl FlapCounter {
     }
 }
 
+/// The gaps between each session's periodic packets while it is Up.
+struct Gaps {
+    last: Vec<f64>,
+}
+
+impl Gaps {
+    fn new(n: usize) -> Gaps {
+        Gaps {
+            last: vec![f64::NAN; n],
+        }
+    }
+
+    /// A window starts: no gap runs across its start.
+    fn restart_all(&mut self) {
+        self.last.iter_mut().for_each(|t| *t = f64::NAN);
+    }
+
+    /// Session `i` left Up: a gap that spans a time out of Up is no transmit interval.
+    fn left_up(&mut self, i: usize) {
+        self.last[i] = f64::NAN;
+    }
+
+    /// A periodic packet of session `i` at `ts` (s) with `interval` (s): the gap it ends, over
+    /// that interval, and how far it lies outside 75-100% of it, in ms (0 inside); `None` for
+    /// the first packet after Up or the window's start.
+    fn packet(&mut self, i: usize, ts: f64, interval: f64) -> Option<(f64, f64)> {
+        let last = std::mem::replace(&mut self.last[i], ts);
+        if last.is_nan() {
+            return None;
+        }
+        let ratio = (ts - last) / interval;
+        Some((
+            ratio,
+            (ratio - 1.0).max(0.75 - ratio).max(0.0) * interval * 1e3,
+        ))
+    }
+}
+
 #[cfg(test)]
 mod tests {
-    use super::FlapCounter;
+    use super::{FlapCounter, Gaps};
+
+    /// Errors are in each gap's own interval's ms, and no gap spans a time out of Up (before,
+    /// a 50 ms session's re-Up counted its Down time as a late packet, scaled by the largest
+    /// interval of the window).
+    #[test]
+    fn gaps_are_per_interval_and_never_span_a_down() {
+        let mut gaps = Gaps::new(1);
+        assert_eq!(gaps.packet(0, 10.0, 0.05), None);
+        let (ratio, error) = gaps.packet(0, 10.045, 0.05).expect("a gap");
+        assert!((ratio - 0.9).abs() < 1e-9 && error == 0.0);
+        let (_, late) = gaps.packet(0, 10.1, 0.05).expect("a gap");
+        assert!((late - 5.0).abs() < 1e-6, "{late} ms past");
+        gaps.left_up(0);
+        assert_eq!(gaps.packet(0, 14.0, 0.05), None, "a gap across the Down");
+        let (_, early) = gaps.packet(0, 14.9, 1.0).expect("a gap");
+        assert!((early - 0.0).abs() < 1e-9);
+        let (_, short) = gaps.packet(0, 15.4, 1.0).expect("a gap");
+        assert!((short - 250.0).abs() < 1e-6, "{short} ms short");
+    }
 
     #[test]
     fn a_flap_seen_on_both_sides_counts_once() {

@@ -480,7 +480,7 @@ fn window_figures(
         } else {
             0.0
         },
-        error_ms: Summary::from_histogram(&w.error, interval_ms),
+        error_ms: Summary::from_histogram(&w.error, 1.0),
     };
 }
 
