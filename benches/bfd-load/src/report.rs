@@ -396,19 +396,39 @@ fn goals(results: &Results, reps: &BTreeMap<Key, (RunResult, usize)>) -> String 
         );
     }
     for (iv, n) in [(300, 10_000), (50, 5_000)] {
-        let r = get(iv, n, 0);
-        let (measured, met) = match r {
-            Some(r) => (
-                format!(
-                    "{} flaps in {:.0} s held ({} in the whole run), {}",
-                    r.flaps_in_window,
-                    r.window_s,
-                    r.flaps,
-                    if r.ok { "run completed" } else { "run failed" }
+        // Every repeat of the size, each held the 60 s the goal asks.
+        let runs: Vec<&RunResult> = results
+            .runs
+            .iter()
+            .filter(|r| {
+                r.daemon == "bfdd"
+                    && r.realtime_priority.is_none()
+                    && r.sessions == n
+                    && r.interval_ms == iv as f64
+            })
+            .collect();
+        let (measured, met) = if runs.is_empty() {
+            ("-".into(), None)
+        } else {
+            let texts: Vec<String> = runs
+                .iter()
+                .map(|r| {
+                    format!(
+                        "{} flaps in {:.0} s held ({} in the whole run), {}",
+                        r.flaps_in_window,
+                        r.window_s,
+                        r.flaps,
+                        if r.ok { "run completed" } else { "run failed" }
+                    )
+                })
+                .collect();
+            (
+                texts.join("; "),
+                Some(
+                    runs.iter()
+                        .all(|r| r.ok && r.window_s >= 59.5 && r.flaps_in_window == 0),
                 ),
-                Some(r.ok && r.window_s > 0.0 && r.flaps_in_window == 0),
-            ),
-            None => ("-".into(), None),
+            )
         };
         row(
             &format!("{n} sessions at {iv} ms x 3 held, zero flaps"),
@@ -416,10 +436,24 @@ fn goals(results: &Results, reps: &BTreeMap<Key, (RunResult, usize)>) -> String 
             met,
         );
     }
-    let readies: Vec<(usize, f64)> = reps
+    // bfdd's runs of a size, every repeat: the goals below hold for each, not for the median.
+    let runs_of = |iv_ms: f64, n: usize| -> Vec<&RunResult> {
+        results
+            .runs
+            .iter()
+            .filter(|r| {
+                r.daemon == "bfdd"
+                    && r.realtime_priority.is_none()
+                    && r.sessions == n
+                    && r.interval_ms == iv_ms
+            })
+            .collect()
+    };
+    let readies: Vec<(usize, f64)> = results
+        .runs
         .iter()
-        .filter(|(k, _)| k.2 == 0)
-        .filter_map(|(k, (r, _))| r.ready_ms.map(|v| (k.1, v)))
+        .filter(|r| r.daemon == "bfdd" && r.realtime_priority.is_none())
+        .filter_map(|r| r.ready_ms.map(|v| (r.sessions, v)))
         .collect();
     if let Some(&(_, worst)) = readies.iter().max_by(|a, b| a.1.total_cmp(&b.1)) {
         let mut by_size: BTreeMap<usize, f64> = BTreeMap::new();
@@ -438,9 +472,21 @@ fn goals(results: &Results, reps: &BTreeMap<Key, (RunResult, usize)>) -> String 
         );
     }
     for (n, limit) in [(1000usize, 3.0f64), (10_000, 5.0)] {
-        let r = get(300, n, 0).or_else(|| get(50, n, 0));
-        let (measured, met) = match r.and_then(|r| r.all_up_ms) {
-            Some(ms) => (format!("{:.2} s", ms / 1e3), Some(ms / 1e3 < limit)),
+        let mut runs = runs_of(300.0, n);
+        if runs.is_empty() {
+            runs = runs_of(50.0, n);
+        }
+        let slowest = runs
+            .iter()
+            .filter_map(|r| r.all_up_ms)
+            .fold(None, |worst: Option<f64>, ms| {
+                Some(worst.map_or(ms, |w| w.max(ms)))
+            });
+        let (measured, met) = match slowest {
+            Some(ms) => (
+                format!("{:.2} s (slowest of {} runs)", ms / 1e3, runs.len()),
+                Some(ms / 1e3 < limit),
+            ),
             None => ("-".into(), None),
         };
         row(
@@ -490,7 +536,12 @@ fn goals(results: &Results, reps: &BTreeMap<Key, (RunResult, usize)>) -> String 
         );
     }
     for (n, limit) in [(1000usize, 5.0f64), (10_000, 50.0)] {
-        let check = get(300, n, 0).and_then(|r| query_ms(r, "bfdctl peers --check"));
+        let check = runs_of(300.0, n)
+            .iter()
+            .filter_map(|r| query_ms(r, "bfdctl peers --check"))
+            .fold(None, |worst: Option<f64>, ms| {
+                Some(worst.map_or(ms, |w| w.max(ms)))
+            });
         row(
             &format!("`bfdctl peers --check` under {limit:.0} ms at {n} sessions"),
             check.map_or("-".into(), |v| format!("{v:.1} ms")),
@@ -502,11 +553,13 @@ fn goals(results: &Results, reps: &BTreeMap<Key, (RunResult, usize)>) -> String 
         .filter(|(k, (r, _))| k.2 == 0 && r.ok)
         .map(|(_, (r, _))| r)
         .collect();
-    // Every run, repeats included, for the goals about every packet and every detection.
+    // Every run that held its window, repeats and failed runs included, for the goals about
+    // every packet and every detection: a run that failed later (a session never declared
+    // Down, say) still saw its packets.
     let mut every: Vec<&RunResult> = results
         .runs
         .iter()
-        .filter(|r| r.daemon == "bfdd" && r.ok && r.realtime_priority.is_none())
+        .filter(|r| r.daemon == "bfdd" && r.window_s > 0.0 && r.realtime_priority.is_none())
         .collect();
     every.sort_by(|a, b| {
         a.interval_ms
@@ -544,26 +597,39 @@ fn goals(results: &Results, reps: &BTreeMap<Key, (RunResult, usize)>) -> String 
             Some(outside.is_empty()),
         );
         // Detection.
-        let late: Vec<String> = every
+        let mut late: Vec<String> = every
             .iter()
-            .filter(|r| r.detection.overshoot_ms.max > 5.0)
+            .filter(|r| r.detection.detected < r.detection.silenced)
             .map(|r| {
-                let over = r
-                    .detection
-                    .samples
-                    .iter()
-                    .filter(|(_, sent, seen)| {
-                        (seen - sent) * 1e3 - r.detection.detect_time_ms > 5.0
-                    })
-                    .count();
                 format!(
-                    "{}: {over} of {} late, max +{} ms",
+                    "{}: {} of {} silenced sessions never declared Down",
                     size(r),
-                    r.detection.samples.len(),
-                    f(r.detection.overshoot_ms.max, 1)
+                    r.detection.silenced - r.detection.detected,
+                    r.detection.silenced
                 )
             })
             .collect();
+        late.extend(
+            every
+                .iter()
+                .filter(|r| r.detection.overshoot_ms.max > 5.0)
+                .map(|r| {
+                    let over = r
+                        .detection
+                        .samples
+                        .iter()
+                        .filter(|(_, sent, seen)| {
+                            (seen - sent) * 1e3 - r.detection.detect_time_ms > 5.0
+                        })
+                        .count();
+                    format!(
+                        "{}: {over} of {} late, max +{} ms",
+                        size(r),
+                        r.detection.samples.len(),
+                        f(r.detection.overshoot_ms.max, 1)
+                    )
+                }),
+        );
         let worst = every
             .iter()
             .map(|r| r.detection.overshoot_ms.max)
