@@ -395,18 +395,22 @@ fn goals(results: &Results, reps: &BTreeMap<Key, (RunResult, usize)>) -> String 
             met,
         );
     }
-    for (iv, n) in [(300, 10_000), (50, 5_000)] {
-        // Every repeat of the size, each held the 60 s the goal asks.
-        let runs: Vec<&RunResult> = results
+    // bfdd's runs of a size, every repeat: the goals below hold for each, not for the median.
+    let runs_of = |iv_ms: f64, n: usize| -> Vec<&RunResult> {
+        results
             .runs
             .iter()
             .filter(|r| {
                 r.daemon == "bfdd"
                     && r.realtime_priority.is_none()
                     && r.sessions == n
-                    && r.interval_ms == iv as f64
+                    && r.interval_ms == iv_ms
             })
-            .collect();
+            .collect()
+    };
+    for (iv, n) in [(300, 10_000), (50, 5_000)] {
+        // Every repeat of the size, each held the 60 s the goal asks.
+        let runs = runs_of(f64::from(iv), n);
         let (measured, met) = if runs.is_empty() {
             ("-".into(), None)
         } else {
@@ -436,19 +440,6 @@ fn goals(results: &Results, reps: &BTreeMap<Key, (RunResult, usize)>) -> String 
             met,
         );
     }
-    // bfdd's runs of a size, every repeat: the goals below hold for each, not for the median.
-    let runs_of = |iv_ms: f64, n: usize| -> Vec<&RunResult> {
-        results
-            .runs
-            .iter()
-            .filter(|r| {
-                r.daemon == "bfdd"
-                    && r.realtime_priority.is_none()
-                    && r.sessions == n
-                    && r.interval_ms == iv_ms
-            })
-            .collect()
-    };
     let readies: Vec<(usize, f64)> = results
         .runs
         .iter()
