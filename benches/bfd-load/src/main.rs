@@ -366,7 +366,7 @@ fn print_summary(r: &scenario::RunResult) {
     eprintln!(
         "  {} {} x {} ms: all Up {} ms, CPU {:.3}% ({:.2} µs/pkt, {:.0} pkt/s), RSS {} KiB, flaps {}, \
          tx ratio p50 {:.3} outside {:.2}%, detect p50 {:.0} ms / max {:.0} ms (of {:.0}; {} of {} \
-         from kernel stamps, {} stamps rejected), harness {:.1}%, harness rx drops {}",
+         from kernel stamps, {} stamps rejected), harness {:.1}%, harness rx drops {}, daemon rx drops {}",
         r.daemon,
         r.sessions,
         r.interval_ms,
@@ -386,6 +386,7 @@ fn print_summary(r: &scenario::RunResult) {
         r.detection.kernel_stamps_rejected,
         r.harness_cpu_pct,
         r.harness_rx_drops.map_or("-".into(), |n| n.to_string()),
+        r.daemon_rx_drops.map_or("-".into(), |n| n.to_string()),
     );
     for q in &r.queries {
         eprintln!(

@@ -192,6 +192,11 @@ pub struct RunResult {
     /// daemon's late packets or flaps.
     #[serde(default)]
     pub harness_rx_drops: Option<u64>,
+    /// The same on the daemon's side (UDP RcvbufErrors of its namespace over the run):
+    /// packets the daemon never read, which its CPU per packet does not cover and which can
+    /// pass for the harness's silence; absent in runs before it was recorded.
+    #[serde(default)]
+    pub daemon_rx_drops: Option<u64>,
 }
 
 /// The raw echo floor at one size.
@@ -268,6 +273,7 @@ fn run_inner(spec: &RunSpec, bins: &Binaries, stop: &AtomicBool, r: &mut RunResu
     // Declared first, dropped last: the namespaces outlive what runs in them.
     let topo = Topology::new(n).context("creating the namespaces")?;
     let rcvbuf_errors0 = udp_rcvbuf_errors(&topo.l);
+    let daemon_rcvbuf_errors0 = udp_rcvbuf_errors(&topo.d);
     let mut emu = Emulator::start(EmulatorConfig {
         sessions: n,
         interval: spec.interval,
@@ -419,6 +425,10 @@ fn run_inner(spec: &RunSpec, bins: &Binaries, stop: &AtomicBool, r: &mut RunResu
     let fin = emu.stop()?;
     daemon.stop();
     final_figures(r, &fin);
+    r.daemon_rx_drops = match (daemon_rcvbuf_errors0, udp_rcvbuf_errors(&topo.d)) {
+        (Some(a), Some(b)) => Some(b.saturating_sub(a)),
+        _ => None,
+    };
     r.harness_rx_drops = match (rcvbuf_errors0, udp_rcvbuf_errors(&topo.l)) {
         (Some(a), Some(b)) => Some(b.saturating_sub(a)),
         _ => None,
