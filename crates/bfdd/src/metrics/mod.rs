@@ -108,15 +108,18 @@ async fn answer(
             chunks_tx.blocking_send(chunk).is_ok()
         });
     });
+    // Each chunk in one write, its framing included, and no Nagle delay on the last short
+    // segment of each (a peer's delayed ACK would hold it for up to 40 ms).
+    let _ = stream.set_nodelay(true);
     let sent = async {
         stream.write_all(head.as_bytes()).await?;
         while let Some(chunk) = chunks.recv().await {
             if chunked {
-                stream
-                    .write_all(format!("{:x}\r\n", chunk.len()).as_bytes())
-                    .await?;
-                stream.write_all(chunk.as_bytes()).await?;
-                stream.write_all(b"\r\n").await?;
+                let mut framed = format!("{:x}\r\n", chunk.len()).into_bytes();
+                framed.reserve(chunk.len() + 2);
+                framed.extend_from_slice(chunk.as_bytes());
+                framed.extend_from_slice(b"\r\n");
+                stream.write_all(&framed).await?;
             } else {
                 stream.write_all(chunk.as_bytes()).await?;
             }
