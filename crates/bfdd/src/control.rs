@@ -301,13 +301,13 @@ impl ChunkWriter {
 
     fn new(out: tokio::sync::mpsc::Sender<Vec<u8>>) -> ChunkWriter {
         ChunkWriter {
-            buf: Vec::with_capacity(Self::CHUNK),
+            buf: Vec::with_capacity(Self::CHUNK + 4096),
             out,
         }
     }
 
     fn hand_on(&mut self) -> io::Result<()> {
-        let chunk = std::mem::replace(&mut self.buf, Vec::with_capacity(Self::CHUNK));
+        let chunk = std::mem::replace(&mut self.buf, Vec::with_capacity(Self::CHUNK + 4096));
         self.out
             .blocking_send(chunk)
             .map_err(|_| io::Error::from(io::ErrorKind::BrokenPipe))

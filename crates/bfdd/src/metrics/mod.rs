@@ -19,6 +19,8 @@ use crate::to_driver::ToDriver;
 
 /// Scrapes served at once (see [`crate::clients`]); Prometheus makes one at a time.
 const MAX_CLIENTS: usize = 8;
+/// How long a scrape waits for the driver's snapshot.
+const DRIVER_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Asks the driver for a snapshot.
 pub type SnapshotRequest = oneshot::Sender<Snapshot>;
@@ -77,21 +79,35 @@ async fn answer(
         )
         .await;
     }
-    let (tx, rx) = oneshot::channel();
-    let snapshot = match driver.send(tx).await {
-        Ok(()) => rx.await.ok(),
-        Err(_) => None,
+    // Bounded: a driver that stopped turning must not hold every scrape slot.
+    let snapshot = tokio::time::timeout(DRIVER_TIMEOUT, async {
+        let (tx, rx) = oneshot::channel();
+        driver.send(tx).await.ok()?;
+        let mut snapshot = rx.await.ok()?;
+        if let Some(routes) = &routes {
+            snapshot.routes = Some(routes.metrics().await);
+        }
+        Some(snapshot)
+    })
+    .await;
+    let snapshot = match snapshot {
+        Ok(Some(snapshot)) => snapshot,
+        Ok(None) => {
+            let answer = small_answer("503 Service Unavailable", "daemon is stopping\n");
+            return send_answer(&mut stream, &answer).await;
+        }
+        Err(_) => {
+            let answer = small_answer(
+                "503 Service Unavailable",
+                "the session driver did not answer in time\n",
+            );
+            return send_answer(&mut stream, &answer).await;
+        }
     };
-    let Some(mut snapshot) = snapshot else {
-        let answer = small_answer("503 Service Unavailable", "daemon is stopping\n");
-        return send_answer(&mut stream, &answer).await;
-    };
-    if let Some(routes) = &routes {
-        snapshot.routes = Some(routes.metrics().await);
-    }
     // HTTP/1.1 clients (Prometheus) get the body chunked, so a cut-off answer shows as one;
     // HTTP/1.0 clients get it up to the connection's close.
-    let chunked = version != b"HTTP/1.0";
+    // Only to a client that said HTTP/1.1 or later (RFC 9112 §6.1).
+    let chunked = version.starts_with(b"HTTP/1.") && version != b"HTTP/1.0";
     let head = format!(
         "HTTP/1.1 200 OK\r\nContent-Type: text/plain; version=0.0.4; charset=utf-8\r\n{}Connection: close\r\n\r\n",
         if chunked { "Transfer-Encoding: chunked\r\n" } else { "" }
@@ -222,6 +238,12 @@ mod tests {
         // Bare LF line endings, as typed into nc.
         let lf = exchange(address, "GET /metrics HTTP/1.0\n\n").await;
         assert!(lf.starts_with("HTTP/1.1 200 OK\r\n"), "{lf}");
+
+        // No version at all (typed into nc): never chunked, which only HTTP/1.1 may get.
+        let bare = exchange(address, "GET /metrics\r\n\r\n").await;
+        let (bare_head, bare_body) = bare.split_once("\r\n\r\n").expect("head and body");
+        assert!(!bare_head.contains("Transfer-Encoding"), "{bare_head}");
+        assert_eq!(bare_body, body);
 
         let other = exchange(address, "GET /other HTTP/1.1\r\n\r\n").await;
         assert!(other.starts_with("HTTP/1.1 404 Not Found\r\n"), "{other}");

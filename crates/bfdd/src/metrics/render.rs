@@ -364,6 +364,29 @@ mod tests {
         assert_eq!(chunks.concat(), whole);
     }
 
+    /// A reader that leaves stops the render: no further chunk is made.
+    #[test]
+    fn a_render_nobody_reads_stops() {
+        let snapshot = Snapshot {
+            sessions: (0..500)
+                .map(|i| {
+                    session(
+                        &format!("198.18.{}.{}", i / 250, 1 + i % 250),
+                        Some(State::Up),
+                    )
+                })
+                .collect(),
+            ..Snapshot::default()
+        };
+        let calls = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let counted = calls.clone();
+        super::render_streaming(&snapshot, move |_| {
+            counted.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            false
+        });
+        assert_eq!(calls.load(std::sync::atomic::Ordering::SeqCst), 1);
+    }
+
     #[test]
     fn series_follow_prometheus_naming_and_session_state() {
         let text = render(&Snapshot {

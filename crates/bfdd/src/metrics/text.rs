@@ -26,6 +26,8 @@ pub struct Exposition {
     pending_header: Option<(&'static str, &'static str, Kind)>,
     /// Where full chunks go when streaming; it answers false once nobody reads them.
     sink: Option<Box<dyn FnMut(String) -> bool + Send>>,
+    /// Nobody reads any more: the rest is not written at all.
+    stopped: bool,
 }
 
 /// Streaming: the size at which a chunk is handed on.
@@ -38,6 +40,7 @@ impl Exposition {
             out: String::with_capacity(capacity),
             pending_header: None,
             sink: None,
+            stopped: false,
         }
     }
 
@@ -48,6 +51,7 @@ impl Exposition {
             out: String::with_capacity(CHUNK + 4096),
             pending_header: None,
             sink: Some(Box::new(sink)),
+            stopped: false,
         }
     }
 
@@ -57,8 +61,8 @@ impl Exposition {
         };
         let chunk = std::mem::replace(&mut self.out, String::with_capacity(CHUNK + 4096));
         if !sink(chunk) {
-            // Nobody reads any more: keep writing into a buffer that is cleared each time.
-            self.sink = Some(Box::new(|_| false));
+            self.stopped = true;
+            self.out = String::new();
         }
     }
 
@@ -70,6 +74,9 @@ impl Exposition {
     /// One sample of the current family. Labels are written in the order given; callers pass
     /// them sorted by name, as Prometheus itself renders them.
     pub fn sample(&mut self, name: &str, labels: &[(&str, &str)], value: impl Display) {
+        if self.stopped {
+            return;
+        }
         if let Some((family, help, kind)) = self.pending_header.take() {
             let kind = match kind {
                 Kind::Counter => "counter",
@@ -102,7 +109,7 @@ impl Exposition {
     /// The finished document; streaming, the last chunk goes to the sink and this is empty.
     pub fn finish(mut self) -> String {
         if self.sink.is_some() {
-            if !self.out.is_empty() {
+            if !self.out.is_empty() && !self.stopped {
                 self.hand_on();
             }
             return String::new();
