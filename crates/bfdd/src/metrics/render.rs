@@ -334,19 +334,24 @@ mod tests {
         }
     }
 
+    /// `n` sessions Up, to distinct peers.
+    fn up_sessions(n: u32) -> Vec<SessionFigures> {
+        (0..n)
+            .map(|i| {
+                session(
+                    &format!("198.18.{}.{}", i / 250, 1 + i % 250),
+                    Some(State::Up),
+                )
+            })
+            .collect()
+    }
+
     /// Streamed, the text is the same as rendered whole, in chunks of about 64 KiB: a scrape
     /// never holds the whole text (13 MB at 10,000 sessions).
     #[test]
     fn streamed_text_is_the_whole_text_in_bounded_chunks() {
         let snapshot = Snapshot {
-            sessions: (0..500)
-                .map(|i| {
-                    session(
-                        &format!("198.18.{}.{}", i / 250, 1 + i % 250),
-                        Some(State::Up),
-                    )
-                })
-                .collect(),
+            sessions: up_sessions(500),
             dropped: vec![("ttl", 3)],
             frr_exporter: true,
             ..Snapshot::default()
@@ -368,14 +373,7 @@ mod tests {
     #[test]
     fn a_render_nobody_reads_stops() {
         let snapshot = Snapshot {
-            sessions: (0..500)
-                .map(|i| {
-                    session(
-                        &format!("198.18.{}.{}", i / 250, 1 + i % 250),
-                        Some(State::Up),
-                    )
-                })
-                .collect(),
+            sessions: up_sessions(500),
             ..Snapshot::default()
         };
         let calls = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
