@@ -30,7 +30,15 @@ impl CpuSample {
         let stat = (self.stat_s - earlier.stat_s).max(0.0);
         let sched = match (self.sched_s, earlier.sched_s) {
             _ if !self.threads.is_empty() => {
-                Some(self.per_thread_since(earlier, |&(_, ns, _)| ns) as f64 * 1e-9)
+                let live = self.per_thread_since(earlier, |&(_, ns, _)| ns) as f64 * 1e-9;
+                // A thread that exited in between (or lived only in between) took what it did
+                // meanwhile with it; utime + stime keeps the dead threads' time too, exact but
+                // for its rounding to ticks: beyond two ticks more, it is the figure.
+                Some(if stat > live + 2.0 / clock_ticks() {
+                    stat
+                } else {
+                    live
+                })
             }
             (Some(a), Some(b)) => Some((a - b).max(0.0)),
             _ => None,
@@ -214,6 +222,28 @@ mod tests {
         let (_, sched) = b.since(&a);
         let sched = sched.expect("schedstat");
         assert!(sched >= 0.08, "{sched} s between the samples");
+    }
+
+    /// A thread that works between the samples and exits before the second: its work is
+    /// gone from schedstat but kept in utime + stime, which then counts.
+    #[test]
+    fn a_thread_working_and_exiting_between_samples_still_counts() {
+        let a = cpu(None).expect("sample");
+        std::thread::spawn(|| {
+            let start = std::time::Instant::now();
+            let mut x = 0u64;
+            while start.elapsed() < std::time::Duration::from_millis(200) {
+                for i in 0..10_000u64 {
+                    x = x.wrapping_mul(31).wrapping_add(i);
+                }
+                std::hint::black_box(x);
+            }
+        })
+        .join()
+        .expect("worker");
+        let b = cpu(None).expect("sample");
+        let sched = b.since(&a).1.expect("schedstat");
+        assert!(sched >= 0.15, "{sched} s between the samples");
     }
 
     #[test]

@@ -192,9 +192,9 @@ pub struct RunResult {
     /// daemon's late packets or flaps.
     #[serde(default)]
     pub harness_rx_drops: Option<u64>,
-    /// The same on the daemon's side (UDP RcvbufErrors of its namespace over the run):
-    /// packets the daemon never read, which its CPU per packet does not cover and which can
-    /// pass for the harness's silence; absent in runs before it was recorded.
+    /// The same on the daemon's side (UDP RcvbufErrors of its namespace over the whole run,
+    /// bring-up and queries included): packets the daemon never read, which can pass for the
+    /// harness's silence; absent in runs before it was recorded.
     #[serde(default)]
     pub daemon_rx_drops: Option<u64>,
 }
