@@ -20,6 +20,9 @@ pub const ACCEPT_RETRY: Duration = Duration::from_millis(10);
 /// How long a client may take to read its answer (bfdctl and Prometheus read as fast as it
 /// comes).
 pub const ANSWER_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long a request waits for the driver (a snapshot, an answer): a driver that stopped
+/// turning must not hold every client slot.
+pub const DRIVER_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// A listening socket, Unix or TCP.
 pub trait Acceptor {
@@ -79,10 +82,16 @@ where
 /// [`ANSWER_TIMEOUT`] is given up on. A client that left already gets EPIPE, which only ends
 /// its task.
 pub async fn send_answer<W: AsyncWrite + Unpin>(writer: &mut W, answer: &[u8]) -> io::Result<()> {
-    let sent = async {
+    in_time(async {
         writer.write_all(answer).await?;
         writer.shutdown().await
-    };
+    })
+    .await
+}
+
+/// `sent`, the writing of an answer (whole or in chunks), given up on after
+/// [`ANSWER_TIMEOUT`].
+pub async fn in_time(sent: impl std::future::Future<Output = io::Result<()>>) -> io::Result<()> {
     match tokio::time::timeout(ANSWER_TIMEOUT, sent).await {
         Ok(result) => result,
         Err(_) => Err(io::Error::new(

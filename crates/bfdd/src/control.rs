@@ -13,7 +13,7 @@ use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::{UnixListener, UnixStream};
 use tokio::sync::{oneshot, watch};
 
-use crate::clients::serve_clients;
+use crate::clients::{serve_clients, DRIVER_TIMEOUT};
 use crate::heartbeat::Heartbeat;
 use crate::reload::Reloader;
 use crate::routes::RouteHandle;
@@ -50,10 +50,6 @@ impl Answer {
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(5);
 /// Clients served at once (see [`crate::clients`]).
 const MAX_CLIENTS: usize = 32;
-/// How long a request may wait for the driver. A driver that stopped turning must not pin
-/// every client slot: `ready` (answered here, and saying why the driver is not ready) has to
-/// get through.
-const DRIVER_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Binds the control socket, replacing a stale socket file from an earlier run, but not one
 /// a running daemon answers on: taking it over would leave that daemon without probes and
@@ -261,13 +257,7 @@ async fn answer(
         encode.await.map_err(io::Error::other)??;
         write.shutdown().await
     };
-    match tokio::time::timeout(crate::clients::ANSWER_TIMEOUT, sent).await {
-        Ok(result) => result,
-        Err(_) => Err(io::Error::new(
-            io::ErrorKind::TimedOut,
-            "client did not read its answer in time",
-        )),
-    }
+    crate::clients::in_time(sent).await
 }
 
 /// `peers`' answer written from the driver's figures one summary at a time: the same JSON as

@@ -12,15 +12,13 @@ use tokio::sync::oneshot;
 
 pub use render::render;
 
-use crate::clients::{send_answer, serve_clients};
+use crate::clients::{send_answer, serve_clients, DRIVER_TIMEOUT};
 use crate::routes::RouteHandle;
 use crate::status::Snapshot;
 use crate::to_driver::ToDriver;
 
 /// Scrapes served at once (see [`crate::clients`]); Prometheus makes one at a time.
 const MAX_CLIENTS: usize = 8;
-/// How long a scrape waits for the driver's snapshot.
-const DRIVER_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Asks the driver for a snapshot.
 pub type SnapshotRequest = oneshot::Sender<Snapshot>;
@@ -149,13 +147,7 @@ async fn answer(
         }
         stream.shutdown().await
     };
-    match tokio::time::timeout(crate::clients::ANSWER_TIMEOUT, sent).await {
-        Ok(result) => result,
-        Err(_) => Err(std::io::Error::new(
-            std::io::ErrorKind::TimedOut,
-            "client did not read its answer in time",
-        )),
-    }
+    crate::clients::in_time(sent).await
 }
 
 /// A short answer with its length.
