@@ -45,8 +45,17 @@ impl Client {
             .set_write_timeout(Some(remaining(deadline).max(Duration::from_millis(1))))
             .and_then(|()| stream.write_all(&line))
             .map_err(|e| self.io_error(&e))?;
-        let answer = self.read_line(&mut stream, deadline)?;
-        serde_json::from_slice(&answer).map_err(|e| Error::BadAnswer(e.to_string()))
+        let (answer, ended) = self.read_line(&mut stream, deadline)?;
+        serde_json::from_slice(&answer).map_err(|e| {
+            if !ended && e.is_eof() {
+                Error::CutShort {
+                    socket: self.socket_name(),
+                    bytes: answer.len(),
+                }
+            } else {
+                Error::BadAnswer(e.to_string())
+            }
+        })
     }
 
     /// Connects within the deadline: a daemon that stopped accepting leaves its listen queue
@@ -87,8 +96,13 @@ impl Client {
         }
     }
 
-    /// Reads up to the first newline (or end of stream), never past `deadline`.
-    fn read_line(&self, stream: &mut UnixStream, deadline: Instant) -> Result<Vec<u8>, Error> {
+    /// Reads up to the first newline (or end of stream), never past `deadline`; and whether
+    /// the newline came (bfdd ends every whole answer with one).
+    fn read_line(
+        &self,
+        stream: &mut UnixStream,
+        deadline: Instant,
+    ) -> Result<(Vec<u8>, bool), Error> {
         let mut answer = Vec::new();
         let mut chunk = [0u8; 8192];
         loop {
@@ -105,13 +119,13 @@ impl Client {
                         socket: self.socket_name(),
                     })
                 }
-                // A final line without its newline is still a line.
-                Ok(0) => return Ok(answer),
+                // A final line without its newline is still a line, if it is whole.
+                Ok(0) => return Ok((answer, false)),
                 Ok(n) => {
                     let got = &chunk[..n];
                     if let Some(end) = got.iter().position(|&b| b == b'\n') {
                         answer.extend_from_slice(&got[..end]);
-                        return Ok(answer);
+                        return Ok((answer, true));
                     }
                     answer.extend_from_slice(got);
                     if answer.len() > MAX_RESPONSE_LEN {

@@ -46,6 +46,14 @@ pub enum Error {
         /// Socket path.
         socket: String,
     },
+    /// bfdd closed the connection in mid-answer.
+    #[error("bfdd at {socket} stopped its answer after {bytes} bytes (a reload changed the peers, or bfdd is stopping or stuck: see its log; ask again)")]
+    CutShort {
+        /// Socket path.
+        socket: String,
+        /// What arrived.
+        bytes: usize,
+    },
     /// No answer within `--timeout`.
     #[error("bfdd at {socket} did not answer within {timeout} (is it hung? check its log, or raise --timeout)")]
     Timeout {

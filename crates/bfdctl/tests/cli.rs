@@ -21,6 +21,8 @@ enum Behave {
     Answer(String, Duration),
     /// Read the request, then close without writing.
     Close,
+    /// Read the request, write this (no newline), then close: an answer cut short.
+    Cut(String),
     /// Read the request, then hold the connection open this long without answering.
     Hang(Duration),
 }
@@ -56,6 +58,9 @@ impl FakeBfdd {
                         let _ = stream.write_all(format!("{text}\n").as_bytes());
                     }
                     Behave::Close => drop(stream),
+                    Behave::Cut(text) => {
+                        let _ = stream.write_all(text.as_bytes());
+                    }
                     Behave::Hang(d) => {
                         thread::sleep(d);
                         drop(stream);
@@ -371,6 +376,28 @@ fn no_answer_exits_2_after_timeout() {
             bfdd.path.display()
         )
     );
+}
+
+/// bfdd stops writing `peers` when a reload changes the peers mid-answer: bfdctl says the
+/// answer was cut short and to ask again, not that it cannot understand bfdd.
+#[test]
+fn answer_cut_short_exits_2_saying_so() {
+    let whole = serde_json::to_string(&two_peers("up")).unwrap();
+    let bfdd = FakeBfdd::start(vec![Behave::Cut(whole[..whole.len() / 2].to_string())]);
+    let o = run(&bfdd.path, &["peers", "--check"]);
+    assert_eq!(o.status.code(), Some(2));
+    assert_eq!(
+        stderr(&o),
+        format!(
+            "bfdctl: bfdd at {} stopped its answer after {} bytes (a reload changed the peers, or bfdd is stopping or stuck: see its log; ask again)\n",
+            bfdd.path.display(),
+            whole.len() / 2
+        )
+    );
+    // A whole answer without its newline is still an answer.
+    let bfdd = FakeBfdd::start(vec![Behave::Cut(whole)]);
+    let o = run(&bfdd.path, &["peers", "--check"]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
 }
 
 #[test]
