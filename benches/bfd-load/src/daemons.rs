@@ -496,16 +496,43 @@ fn http_get(addr: &str, path: &str) -> Result<String> {
     Ok(body.to_string())
 }
 
-/// Peak RSS (KiB) of the daemon with no sessions at all, one second after start: its fixed
-/// base, subtracted to get the memory per session.
-pub fn baseline_rss(kind: DaemonKind, bins: &Binaries) -> Result<u64> {
+/// A daemon's fixed base: its peak RSS with no sessions at all.
+#[derive(Clone, Copy, Debug)]
+pub struct BaselineRss {
+    /// One second after start, KiB.
+    pub kib: u64,
+    /// After the operator queries of a run (`query_samples` of each), KiB: answering them
+    /// costs a fixed part too (the code that serves them paged in, buffers of a fixed size),
+    /// which is not the sessions'.
+    pub after_queries_kib: Option<u64>,
+}
+
+/// The fixed base, subtracted to get the memory per session.
+pub fn baseline_rss(
+    kind: DaemonKind,
+    bins: &Binaries,
+    query_samples: usize,
+) -> Result<BaselineRss> {
     let ns = Netns::new("load-base")?;
     let mut d = Daemon::spawn(kind, &ns, 0, Duration::from_millis(300), 3, None, bins)?;
     std::thread::sleep(Duration::from_secs(1));
     d.ensure_running()?;
-    let m = crate::procstat::memory(d.pid()?)?;
+    let pid = d.pid()?;
+    let m = crate::procstat::memory(pid)?;
+    for name in d.query_names(bins) {
+        // With no sessions `bfdctl peers --check` fails by design; the answer is what counts.
+        let _ = d.time_query(name, bins, query_samples);
+    }
+    let after = d
+        .ensure_running()
+        .ok()
+        .and_then(|()| crate::procstat::memory(pid).ok())
+        .map(|m| m.hwm_kib);
     d.stop();
-    Ok(m.hwm_kib)
+    Ok(BaselineRss {
+        kib: m.hwm_kib,
+        after_queries_kib: after,
+    })
 }
 
 #[cfg(test)]

@@ -30,7 +30,7 @@ use std::time::Duration;
 use anyhow::{bail, Context, Result};
 use clap::{Args, Parser, Subcommand};
 
-use crate::daemons::DaemonKind;
+use crate::daemons::{BaselineRss, DaemonKind};
 use crate::report::{Host, Results};
 use crate::scenario::RunSpec;
 
@@ -270,10 +270,20 @@ fn run_cmd(a: &RunArgs) -> Result<bool> {
     );
     if !a.no_baseline {
         for d in &a.daemon {
-            match daemons::baseline_rss(*d, &bins) {
-                Ok(kib) => {
-                    eprintln!("baseline {}: peak RSS {kib} KiB with no sessions", d.name());
-                    results.baselines_kib.insert(d.name().into(), kib);
+            match daemons::baseline_rss(*d, &bins, a.query_samples) {
+                Ok(base) => {
+                    eprintln!(
+                        "baseline {}: peak RSS {} KiB with no sessions, {} KiB after the queries",
+                        d.name(),
+                        base.kib,
+                        base.after_queries_kib.map_or("-".into(), |k| k.to_string())
+                    );
+                    results.baselines_kib.insert(d.name().into(), base.kib);
+                    if let Some(k) = base.after_queries_kib {
+                        results
+                            .baselines_after_queries_kib
+                            .insert(d.name().into(), k);
+                    }
                 }
                 Err(e) => eprintln!("warning: baseline of {} failed: {e:#}", d.name()),
             }
@@ -330,7 +340,13 @@ fn run_cmd(a: &RunArgs) -> Result<bool> {
                         rep + 1
                     );
                     let version = results.versions.get(d.name()).cloned().unwrap_or_default();
-                    let base = results.baselines_kib.get(d.name()).copied();
+                    let base = results.baselines_kib.get(d.name()).map(|&kib| BaselineRss {
+                        kib,
+                        after_queries_kib: results
+                            .baselines_after_queries_kib
+                            .get(d.name())
+                            .copied(),
+                    });
                     let r = scenario::run(&spec, &bins, &version, base, &stop);
                     print_summary(&r);
                     all_ok &= r.ok;

@@ -66,6 +66,9 @@ pub struct Results {
     pub versions: BTreeMap<String, String>,
     /// Peak RSS of each daemon with no sessions, KiB.
     pub baselines_kib: BTreeMap<String, u64>,
+    /// The same after the operator queries, KiB; absent in results before it was recorded.
+    #[serde(default)]
+    pub baselines_after_queries_kib: BTreeMap<String, u64>,
     /// Every run, in order.
     pub runs: Vec<RunResult>,
     /// The echo floor per size.
@@ -103,6 +106,9 @@ impl Results {
             }
             for (k, v) in r.baselines_kib {
                 first.baselines_kib.entry(k).or_insert(v);
+            }
+            for (k, v) in r.baselines_after_queries_kib {
+                first.baselines_after_queries_kib.entry(k).or_insert(v);
             }
         }
         first
@@ -542,15 +548,24 @@ fn goals(results: &Results, reps: &BTreeMap<Key, (RunResult, usize)>) -> String 
             _ => String::new(),
         };
         // A running daemon is scraped and queried: the peak after the queries counts too,
-        // where the run recorded it.
+        // where the run recorded it, over the empty daemon queried alike where that was
+        // recorded (answering has a fixed cost of its own).
+        let queried_base = r.base_rss_after_queries_kib.or(r.base_rss_kib);
         let after = r
             .rss_peak_after_queries_kib
-            .zip(r.base_rss_kib)
+            .zip(queried_base)
             .map(|(peak, b)| peak.saturating_sub(b) as f64 * 1024.0 / k.1 as f64);
         let after_text = after.map_or_else(
             || "; peak after the queries not recorded in this run".to_string(),
-            |a| format!("; {a:.0} B per session counting the peak after the queries (`/metrics`, `bfdctl peers`)"),
+            |a| {
+                let over = match r.base_rss_after_queries_kib {
+                    Some(b) => format!("over the empty daemon queried alike ({:.1} MiB)", b as f64 / 1024.0),
+                    None => "over the empty daemon not queried".to_string(),
+                };
+                format!("; {a:.0} B per session counting the peak after the queries (`/metrics`, `bfdctl peers`) {over}")
+            },
         );
+        let queried_base_mib = queried_base.unwrap_or(0) as f64 / 1024.0;
         row(
             "memory: < 1 KiB per session beyond a base < 10 MB",
             format!(
@@ -559,7 +574,7 @@ fn goals(results: &Results, reps: &BTreeMap<Key, (RunResult, usize)>) -> String 
             ),
             Some(
                 per.max(after.unwrap_or(0.0)) < 1024.0
-                    && base < 10.0 * 1e6 / (1024.0 * 1024.0),
+                    && base.max(queried_base_mib) < 10.0 * 1e6 / (1024.0 * 1024.0),
             ),
         );
     }

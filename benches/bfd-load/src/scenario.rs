@@ -8,7 +8,7 @@ use anyhow::{bail, Context, Result};
 use bfdd_integration::{Process, TestDir};
 use serde::{Deserialize, Serialize};
 
-use crate::daemons::{Binaries, Daemon, DaemonKind, QueryTime, TransmitTiming};
+use crate::daemons::{BaselineRss, Binaries, Daemon, DaemonKind, QueryTime, TransmitTiming};
 use crate::emulator::{Emulator, EmulatorConfig, Final, WindowStats};
 use crate::floor::Generator;
 use crate::procstat::{self, CpuSample};
@@ -155,6 +155,9 @@ pub struct RunResult {
     pub rss_kib: u64,
     /// Peak RSS with no sessions, KiB.
     pub base_rss_kib: Option<u64>,
+    /// The same after the operator queries, KiB; absent in runs before it was recorded.
+    #[serde(default)]
+    pub base_rss_after_queries_kib: Option<u64>,
     /// (peak RSS - base) / sessions, bytes.
     pub rss_per_session_bytes: Option<f64>,
     /// Peak RSS (VmHWM) after the operator queries (for bfdd a `/metrics` scrape and
@@ -249,7 +252,7 @@ pub fn run(
     spec: &RunSpec,
     bins: &Binaries,
     version: &str,
-    base_rss_kib: Option<u64>,
+    base: Option<BaselineRss>,
     stop: &AtomicBool,
 ) -> RunResult {
     let mut r = RunResult {
@@ -258,7 +261,8 @@ pub fn run(
         sessions: spec.sessions,
         interval_ms: spec.interval.as_secs_f64() * 1e3,
         multiplier: spec.multiplier,
-        base_rss_kib,
+        base_rss_kib: base.map(|b| b.kib),
+        base_rss_after_queries_kib: base.and_then(|b| b.after_queries_kib),
         ..RunResult::default()
     };
     match run_inner(spec, bins, stop, &mut r) {
