@@ -20,9 +20,14 @@ pub const ACCEPT_RETRY: Duration = Duration::from_millis(10);
 /// How long a client may take to read its answer (bfdctl and Prometheus read as fast as it
 /// comes).
 pub const ANSWER_TIMEOUT: Duration = Duration::from_secs(10);
-/// How long a request waits for the driver (a snapshot, an answer): a driver that stopped
+/// How long a request waits for the driver (figures, an answer): a driver that stopped
 /// turning must not hold every client slot.
 pub const DRIVER_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Large answers (`/metrics`, `bfdctl peers`) are handed to the client in pieces of about
+/// this size, one waiting while the one before is written: what such an answer holds at a
+/// time, beside the figures it is written from.
+pub const ANSWER_CHUNK: usize = 32 * 1024;
 
 /// A listening socket, Unix or TCP.
 pub trait Acceptor {

@@ -13,37 +13,26 @@ use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::{UnixListener, UnixStream};
 use tokio::sync::{oneshot, watch};
 
-use crate::clients::{serve_clients, DRIVER_TIMEOUT};
+use crate::clients::{serve_clients, ANSWER_CHUNK, DRIVER_TIMEOUT};
+use crate::figures::{Cut, DriverFigures, FiguresRequest, PeerFigures};
 use crate::heartbeat::Heartbeat;
 use crate::reload::Reloader;
 use crate::routes::RouteHandle;
-use crate::status::{self, SessionFigures};
+use crate::status;
 use crate::to_driver::ToDriver;
 
 /// A request on its way to the driver, with the way back.
 pub type ControlRequest = (Request, oneshot::Sender<Answer>);
 
-/// The driver's answer to a request.
+/// The answer to a request.
 #[derive(Debug)]
 pub enum Answer {
     /// Complete.
     Done(Response),
-    /// `peers`: each session's figures, written out here rather than on the driver's thread
-    /// (at thousands of sessions that formatting would hold back the driver's packets).
-    Peers(Vec<SessionFigures>),
-}
-
-impl Answer {
-    /// The answer as a [`Response`]; sent, `peers` is written straight from the figures.
-    #[cfg(test)]
-    fn into_response(self) -> Response {
-        match self {
-            Answer::Done(response) => response,
-            Answer::Peers(figures) => Response::Peers {
-                peers: figures.iter().map(status::summary).collect(),
-            },
-        }
-    }
+    /// `peers`: written here from the driver's figures, taken a chunk at a time as the answer
+    /// is written (at thousands of sessions, formatting on the driver's thread would hold back
+    /// its packets, and a copy of every session's figures at once the daemon's memory).
+    Peers(DriverFigures),
 }
 
 /// How long a client may take to send its request line.
@@ -168,6 +157,7 @@ impl Readiness {
 pub async fn serve(
     listener: UnixListener,
     driver: ToDriver<ControlRequest>,
+    figures: ToDriver<FiguresRequest>,
     reloader: Reloader,
     ready: Readiness,
     routes: Option<RouteHandle>,
@@ -176,6 +166,7 @@ pub async fn serve(
         answer(
             stream,
             driver.clone(),
+            figures.clone(),
             reloader.clone(),
             ready.clone(),
             routes.clone(),
@@ -187,6 +178,7 @@ pub async fn serve(
 async fn answer(
     stream: UnixStream,
     driver: ToDriver<ControlRequest>,
+    figures: ToDriver<FiguresRequest>,
     reloader: Reloader,
     ready: Readiness,
     routes: Option<RouteHandle>,
@@ -223,6 +215,11 @@ async fn answer(
                     )),
                 }
             }
+            Ok(Request::Peers) => match DriverFigures::start(figures).await {
+                Ok(peers) => Answer::Peers(peers),
+                Err(Cut::Late) => error(driver_late()),
+                Err(cut) => error(cut.to_string()),
+            },
             Ok(request) => {
                 let ask = async {
                     let (tx, rx) = oneshot::channel();
@@ -239,11 +236,11 @@ async fn answer(
     // Thousands of sessions make a large answer: encoded off the runtime's thread, so the
     // driver's timers do not wait for it, and handed on in chunks as the client reads, so it
     // is never held whole (2 MB at 10,000 sessions, beside their summaries).
-    let (chunks_tx, mut chunks) = tokio::sync::mpsc::channel::<Vec<u8>>(4);
+    let (chunks_tx, mut chunks) = tokio::sync::mpsc::channel::<Vec<u8>>(1);
     let encode = tokio::task::spawn_blocking(move || {
         let mut out = ChunkWriter::new(chunks_tx);
         let written = match &answer {
-            Answer::Peers(figures) => serde_json::to_writer(&mut out, &PeersAnswer(figures)),
+            Answer::Peers(peers) => serde_json::to_writer(&mut out, &PeersAnswer(peers)),
             Answer::Done(response) => serde_json::to_writer(&mut out, response),
         };
         written
@@ -261,16 +258,32 @@ async fn answer(
 }
 
 /// `peers`' answer written from the driver's figures one summary at a time: the same JSON as
-/// `Response::Peers`, without a summary of every session held at once.
-struct PeersAnswer<'a>(&'a [SessionFigures]);
+/// `Response::Peers`, without a summary of every session held at once. Figures that cannot
+/// all be had (see [`PeerFigures`]) fail it: the client gets an answer cut short.
+struct PeersAnswer<'a, P: ?Sized>(&'a P);
 
-impl serde::Serialize for PeersAnswer<'_> {
+impl<P: PeerFigures + ?Sized> serde::Serialize for PeersAnswer<'_, P> {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        use serde::ser::SerializeMap;
-        struct Summaries<'a>(&'a [SessionFigures]);
-        impl serde::Serialize for Summaries<'_> {
+        use serde::ser::{Error, SerializeMap, SerializeSeq};
+        struct Summaries<'a, P: ?Sized>(&'a P);
+        impl<P: PeerFigures + ?Sized> serde::Serialize for Summaries<'_, P> {
             fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-                serializer.collect_seq(self.0.iter().map(status::summary))
+                let mut seq = serializer.serialize_seq(Some(self.0.total()))?;
+                let mut failed = None;
+                let passed = self.0.for_each_chunk(&mut |chunk| {
+                    for figures in chunk {
+                        if let Err(e) = seq.serialize_element(&status::summary(figures)) {
+                            failed = Some(e);
+                            return Err(Cut::Gone);
+                        }
+                    }
+                    Ok(())
+                });
+                if let Some(e) = failed {
+                    return Err(e);
+                }
+                passed.map_err(S::Error::custom)?;
+                seq.end()
             }
         }
         let mut map = serializer.serialize_map(Some(2))?;
@@ -280,24 +293,22 @@ impl serde::Serialize for PeersAnswer<'_> {
     }
 }
 
-/// Hands what is written on in chunks of about 64 KiB; fails once nobody reads them.
+/// Hands what is written on in chunks of about [`ANSWER_CHUNK`]; fails once nobody reads them.
 struct ChunkWriter {
     buf: Vec<u8>,
     out: tokio::sync::mpsc::Sender<Vec<u8>>,
 }
 
 impl ChunkWriter {
-    const CHUNK: usize = 64 * 1024;
-
     fn new(out: tokio::sync::mpsc::Sender<Vec<u8>>) -> ChunkWriter {
         ChunkWriter {
-            buf: Vec::with_capacity(Self::CHUNK + 4096),
+            buf: Vec::with_capacity(ANSWER_CHUNK + 4096),
             out,
         }
     }
 
     fn hand_on(&mut self) -> io::Result<()> {
-        let chunk = std::mem::replace(&mut self.buf, Vec::with_capacity(Self::CHUNK + 4096));
+        let chunk = std::mem::replace(&mut self.buf, Vec::with_capacity(ANSWER_CHUNK + 4096));
         self.out
             .blocking_send(chunk)
             .map_err(|_| io::Error::from(io::ErrorKind::BrokenPipe))
@@ -313,7 +324,7 @@ impl ChunkWriter {
 impl io::Write for ChunkWriter {
     fn write(&mut self, data: &[u8]) -> io::Result<usize> {
         self.buf.extend_from_slice(data);
-        if self.buf.len() >= Self::CHUNK {
+        if self.buf.len() >= ANSWER_CHUNK {
             self.hand_on()?;
         }
         Ok(data.len())
@@ -434,6 +445,26 @@ mod tests {
         driver: mpsc::Sender<ControlRequest>,
         routes: Option<RouteHandle>,
     ) -> Server {
+        let (figures_tx, figures_rx) = mpsc::channel(1);
+        // Held, never read: a driver that does not answer `peers`.
+        tokio::spawn(async move {
+            let _held = figures_rx;
+            std::future::pending::<()>().await
+        });
+        server_with_figures(
+            name,
+            driver,
+            ToDriver::new(figures_tx, std::thread::current()),
+            routes,
+        )
+    }
+
+    fn server_with_figures(
+        name: &str,
+        driver: mpsc::Sender<ControlRequest>,
+        figures: ToDriver<FiguresRequest>,
+        routes: Option<RouteHandle>,
+    ) -> Server {
         let dir = std::env::temp_dir().join(format!("bfdd-control-{name}-{}", std::process::id()));
         let path = dir.join("control.sock");
         let listener = UnixListener::from_std(bind(&path).expect("bind")).expect("listener");
@@ -445,7 +476,7 @@ mod tests {
             dir.join("bfdd.toml"),
             ToDriver::new(reload_tx, std::thread::current()),
         );
-        tokio::spawn(serve(listener, driver, reloader, ready, routes));
+        tokio::spawn(serve(listener, driver, figures, reloader, ready, routes));
         Server { dir, path }
     }
 
@@ -493,55 +524,60 @@ mod tests {
     }
 
     /// `peers` written from the figures is the JSON of `Response::Peers`, and a large answer
-    /// arrives whole through the chunks.
+    /// arrives whole through the chunks, of the driver's figures and of the text.
     #[tokio::test]
     async fn peers_answer_is_response_peers_written_in_chunks() {
-        let figures: Vec<SessionFigures> = (0..2000)
-            .map(|i| SessionFigures {
-                id: i,
-                peer: format!("198.18.{}.{}", i / 250, 1 + i % 250)
-                    .parse()
-                    .expect("address"),
-                local: Some("198.51.100.1".parse().expect("address")),
-                interface: (i % 2 == 0).then(|| "net1".into()),
-                multihop: i % 3 == 0,
-                state: Some((bfd_core::State::Up, bfd_core::Diagnostic::NoDiagnostic)),
-                in_state: Some(Duration::from_secs(u64::from(i))),
-                state_changes: [0; 4],
-                tx_packets: 0,
-                send_errors: 0,
-                rx_packets: 0,
-                detection_time: None,
-                tx_interval: None,
-            })
-            .collect();
-        let expected =
-            serde_json::to_string(&Answer::Peers(figures.clone()).into_response()).expect("encode");
+        let figures = crate::figures::test_figures(2000);
+        let expected = serde_json::to_string(&Response::Peers {
+            peers: figures.iter().map(status::summary).collect(),
+        })
+        .expect("encode");
         assert_eq!(
             serde_json::to_string(&PeersAnswer(&figures)).expect("encode"),
             expected
         );
-        let (driver_tx, mut driver_rx) = mpsc::channel::<ControlRequest>(4);
-        tokio::spawn(async move {
-            while let Some((_, reply)) = driver_rx.recv().await {
-                let _ = reply.send(Answer::Peers(figures.clone()));
-            }
-        });
-        let server = server("peers-chunks", driver_tx, None);
+        let (driver_tx, _driver_rx) = mpsc::channel::<ControlRequest>(4);
+        let source = crate::figures::test_driver(figures, Default::default(), None);
+        let server = server_with_figures("peers-chunks", driver_tx, source, None);
         let line = answer_within(
             ask(&server.path, &Request::Peers).await,
             Duration::from_secs(10),
         )
         .await;
-        assert!(line.len() > 2 * ChunkWriter::CHUNK, "{} bytes", line.len());
+        assert!(line.len() > 2 * ANSWER_CHUNK, "{} bytes", line.len());
         assert_eq!(line.trim_end(), expected);
+    }
+
+    /// A reload that changes the peers while `peers` is being written cuts the answer short
+    /// (no newline, not JSON) rather than mixing two configurations in one list.
+    #[tokio::test]
+    async fn peers_changed_in_mid_answer_cut_it_short() {
+        let (driver_tx, _driver_rx) = mpsc::channel::<ControlRequest>(4);
+        let source = crate::figures::test_driver(
+            crate::figures::test_figures(2000),
+            Default::default(),
+            Some(1),
+        );
+        let server = server_with_figures("peers-cut", driver_tx, source, None);
+        let line = answer_within(
+            ask(&server.path, &Request::Peers).await,
+            Duration::from_secs(10),
+        )
+        .await;
+        assert!(!line.ends_with('\n'), "{line}");
+        assert!(serde_json::from_str::<Response>(&line).is_err());
+        assert!(
+            line.starts_with(r#"{"response":"peers","peers":[{"#),
+            "{line}"
+        );
     }
 
     /// A driver that stopped answering holds a request only for DRIVER_TIMEOUT: the client
     /// gets an error, and a crowd of such requests does not keep `ready` from its answer.
     #[tokio::test(start_paused = true)]
     async fn requests_to_a_driver_that_stopped_answering_end_with_an_error() {
-        // Held, never read: the first request queues, the rest wait to queue.
+        // Held, never read, like `server`'s figures channel, which `peers` takes: the first
+        // request queues, the rest wait to queue.
         let (driver_tx, _driver_rx) = mpsc::channel::<ControlRequest>(1);
         let server = server("stuck-driver", driver_tx, None);
         let mut stuck = Vec::new();

@@ -14,7 +14,7 @@ use tracing::{debug, info, warn};
 
 use crate::config::Config;
 use crate::control::{Answer, ControlRequest, ReadinessSource};
-use crate::metrics::SnapshotRequest;
+use crate::figures::{DaemonFigures, FiguresRequest};
 use crate::net::{self, RxSocket};
 use crate::peers::Peers;
 use crate::reload::ReloadRequest;
@@ -70,7 +70,7 @@ enum Wake {
     /// The shadow timer fired: the thread was late for the real one.
     Shadow,
     Control(Option<ControlRequest>),
-    Metrics(Option<SnapshotRequest>),
+    Figures(Option<FiguresRequest>),
     Reload(ReloadRequest),
     Retry,
     /// The socket check goes on (broken sessions were left for want of budget).
@@ -145,7 +145,7 @@ impl Driver {
         mut self,
         shutdown: impl Future<Output = ()>,
         mut control: mpsc::Receiver<ControlRequest>,
-        mut metrics: mpsc::Receiver<SnapshotRequest>,
+        mut figures: mpsc::Receiver<FiguresRequest>,
         mut reload: mpsc::Receiver<ReloadRequest>,
     ) {
         if let Some(priority) = self.config.daemon.realtime_priority {
@@ -163,7 +163,7 @@ impl Driver {
         let mut armed: Option<Instant> = None;
         let mut shadow = pin!(tokio::time::sleep(Duration::from_secs(3600)));
         let mut shadow_armed = false;
-        let (mut control_open, mut metrics_open) = (true, true);
+        let (mut control_open, mut figures_open) = (true, true);
         let mut rx_broken = [false; 4];
         let mut retry = tokio::time::interval(RETRY_INTERVAL);
         retry.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -210,7 +210,7 @@ impl Driver {
                 r = readable(self.rx.get(2).filter(|_| !rx_broken[2] && !coalescing)) => r.map_or_else(|e| Wake::RxError(2, e), |()| Wake::Rx(2)),
                 r = readable(self.rx.get(3).filter(|_| !rx_broken[3] && !coalescing)) => r.map_or_else(|e| Wake::RxError(3, e), |()| Wake::Rx(3)),
                 req = control.recv(), if control_open => Wake::Control(req),
-                req = metrics.recv(), if metrics_open => Wake::Metrics(req),
+                req = figures.recv(), if figures_open => Wake::Figures(req),
                 Some(request) = reload.recv() => Wake::Reload(request),
                 _ = retry.tick() => Wake::Retry,
                 () = &mut recheck, if recheck_armed => Wake::Recheck,
@@ -243,13 +243,21 @@ impl Driver {
                     // The client may have gone; that is its business.
                     let _ = reply.send(answer);
                 }
-                Wake::Metrics(Some(reply)) => {
-                    let _ = reply.send(self.snapshot(now));
+                Wake::Figures(Some(FiguresRequest::Daemon(reply))) => {
+                    let _ = reply.send(self.daemon_figures());
                 }
-                // A server that is off (metrics disabled) or ended: stop listening to it, and
-                // keep running sessions regardless.
+                Wake::Figures(Some(FiguresRequest::Peers { from, reply })) => {
+                    let _ = reply.send(status::figures_chunk(
+                        now,
+                        &self.peers,
+                        &self.sessions,
+                        from,
+                    ));
+                }
+                // The services ended: stop listening to them, and keep running sessions
+                // regardless.
                 Wake::Control(None) => control_open = false,
-                Wake::Metrics(None) => metrics_open = false,
+                Wake::Figures(None) => figures_open = false,
                 Wake::Reload(ReloadRequest { config, reply }) => {
                     let response = match self.reload(now, config) {
                         Ok(summary) => Response::Reloaded(summary),
@@ -438,9 +446,8 @@ impl Driver {
 
     fn handle_request(&mut self, now: Instant, request: Request) -> Answer {
         let response = match request {
-            Request::Peers => {
-                return Answer::Peers(status::figures(now, &self.peers, &self.sessions));
-            }
+            // The control server writes `peers` from figures it takes in chunks itself.
+            Request::Peers => Response::error("`peers` is not answered by the driver"),
             Request::Peer {
                 address,
                 local,
@@ -580,9 +587,8 @@ impl Driver {
         }
     }
 
-    fn snapshot(&self, now: Instant) -> status::Snapshot {
-        status::Snapshot {
-            sessions: status::figures(now, &self.peers, &self.sessions),
+    fn daemon_figures(&self) -> DaemonFigures {
+        DaemonFigures {
             dropped: self.dropped.clone(),
             transmit: self.peers.transmit_timing().clone(),
             frr_exporter: self.config.daemon.frr_exporter_metrics,

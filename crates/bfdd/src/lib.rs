@@ -9,6 +9,7 @@ pub mod clients;
 pub mod config;
 pub mod control;
 pub mod driver;
+pub mod figures;
 pub mod heartbeat;
 pub mod logging;
 pub mod metrics;
@@ -222,7 +223,7 @@ pub async fn run(
         peers.limit_sockets(socket_budget(limit, config.peers.len()));
     }
     let (control_tx, control_rx) = mpsc::channel(64);
-    let (metrics_tx, metrics_rx) = mpsc::channel(8);
+    let (figures_tx, figures_rx) = mpsc::channel(8);
     let (reload_tx, reload_rx) = mpsc::channel(4);
     // `run` is polled by the driver's runtime, on the driver's thread.
     let (reloader, reload_service) = reload::channel(
@@ -250,7 +251,7 @@ pub async fn run(
         config.daemon.state_dir.clone(),
         services::DriverLinks {
             control: ToDriver::new(control_tx, std::thread::current()),
-            metrics: ToDriver::new(metrics_tx, std::thread::current()),
+            figures: ToDriver::new(figures_tx, std::thread::current()),
             reloader: reloader.clone(),
             reload_service,
         },
@@ -276,7 +277,7 @@ pub async fn run(
         "bfdd ready"
     );
     driver
-        .run(shutdown, control_rx, metrics_rx, reload_rx)
+        .run(shutdown, control_rx, figures_rx, reload_rx)
         .await;
     hup_task.abort();
     if let Some(task) = rules_task {

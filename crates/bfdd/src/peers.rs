@@ -123,6 +123,7 @@ pub struct PendingPeer {
 }
 
 /// A place in the configuration order.
+#[derive(PartialEq)]
 enum Configured {
     Running(SessionId),
     /// Boxed: pending peers are rare, and a key inline would triple every entry.
@@ -139,6 +140,8 @@ pub struct Peers {
     entries: Vec<Option<PeerEntry>>,
     /// Configuration order of every peer, running or not.
     order: Vec<Configured>,
+    /// Raised when a reload changes `order`: places in it taken before no longer hold.
+    generation: u64,
     pending: BTreeMap<PeerKey, PendingPeer>,
     ports: SourcePorts,
     /// Sources (local address, interface, IPv6) whose every source port was found in use in
@@ -317,6 +320,7 @@ impl Peers {
         Peers {
             entries: Vec::new(),
             order: Vec::new(),
+            generation: 0,
             pending: BTreeMap::new(),
             ports_exhausted: HashSet::new(),
             new_send_failures: NewSendFailures::default(),
@@ -363,15 +367,44 @@ impl Peers {
     pub fn iter<'a>(&'a self, sessions: &'a Sessions) -> impl Iterator<Item = PeerRef<'a>> {
         self.order
             .iter()
-            .filter_map(move |configured| match configured {
-                Configured::Running(id) => Some(PeerRef::Running {
-                    id: *id,
-                    entry: self.entry(*id)?,
-                    core_key: sessions.key(*id)?,
-                    session: sessions.get(*id)?,
-                }),
-                Configured::Pending(key) => self.pending.get(key).map(PeerRef::Pending),
+            .filter_map(move |configured| self.peer_ref(sessions, configured))
+    }
+
+    /// Peers from the place `from` in configuration order on, each with its place.
+    pub fn iter_from<'a>(
+        &'a self,
+        sessions: &'a Sessions,
+        from: usize,
+    ) -> impl Iterator<Item = (usize, PeerRef<'a>)> {
+        self.order
+            .get(from..)
+            .unwrap_or_default()
+            .iter()
+            .enumerate()
+            .filter_map(move |(i, configured)| {
+                Some((from + i, self.peer_ref(sessions, configured)?))
             })
+    }
+
+    fn peer_ref<'a>(
+        &'a self,
+        sessions: &'a Sessions,
+        configured: &'a Configured,
+    ) -> Option<PeerRef<'a>> {
+        match configured {
+            Configured::Running(id) => Some(PeerRef::Running {
+                id: *id,
+                entry: self.entry(*id)?,
+                core_key: sessions.key(*id)?,
+                session: sessions.get(*id)?,
+            }),
+            Configured::Pending(key) => self.pending.get(key).map(PeerRef::Pending),
+        }
+    }
+
+    /// Changes when a reload changes which peers are configured, or their order.
+    pub fn generation(&self) -> u64 {
+        self.generation
     }
 
     /// The configuration of a running session.
@@ -482,6 +515,10 @@ impl Peers {
                 let inherited = inherit.remove(&key);
                 order.push(self.start(now, sessions, config, None, inherited));
             }
+        }
+        // Removed peers' slots may be reused in the same places by new ones.
+        if summary.removed > 0 || order != self.order {
+            self.generation += 1;
         }
         self.order = order;
         self.persist(sessions);
@@ -1139,6 +1176,80 @@ mod tests {
         }
     }
 
+    /// Places in the configuration order, as answers taken in chunks use them, hold until a
+    /// reload changes the peers or their order; a reload that changes only settings, or
+    /// nothing, keeps them.
+    #[test]
+    fn generation_changes_when_the_places_of_peers_do() {
+        let (mut table, mut sessions, _scratch) = table("generation");
+        let now = crate::driver::now();
+        let two = "[[peer]]\naddress = \"127.0.0.2\"\n[[peer]]\naddress = \"127.0.0.3\"\n";
+        table.apply(now, &mut sessions, peers(two), &mut Vec::new());
+        let mut last = table.generation();
+        let mut reload = |config: &str| {
+            table.apply(now, &mut sessions, peers(config), &mut Vec::new());
+            let changed = table.generation() != last;
+            last = table.generation();
+            changed
+        };
+        assert!(!reload(two), "same file");
+        assert!(!reload("[[peer]]\naddress = \"127.0.0.2\"\ndetect-multiplier = 5\n[[peer]]\naddress = \"127.0.0.3\"\n"), "settings only");
+        assert!(
+            reload("[[peer]]\naddress = \"127.0.0.3\"\n[[peer]]\naddress = \"127.0.0.2\"\n"),
+            "order"
+        );
+        assert!(reload("[[peer]]\naddress = \"127.0.0.3\"\n"), "one removed");
+        // A removed peer's slot may go to a new one in the same place.
+        assert!(
+            reload("[[peer]]\naddress = \"127.0.0.4\"\n"),
+            "one replaced"
+        );
+        assert!(
+            reload("[[peer]]\naddress = \"127.0.0.4\"\n[[peer]]\naddress = \"127.0.0.5\"\n"),
+            "one added"
+        );
+    }
+
+    /// `bfdctl peers` and `/metrics` walk the peers a chunk at a time from `next` to `next`:
+    /// every configured peer once, running or pending, in configuration order.
+    #[test]
+    fn figures_chunks_cover_every_peer_once_in_order() {
+        let (mut table, mut sessions, _scratch) = table("chunks");
+        let now = crate::driver::now();
+        let mut config = String::new();
+        let mut addresses = Vec::new();
+        for i in 0..1300u32 {
+            // A few run (on loopback); the rest wait for an interface that is not there.
+            if [0, 511, 512, 1299].contains(&i) {
+                let address = format!("127.0.{}.{}", i / 250, 1 + i % 250);
+                config += &format!("[[peer]]\naddress = \"{address}\"\n");
+                addresses.push(address);
+            } else {
+                let address = format!("198.18.{}.{}", i / 250, 1 + i % 250);
+                config +=
+                    &format!("[[peer]]\naddress = \"{address}\"\ninterface = \"bfdd-absent4\"\n");
+                addresses.push(address);
+            }
+        }
+        table.apply(now, &mut sessions, peers(&config), &mut Vec::new());
+        let (mut listed, mut sizes, mut running) = (Vec::new(), Vec::new(), 0);
+        let mut next = Some(0);
+        while let Some(from) = next {
+            let chunk = crate::status::figures_chunk(now, &table, &sessions, from);
+            assert_eq!((chunk.total, chunk.generation), (1300, table.generation()));
+            sizes.push(chunk.figures.len());
+            running += chunk.figures.iter().filter(|f| f.id != 0).count();
+            listed.extend(chunk.figures.iter().map(|f| f.peer.to_string()));
+            next = chunk.next;
+        }
+        assert_eq!(sizes, [512, 512, 276]);
+        assert_eq!(running, 4);
+        assert_eq!(listed, addresses);
+        // Past the end: nothing, and no next.
+        let past = crate::status::figures_chunk(now, &table, &sessions, 1300);
+        assert!(past.figures.is_empty() && past.next.is_none());
+    }
+
     /// A packet from the emulated peer at `from` in `state`, as the driver would feed it.
     fn from_peer(sessions: &mut Sessions, from: &str, state: State, your: u32) {
         let packet = bfd_wire::ControlPacket {
@@ -1409,7 +1520,8 @@ mod tests {
         let key = peers(config).remove(0).key();
         let id = session_of(&table, &sessions, &key).expect("running");
         let sent_figure = |table: &Peers, sessions: &Sessions| {
-            crate::status::figures(crate::driver::now(), table, sessions)[0].tx_packets
+            crate::status::figures_chunk(crate::driver::now(), table, sessions, 0).figures[0]
+                .tx_packets
         };
         let before = sent_figure(&table, &sessions);
         // Its local address gone: the socket is left unbound and refuses every packet.
@@ -1442,7 +1554,8 @@ mod tests {
         let config = "[[peer]]\naddress = \"127.0.0.3\"\ninterface = \"bfdd-absent7\"\nshutdown = true\n[[peer]]\naddress = \"127.0.0.4\"\ninterface = \"bfdd-absent8\"\n";
         let now = crate::driver::now();
         table.apply(now, &mut sessions, peers(config), &mut Vec::new());
-        let lines: Vec<_> = crate::status::figures(now, &table, &sessions)
+        let lines: Vec<_> = crate::status::figures_chunk(now, &table, &sessions, 0)
+            .figures
             .iter()
             .map(crate::status::summary)
             .map(|l| (l.peer, l.state, l.diag))

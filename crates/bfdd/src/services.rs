@@ -14,7 +14,8 @@ use tracing::warn;
 
 use crate::config::RoutesConfig;
 use crate::control::{self, ControlRequest};
-use crate::metrics::{self, SnapshotRequest};
+use crate::figures::FiguresRequest;
+use crate::metrics;
 use crate::reload::{self, ReloadService, Reloader};
 use crate::routes::{self, RouteHandle};
 use crate::to_driver::ToDriver;
@@ -31,8 +32,8 @@ pub struct ServiceSockets {
 pub struct DriverLinks {
     /// Control requests.
     pub control: ToDriver<ControlRequest>,
-    /// Scrapes.
-    pub metrics: ToDriver<SnapshotRequest>,
+    /// Peers' and daemon figures, for `bfdctl peers` and scrapes.
+    pub figures: ToDriver<FiguresRequest>,
     /// Asks for reloads (the control socket's `reload`).
     pub reloader: Reloader,
     /// Reads the file for every reload, here (see [`crate::reload`]).
@@ -61,7 +62,7 @@ impl Services {
         let (routes_tx, routes_rx) = std::sync::mpsc::channel();
         let DriverLinks {
             control: control_tx,
-            metrics: metrics_tx,
+            figures,
             reloader,
             reload_service,
         } = driver;
@@ -89,6 +90,7 @@ impl Services {
                             tokio::spawn(control::serve(
                                 l,
                                 control_tx,
+                                figures.clone(),
                                 reloader,
                                 ready,
                                 routes.clone(),
@@ -99,7 +101,7 @@ impl Services {
                     if let Some(listener) = sockets.metrics {
                         match tokio::net::TcpListener::from_std(listener) {
                             Ok(l) => {
-                                tokio::spawn(metrics::serve(l, metrics_tx, routes));
+                                tokio::spawn(metrics::serve(l, figures, routes));
                             }
                             Err(e) => warn!(error = %e, "metrics listener unusable"),
                         }

@@ -1,5 +1,5 @@
-//! What the daemon tells about its sessions: control-socket answers and metric snapshots, built
-//! from the same figures so `bfdctl` and `/metrics` always agree.
+//! What the daemon tells about its sessions: `bfdctl` answers and `/metrics` are both written
+//! from the figures here, so they always agree.
 
 use std::net::IpAddr;
 use std::time::{Duration, Instant};
@@ -7,6 +7,7 @@ use std::time::{Duration, Instant};
 use bfd_control::{PeerDetail, PeerSummary};
 use bfd_core::{Diagnostic, Session, Sessions, State};
 
+use crate::figures::{self, FiguresChunk};
 use crate::peers::{PeerRef, Peers};
 
 fn us(d: Duration) -> u32 {
@@ -103,11 +104,28 @@ fn sent(session: &Session, send_errors: u64) -> u64 {
     session.stats().tx_packets.saturating_sub(send_errors)
 }
 
-/// Every configured peer's figures, running or not, in configuration order.
-pub fn figures(now: Instant, peers: &Peers, sessions: &Sessions) -> Vec<SessionFigures> {
-    let mut all = Vec::with_capacity(peers.len());
-    all.extend(peers.iter(sessions).map(|p| figures_of(now, &p)));
-    all
+/// Up to [`figures::CHUNK`] configured peers' figures, running or not, from the place `from`
+/// in configuration order.
+pub fn figures_chunk(
+    now: Instant,
+    peers: &Peers,
+    sessions: &Sessions,
+    from: usize,
+) -> FiguresChunk {
+    let mut chunk = FiguresChunk {
+        generation: peers.generation(),
+        total: peers.len(),
+        figures: Vec::with_capacity(figures::CHUNK.min(peers.len().saturating_sub(from))),
+        next: None,
+    };
+    for (place, peer) in peers.iter_from(sessions, from) {
+        if chunk.figures.len() == figures::CHUNK {
+            chunk.next = Some(place);
+            break;
+        }
+        chunk.figures.push(figures_of(now, &peer));
+    }
+    chunk
 }
 
 /// A line of `bfdctl peers`.
@@ -215,21 +233,6 @@ pub fn peer_detail(
         up_count: stats.up_count,
         down_count: stats.down_count,
     })
-}
-
-/// Everything `/metrics` shows.
-#[derive(Clone, Debug, Default)]
-pub struct Snapshot {
-    /// Per session.
-    pub sessions: Vec<SessionFigures>,
-    /// Dropped packets by reason.
-    pub dropped: Vec<(&'static str, u64)>,
-    /// How punctually periodic packets have left.
-    pub transmit: crate::transmit_timing::TransmitTiming,
-    /// Also emit frr_exporter's series.
-    pub frr_exporter: bool,
-    /// The route installer's figures, filled in outside the driver.
-    pub routes: Option<crate::routes::RouteMetrics>,
 }
 
 #[cfg(test)]

@@ -1,32 +1,30 @@
-//! Prometheus metrics at `/metrics`: rendered from a snapshot on each scrape, so a session
-//! removed by a reload is gone from the next scrape, and the packet path never touches a metric.
+//! Prometheus metrics at `/metrics`: rendered from the driver's figures on each scrape (see
+//! [`crate::figures`]), so a session removed by a reload is gone from the next scrape, and the
+//! packet path never touches a metric.
 
 mod render;
 mod text;
 
 use std::time::Duration;
 
+use bytes::{Buf, Bytes};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::oneshot;
 
 pub use render::render;
 
 use crate::clients::{send_answer, serve_clients, DRIVER_TIMEOUT};
+use crate::figures::{self, Cut, DriverFigures, FiguresRequest};
 use crate::routes::RouteHandle;
-use crate::status::Snapshot;
 use crate::to_driver::ToDriver;
 
 /// Scrapes served at once (see [`crate::clients`]); Prometheus makes one at a time.
 const MAX_CLIENTS: usize = 8;
 
-/// Asks the driver for a snapshot.
-pub type SnapshotRequest = oneshot::Sender<Snapshot>;
-
-/// Serves `GET /metrics` until the listener fails; each scrape asks the driver for a snapshot.
+/// Serves `GET /metrics` until the listener fails; each scrape asks the driver for its figures.
 pub async fn serve(
     listener: TcpListener,
-    driver: ToDriver<SnapshotRequest>,
+    driver: ToDriver<FiguresRequest>,
     routes: Option<RouteHandle>,
 ) {
     serve_clients("metrics", listener, MAX_CLIENTS, move |stream| {
@@ -37,7 +35,7 @@ pub async fn serve(
 
 async fn answer(
     mut stream: TcpStream,
-    driver: ToDriver<SnapshotRequest>,
+    driver: ToDriver<FiguresRequest>,
     routes: Option<RouteHandle>,
 ) -> std::io::Result<()> {
     let mut head = Vec::with_capacity(512);
@@ -78,27 +76,20 @@ async fn answer(
         .await;
     }
     // Bounded: a driver that stopped turning must not hold every scrape slot.
-    let snapshot = tokio::time::timeout(DRIVER_TIMEOUT, async {
-        let (tx, rx) = oneshot::channel();
-        driver.send(tx).await.ok()?;
-        let mut snapshot = rx.await.ok()?;
+    let figures = tokio::time::timeout(DRIVER_TIMEOUT, async {
+        let mut daemon = figures::daemon_figures(&driver).await?;
         if let Some(routes) = &routes {
-            snapshot.routes = Some(routes.metrics().await);
+            daemon.routes = Some(routes.metrics().await);
         }
-        Some(snapshot)
+        let peers = DriverFigures::start(driver).await?;
+        Ok::<_, Cut>((daemon, peers))
     })
-    .await;
-    let snapshot = match snapshot {
-        Ok(Some(snapshot)) => snapshot,
-        Ok(None) => {
-            let answer = small_answer("503 Service Unavailable", "daemon is stopping\n");
-            return send_answer(&mut stream, &answer).await;
-        }
-        Err(_) => {
-            let answer = small_answer(
-                "503 Service Unavailable",
-                "the session driver did not answer in time\n",
-            );
+    .await
+    .unwrap_or(Err(Cut::Late));
+    let (daemon, peers) = match figures {
+        Ok(figures) => figures,
+        Err(cut) => {
+            let answer = small_answer("503 Service Unavailable", &format!("{cut}\n"));
             return send_answer(&mut stream, &answer).await;
         }
     };
@@ -115,32 +106,36 @@ async fn answer(
     }
     // Rendering is O(sessions) and large (about 1.3 KB per session): off the runtime's thread,
     // so a scrape never delays the driver's packets, and in chunks, so it never holds the
-    // whole text (13 MB at 10,000 sessions).
-    let (chunks_tx, mut chunks) = tokio::sync::mpsc::channel::<String>(4);
+    // whole text (13 MB at 10,000 sessions). One chunk waits while the next is written.
+    let (chunks_tx, mut chunks) = tokio::sync::mpsc::channel::<String>(1);
     let render = tokio::task::spawn_blocking(move || {
-        render::render_streaming(&snapshot, move |chunk| {
+        render::render_streaming(&daemon, &peers, move |chunk| {
             chunks_tx.blocking_send(chunk).is_ok()
-        });
+        })
     });
-    // Each chunk in one write, its framing included, and no Nagle delay on the last short
-    // segment of each (a peer's delayed ACK would hold it for up to 40 ms).
+    // Each chunk in one write, its framing included (a vectored write: no copy), and no Nagle
+    // delay on the last short segment of each (a peer's delayed ACK would hold it for up to
+    // 40 ms).
     let _ = stream.set_nodelay(true);
     let sent = async {
         stream.write_all(head.as_bytes()).await?;
         while let Some(chunk) = chunks.recv().await {
+            let chunk = Bytes::from(chunk);
             if chunked {
-                let mut framed = format!("{:x}\r\n", chunk.len()).into_bytes();
-                framed.reserve(chunk.len() + 2);
-                framed.extend_from_slice(chunk.as_bytes());
-                framed.extend_from_slice(b"\r\n");
-                stream.write_all(&framed).await?;
+                let size = Bytes::from(format!("{:x}\r\n", chunk.len()));
+                let mut framed = size.chain(chunk).chain(&b"\r\n"[..]);
+                stream.write_all_buf(&mut framed).await?;
             } else {
-                stream.write_all(chunk.as_bytes()).await?;
+                stream.write_all(&chunk).await?;
             }
         }
-        if render.await.is_err() {
-            // Rendering failed: no last chunk, so the client sees the answer cut off.
-            return Err(std::io::Error::other("rendering /metrics failed"));
+        match render.await {
+            Ok(Ok(())) => {}
+            // No last chunk, so the client sees the answer cut off.
+            Ok(Err(cut)) => {
+                return Err(std::io::Error::other(format!("/metrics cut short: {cut}")))
+            }
+            Err(_) => return Err(std::io::Error::other("rendering /metrics failed")),
         }
         if chunked {
             stream.write_all(b"0\r\n\r\n").await?;
@@ -164,17 +159,11 @@ mod tests {
     use super::*;
     use tokio::io::AsyncWriteExt;
 
-    /// A metrics server over a driver that answers every scrape with an empty snapshot.
+    /// A metrics server over a driver that answers every scrape with no peers.
     async fn server() -> std::net::SocketAddr {
         let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
         let address = listener.local_addr().expect("address");
-        let (tx, mut rx) = tokio::sync::mpsc::channel::<SnapshotRequest>(8);
-        tokio::spawn(async move {
-            while let Some(reply) = rx.recv().await {
-                let _ = reply.send(Snapshot::default());
-            }
-        });
-        let driver = ToDriver::new(tx, std::thread::current());
+        let driver = figures::test_driver(Vec::new(), Default::default(), None);
         tokio::spawn(serve(listener, driver, None));
         address
     }
@@ -236,5 +225,21 @@ mod tests {
 
         let other = exchange(address, "GET /other HTTP/1.1\r\n\r\n").await;
         assert!(other.starts_with("HTTP/1.1 404 Not Found\r\n"), "{other}");
+    }
+
+    /// A reload that changes the peers in mid-scrape: the answer has no last chunk, so
+    /// Prometheus counts a failed scrape instead of storing a mix of two configurations.
+    #[tokio::test]
+    async fn a_scrape_cut_by_a_reload_shows_as_cut() {
+        let peers = figures::test_figures(2000);
+        for (change_after, whole) in [(None, true), (Some(1), false)] {
+            let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+            let address = listener.local_addr().expect("address");
+            let driver = figures::test_driver(peers.clone(), Default::default(), change_after);
+            tokio::spawn(serve(listener, driver, None));
+            let answer = exchange(address, "GET /metrics HTTP/1.1\r\n\r\n").await;
+            assert!(answer.starts_with("HTTP/1.1 200 OK\r\n"), "{answer}");
+            assert_eq!(answer.ends_with("\r\n0\r\n\r\n"), whole, "{change_after:?}");
+        }
     }
 }

@@ -1,11 +1,16 @@
-//! Which series `/metrics` shows, from a [`Snapshot`].
+//! Which series `/metrics` shows, from the daemon's figures and its peers' (see
+//! [`crate::figures`]).
+
+use std::collections::HashSet;
+use std::fmt::Write;
+use std::ops::Range;
 
 use bfd_core::State;
 
 use super::text::{Exposition, Kind};
-use crate::peers::Labels;
+use crate::figures::{Cut, DaemonFigures, PeerFigures};
 use crate::routes::RouteMetrics;
-use crate::status::{SessionFigures, Snapshot};
+use crate::status::SessionFigures;
 use crate::transmit_timing::{TransmitTiming, DELAY_BUCKETS};
 
 const STATES: [State; 4] = [State::AdminDown, State::Down, State::Init, State::Up];
@@ -13,25 +18,49 @@ const STATES: [State; 4] = [State::AdminDown, State::Down, State::Init, State::U
 /// Bytes of text per session, to size the buffer once.
 const BYTES_PER_SESSION: usize = 1400;
 
-/// A session's figures with its label values written out (here, not on the driver's thread).
-struct SessionSnapshot<'a> {
-    labels: Labels,
-    figures: &'a SessionFigures,
+/// A session's label values written out, into one buffer used again for every session: a
+/// scrape holds no label text beyond the session being written.
+#[derive(Default)]
+struct LabelText {
+    text: String,
+    peer: Range<usize>,
+    local: Range<usize>,
+    interface: Range<usize>,
 }
 
-impl SessionSnapshot<'_> {
-    fn state(&self) -> Option<State> {
-        self.figures.state.map(|(state, _)| state)
+impl LabelText {
+    fn fill(&mut self, figures: &SessionFigures) {
+        let text = &mut self.text;
+        text.clear();
+        let field = |text: &mut String, value: Option<&dyn std::fmt::Display>| {
+            let start = text.len();
+            if let Some(value) = value {
+                let _ = write!(text, "{value}");
+            }
+            start..text.len()
+        };
+        self.peer = field(text, Some(&figures.peer));
+        self.local = field(text, figures.local.as_ref().map(|a| a as _));
+        self.interface = field(text, figures.interface.as_ref().map(|i| i as _));
+    }
+
+    fn peer(&self) -> &str {
+        &self.text[self.peer.clone()]
+    }
+
+    /// "" when not pinned.
+    fn local(&self) -> &str {
+        &self.text[self.local.clone()]
+    }
+
+    /// "" when not bound.
+    fn interface(&self) -> &str {
+        &self.text[self.interface.clone()]
     }
 }
 
-impl<'a> From<&'a SessionFigures> for SessionSnapshot<'a> {
-    fn from(figures: &'a SessionFigures) -> SessionSnapshot<'a> {
-        SessionSnapshot {
-            labels: Labels::new(figures.peer, figures.local, figures.interface.as_deref()),
-            figures,
-        }
-    }
+fn state(figures: &SessionFigures) -> Option<State> {
+    figures.state.map(|(state, _)| state)
 }
 
 /// A session's labels, and `extra` (the state, say) if any. What tells sessions apart: a
@@ -39,149 +68,182 @@ impl<'a> From<&'a SessionFigures> for SessionSnapshot<'a> {
 /// session's series also carry `multihop="true"`. Only theirs: the label on every single-hop
 /// series would make a scrape of 10,000 sessions 5 MB larger.
 fn session_labels<'s>(
-    s: &'s SessionSnapshot<'_>,
+    labels: &'s LabelText,
+    multihop: bool,
     extra: Option<(&'static str, &'s str)>,
 ) -> ([(&'static str, &'s str); 5], usize) {
-    let mut labels = [("", ""); 5];
+    let mut list = [("", ""); 5];
     let mut n = 0;
     let mut push = |label| {
-        labels[n] = label;
+        list[n] = label;
         n += 1;
     };
-    push(("interface", s.labels.interface.as_str()));
-    push(("local", s.labels.local.as_str()));
-    if s.figures.multihop {
+    push(("interface", labels.interface()));
+    push(("local", labels.local()));
+    if multihop {
         push(("multihop", "true"));
     }
-    push(("peer", s.labels.peer.as_str()));
+    push(("peer", labels.peer()));
     if let Some(extra) = extra {
         push(extra);
     }
-    (labels, n)
+    (list, n)
+}
+
+/// A family with series per session, each session's written by `write` with its labels; one
+/// pass over the peers' figures.
+fn session_family(
+    e: &mut Exposition,
+    peers: &dyn PeerFigures,
+    name: &'static str,
+    help: &'static str,
+    kind: Kind,
+    mut write: impl FnMut(&mut Exposition, &LabelText, &SessionFigures),
+) -> Result<(), Cut> {
+    e.family(name, help, kind);
+    let mut labels = LabelText::default();
+    peers.for_each_chunk(&mut |chunk| {
+        for figures in chunk {
+            labels.fill(figures);
+            write(e, &labels, figures);
+        }
+        if e.stopped() {
+            return Err(Cut::Gone);
+        }
+        Ok(())
+    })
 }
 
 /// A family with one series per session; a session without a value is left out.
 fn per_session<V: std::fmt::Display>(
     e: &mut Exposition,
-    sessions: &[SessionSnapshot],
+    peers: &dyn PeerFigures,
     name: &'static str,
     help: &'static str,
     kind: Kind,
-    value: impl Fn(&SessionSnapshot) -> Option<V>,
-) {
-    e.family(name, help, kind);
-    for s in sessions {
-        if let Some(v) = value(s) {
-            let (labels, n) = session_labels(s, None);
+    value: impl Fn(&SessionFigures) -> Option<V>,
+) -> Result<(), Cut> {
+    session_family(e, peers, name, help, kind, |e, labels, figures| {
+        if let Some(v) = value(figures) {
+            let (labels, n) = session_labels(labels, figures.multihop, None);
             e.sample(name, &labels[..n], v);
         }
-    }
+    })
 }
 
-/// The text exposition of a snapshot, whole.
-pub fn render(snapshot: &Snapshot) -> String {
-    let mut e = Exposition::with_capacity(4096 + snapshot.sessions.len() * BYTES_PER_SESSION);
-    write(snapshot, &mut e);
-    e.finish()
+/// The text exposition, whole.
+pub fn render(daemon: &DaemonFigures, peers: &dyn PeerFigures) -> Result<String, Cut> {
+    let mut e = Exposition::with_capacity(4096 + peers.total() * BYTES_PER_SESSION);
+    write(daemon, peers, &mut e)?;
+    Ok(e.finish())
 }
 
-/// The text exposition of a snapshot, handed to `sink` in chunks as it is written (see
-/// [`Exposition::streaming`]).
-pub fn render_streaming(snapshot: &Snapshot, sink: impl FnMut(String) -> bool + Send + 'static) {
+/// The text exposition, handed to `sink` in chunks as it is written (see
+/// [`Exposition::streaming`]). Cut short when the sink stops taking chunks, or the peers'
+/// figures cannot all be had (see [`PeerFigures`]): then the last chunk is not handed on.
+pub fn render_streaming(
+    daemon: &DaemonFigures,
+    peers: &dyn PeerFigures,
+    sink: impl FnMut(String) -> bool + Send + 'static,
+) -> Result<(), Cut> {
     let mut e = Exposition::streaming(sink);
-    write(snapshot, &mut e);
-    e.finish();
+    write(daemon, peers, &mut e)?;
+    e.flush();
+    if e.stopped() {
+        return Err(Cut::Gone);
+    }
+    Ok(())
 }
 
-fn write(snapshot: &Snapshot, e: &mut Exposition) {
-    let sessions: &[SessionSnapshot] = &snapshot
-        .sessions
-        .iter()
-        .map(SessionSnapshot::from)
-        .collect::<Vec<_>>();
-
+fn write(daemon: &DaemonFigures, peers: &dyn PeerFigures, e: &mut Exposition) -> Result<(), Cut> {
     e.family("bfd_sessions", "Configured BFD sessions.", Kind::Gauge);
-    e.sample("bfd_sessions", &[], sessions.len());
+    e.sample("bfd_sessions", &[], peers.total());
 
     let name = "bfd_session_up";
-    e.family(name, "1 when the BFD session is Up, else 0.", Kind::Gauge);
-    for s in sessions {
-        let (labels, n) = session_labels(s, None);
-        e.sample(name, &labels[..n], u8::from(s.state() == Some(State::Up)));
-    }
+    session_family(
+        e,
+        peers,
+        name,
+        "1 when the BFD session is Up, else 0.",
+        Kind::Gauge,
+        |e, labels, f| {
+            let (labels, n) = session_labels(labels, f.multihop, None);
+            e.sample(name, &labels[..n], u8::from(state(f) == Some(State::Up)));
+        },
+    )?;
 
     let name = "bfd_session_state";
-    e.family(
+    session_family(
+        e,
+        peers,
         name,
         "Current state of the session, one-hot over admin_down, down, init, up.",
         Kind::Gauge,
-    );
-    for s in sessions {
-        // A peer not started yet counts as down.
-        let current = s.state().unwrap_or(State::Down);
-        for st in STATES {
-            let (labels, n) = session_labels(s, Some(("state", st.as_str())));
-            e.sample(name, &labels[..n], u8::from(current == st));
-        }
-    }
+        |e, labels, f| {
+            // A peer not started yet counts as down.
+            let current = state(f).unwrap_or(State::Down);
+            for st in STATES {
+                let (labels, n) = session_labels(labels, f.multihop, Some(("state", st.as_str())));
+                e.sample(name, &labels[..n], u8::from(current == st));
+            }
+        },
+    )?;
 
     let name = "bfd_session_state_changes_total";
-    e.family(
+    session_family(
+        e,
+        peers,
         name,
         "State transitions of the session, by the state entered.",
         Kind::Counter,
-    );
-    for s in sessions {
-        for st in STATES {
-            let (labels, n) = session_labels(s, Some(("to", st.as_str())));
-            e.sample(
-                name,
-                &labels[..n],
-                s.figures.state_changes[usize::from(st.bits())],
-            );
-        }
-    }
+        |e, labels, f| {
+            for st in STATES {
+                let (labels, n) = session_labels(labels, f.multihop, Some(("to", st.as_str())));
+                e.sample(name, &labels[..n], f.state_changes[usize::from(st.bits())]);
+            }
+        },
+    )?;
 
     per_session(
         e,
-        sessions,
+        peers,
         "bfd_control_packets_sent_total",
         "BFD control packets sent.",
         Kind::Counter,
-        |s| Some(s.figures.tx_packets),
-    );
+        |f| Some(f.tx_packets),
+    )?;
     per_session(
         e,
-        sessions,
+        peers,
         "bfd_control_packets_send_errors_total",
         "BFD control packets the kernel refused to send (socket buffer full, no route).",
         Kind::Counter,
-        |s| Some(s.figures.send_errors),
-    );
+        |f| Some(f.send_errors),
+    )?;
     per_session(
         e,
-        sessions,
+        peers,
         "bfd_control_packets_received_total",
         "BFD control packets received and accepted by the session.",
         Kind::Counter,
-        |s| Some(s.figures.rx_packets),
-    );
+        |f| Some(f.rx_packets),
+    )?;
     per_session(
         e,
-        sessions,
+        peers,
         "bfd_session_detection_time_seconds",
         "Negotiated detection time: silence longer than this takes the session down.",
         Kind::Gauge,
-        |s| s.figures.detection_time.map(|d| d.as_secs_f64()),
-    );
+        |f| f.detection_time.map(|d| d.as_secs_f64()),
+    )?;
     per_session(
         e,
-        sessions,
+        peers,
         "bfd_session_tx_interval_seconds",
         "Negotiated interval between transmitted control packets, before jitter.",
         Kind::Gauge,
-        |s| s.figures.tx_interval.map(|d| d.as_secs_f64()),
-    );
+        |f| f.tx_interval.map(|d| d.as_secs_f64()),
+    )?;
 
     let name = "bfd_packets_dropped_total";
     e.family(
@@ -189,17 +251,18 @@ fn write(snapshot: &Snapshot, e: &mut Exposition) {
         "Received packets discarded, by reason.",
         Kind::Counter,
     );
-    for (reason, n) in &snapshot.dropped {
+    for (reason, n) in &daemon.dropped {
         e.sample(name, &[("reason", reason)], n);
     }
 
-    render_transmit_timing(e, &snapshot.transmit);
-    if let Some(routes) = &snapshot.routes {
+    render_transmit_timing(e, &daemon.transmit);
+    if let Some(routes) = &daemon.routes {
         render_routes(e, routes);
     }
-    if snapshot.frr_exporter {
-        render_frr_exporter(e, sessions);
+    if daemon.frr_exporter {
+        render_frr_exporter(e, peers)?;
     }
+    Ok(())
 }
 
 fn render_routes(e: &mut Exposition, routes: &RouteMetrics) {
@@ -269,52 +332,82 @@ fn render_transmit_timing(e: &mut Exposition, t: &TransmitTiming) {
 ///
 /// Its labels are `local` and `peer` only: of sessions that differ in nothing else (single hop
 /// and multihop, or a link-local peer on two interfaces) the first configured stands for all,
-/// since two samples of one series make Prometheus keep one of them at random.
-fn render_frr_exporter(e: &mut Exposition, sessions: &[SessionSnapshot]) {
-    let mut seen = std::collections::HashSet::new();
-    let distinct: Vec<&SessionSnapshot> = sessions
-        .iter()
-        .filter(|s| seen.insert((s.labels.local.as_str(), s.labels.peer.as_str())))
-        .collect();
-    let name = "frr_bfd_peer_state";
-    e.family(
-        name,
-        "State of the bfd peer, 1 up, 0 otherwise.",
-        Kind::Gauge,
-    );
-    for s in &distinct {
-        let labels = [
-            ("local", s.labels.local.as_str()),
-            ("peer", s.labels.peer.as_str()),
-        ];
-        e.sample(name, &labels, u8::from(s.state() == Some(State::Up)));
+/// since two samples of one series make Prometheus keep one of them at random. Telling them
+/// apart takes a set of every pair seen while the scrape is written (about 60 B a session,
+/// only while this is on).
+fn render_frr_exporter(e: &mut Exposition, peers: &dyn PeerFigures) -> Result<(), Cut> {
+    fn up(f: &SessionFigures) -> u64 {
+        u64::from(state(f) == Some(State::Up))
     }
-    let name = "frr_bfd_peer_uptime";
-    e.family(name, "Uptime of the bfd peer in seconds.", Kind::Gauge);
-    for s in &distinct {
-        let labels = [
-            ("local", s.labels.local.as_str()),
-            ("peer", s.labels.peer.as_str()),
-        ];
-        let up = s.state() == Some(State::Up);
-        let uptime = s.figures.in_state.filter(|_| up).unwrap_or_default();
-        e.sample(name, &labels, uptime.as_secs());
+    fn uptime(f: &SessionFigures) -> u64 {
+        let up = state(f) == Some(State::Up);
+        f.in_state.filter(|_| up).unwrap_or_default().as_secs()
+    }
+    type Value = fn(&SessionFigures) -> u64;
+    let families: [(&'static str, &'static str, Value); 2] = [
+        (
+            "frr_bfd_peer_state",
+            "State of the bfd peer, 1 up, 0 otherwise.",
+            up,
+        ),
+        (
+            "frr_bfd_peer_uptime",
+            "Uptime of the bfd peer in seconds.",
+            uptime,
+        ),
+    ];
+    let mut seen = HashSet::new();
+    for (name, help, value) in families {
+        seen.clear();
+        session_family(e, peers, name, help, Kind::Gauge, |e, labels, f| {
+            if seen.insert((f.local, f.peer)) {
+                let labels = [("local", labels.local()), ("peer", labels.peer())];
+                e.sample(name, &labels, value(f));
+            }
+        })?;
     }
     e.family(
         "frr_bfd_peer_count",
         "Number of peers detected.",
         Kind::Gauge,
     );
-    e.sample("frr_bfd_peer_count", &[], sessions.len());
+    e.sample("frr_bfd_peer_count", &[], peers.total());
+    Ok(())
 }
 
 #[cfg(test)]
 mod tests {
-    use super::super::render;
-    use crate::status::{SessionFigures, Snapshot};
+    use crate::figures::{Cut, DaemonFigures};
+    use crate::routes::RouteMetrics;
+    use crate::status::SessionFigures;
     use crate::transmit_timing::TransmitTiming;
     use bfd_core::{Diagnostic, Punctuality, State};
     use std::time::Duration;
+
+    /// What a test renders: the daemon's figures and its peers'.
+    #[derive(Default)]
+    struct Snapshot {
+        sessions: Vec<SessionFigures>,
+        dropped: Vec<(&'static str, u64)>,
+        transmit: TransmitTiming,
+        frr_exporter: bool,
+        routes: Option<RouteMetrics>,
+    }
+
+    impl Snapshot {
+        fn daemon(&self) -> DaemonFigures {
+            DaemonFigures {
+                dropped: self.dropped.clone(),
+                transmit: self.transmit.clone(),
+                frr_exporter: self.frr_exporter,
+                routes: self.routes.clone(),
+            }
+        }
+    }
+
+    fn render(snapshot: &Snapshot) -> String {
+        super::render(&snapshot.daemon(), &snapshot.sessions).expect("whole")
+    }
 
     fn session(peer: &str, state: Option<State>) -> SessionFigures {
         SessionFigures {
@@ -346,12 +439,13 @@ mod tests {
             .collect()
     }
 
-    /// Streamed, the text is the same as rendered whole, in chunks of about 64 KiB: a scrape
-    /// never holds the whole text (13 MB at 10,000 sessions).
+    /// Streamed, the text is the same as rendered whole, in chunks of about ANSWER_CHUNK: a scrape
+    /// never holds the whole text (13 MB at 10,000 sessions). The peers' figures come in
+    /// chunks too (see `crate::figures`), each family a pass over them.
     #[test]
     fn streamed_text_is_the_whole_text_in_bounded_chunks() {
         let snapshot = Snapshot {
-            sessions: up_sessions(500),
+            sessions: up_sessions(1300),
             dropped: vec![("ttl", 3)],
             frr_exporter: true,
             ..Snapshot::default()
@@ -359,13 +453,15 @@ mod tests {
         let whole = render(&snapshot);
         let chunks = std::sync::Arc::new(std::sync::Mutex::new(Vec::<String>::new()));
         let into = chunks.clone();
-        super::render_streaming(&snapshot, move |chunk| {
+        super::render_streaming(&snapshot.daemon(), &snapshot.sessions, move |chunk| {
             into.lock().expect("lock").push(chunk);
             true
-        });
+        })
+        .expect("whole");
         let chunks = chunks.lock().expect("lock");
         assert!(chunks.len() > 3, "{} chunks", chunks.len());
-        assert!(chunks.iter().all(|c| c.len() < 80 * 1024));
+        let bound = crate::clients::ANSWER_CHUNK + 1024;
+        assert!(chunks.iter().all(|c| c.len() < bound));
         assert_eq!(chunks.concat(), whole);
     }
 
@@ -378,10 +474,11 @@ mod tests {
         };
         let calls = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
         let counted = calls.clone();
-        super::render_streaming(&snapshot, move |_| {
+        let rendered = super::render_streaming(&snapshot.daemon(), &snapshot.sessions, move |_| {
             counted.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
             false
         });
+        assert_eq!(rendered, Err(Cut::Gone));
         assert_eq!(calls.load(std::sync::atomic::Ordering::SeqCst), 1);
     }
 
@@ -393,8 +490,6 @@ mod tests {
                 session("198.51.100.3", None),
             ],
             dropped: vec![("ttl", 3)],
-            frr_exporter: false,
-            routes: None,
             ..Snapshot::default()
         });
         let l = r#"interface="net1",local="198.51.100.1",peer="198.51.100.2""#;
@@ -485,9 +580,7 @@ mod tests {
                 session("198.51.100.2", Some(State::Up)),
                 session("198.51.100.3", Some(State::Down)),
             ],
-            dropped: vec![],
             frr_exporter: true,
-            routes: None,
             ..Snapshot::default()
         });
         assert!(
@@ -499,5 +592,27 @@ mod tests {
         );
         assert!(text.contains(r#"frr_bfd_peer_state{local="198.51.100.1",peer="198.51.100.3"} 0"#));
         assert!(text.contains("frr_bfd_peer_count 2"));
+    }
+
+    /// frr_exporter's one series per (local, peer) holds across chunks of figures: a session
+    /// that repeats the first one's pair far down the list adds no second series.
+    #[test]
+    fn frr_exporter_pairs_are_told_apart_across_chunks() {
+        let mut sessions = up_sessions(1300);
+        let mut repeat = sessions[0].clone();
+        repeat.multihop = true;
+        repeat.state = None;
+        sessions.push(repeat);
+        let text = render(&Snapshot {
+            sessions,
+            frr_exporter: true,
+            ..Snapshot::default()
+        });
+        let first = "frr_bfd_peer_state{local=\"198.51.100.1\",peer=\"198.18.0.1\"}";
+        assert_eq!(text.matches(first).count(), 1, "{text}");
+        assert!(text.contains(&format!("{first} 1\n")));
+        assert_eq!(text.matches("frr_bfd_peer_uptime{").count(), 1300);
+        assert!(text.contains("frr_bfd_peer_count 1301\n"));
+        assert!(text.contains("bfd_sessions 1301\n"));
     }
 }
