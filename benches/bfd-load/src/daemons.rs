@@ -501,6 +501,8 @@ fn http_get(addr: &str, path: &str) -> Result<String> {
 pub struct BaselineRss {
     /// One second after start, KiB.
     pub kib: u64,
+    /// Its anonymous part then (RssAnon, not a peak), KiB.
+    pub anon_kib: Option<u64>,
     /// After the operator queries of a run (`query_samples` of each), KiB: answering them
     /// costs a fixed part too (the code that serves them paged in, buffers of a fixed size),
     /// which is not the sessions'.
@@ -531,6 +533,7 @@ pub fn baseline_rss(
     d.stop();
     Ok(BaselineRss {
         kib: m.hwm_kib,
+        anon_kib: m.anon_kib,
         after_queries_kib: after,
     })
 }

@@ -279,6 +279,9 @@ fn run_cmd(a: &RunArgs) -> Result<bool> {
                         base.after_queries_kib.map_or("-".into(), |k| k.to_string())
                     );
                     results.baselines_kib.insert(d.name().into(), base.kib);
+                    if let Some(k) = base.anon_kib {
+                        results.baselines_anon_kib.insert(d.name().into(), k);
+                    }
                     if let Some(k) = base.after_queries_kib {
                         results
                             .baselines_after_queries_kib
@@ -342,6 +345,7 @@ fn run_cmd(a: &RunArgs) -> Result<bool> {
                     let version = results.versions.get(d.name()).cloned().unwrap_or_default();
                     let base = results.baselines_kib.get(d.name()).map(|&kib| BaselineRss {
                         kib,
+                        anon_kib: results.baselines_anon_kib.get(d.name()).copied(),
                         after_queries_kib: results
                             .baselines_after_queries_kib
                             .get(d.name())

@@ -164,6 +164,9 @@ pub struct Memory {
     pub rss_kib: u64,
     /// VmHWM: peak resident.
     pub hwm_kib: u64,
+    /// RssAnon: resident now, anonymous (the heap, stacks): what the daemon allocated, without
+    /// the pages of its binary that VmRSS also counts.
+    pub anon_kib: Option<u64>,
 }
 
 /// VmRSS and VmHWM of `pid`.
@@ -180,6 +183,7 @@ pub fn memory(pid: u32) -> Result<Memory> {
     Ok(Memory {
         rss_kib: kib("VmRSS:")?,
         hwm_kib: kib("VmHWM:")?,
+        anon_kib: kib("RssAnon:").ok(),
     })
 }
 

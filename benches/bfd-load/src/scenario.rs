@@ -158,6 +158,14 @@ pub struct RunResult {
     /// The same after the operator queries, KiB; absent in runs before it was recorded.
     #[serde(default)]
     pub base_rss_after_queries_kib: Option<u64>,
+    /// Anonymous resident memory (RssAnon, now, not a peak) of the daemon with no sessions
+    /// and at the end of the window, KiB: the per-session cost without the binary's pages,
+    /// which VmHWM counts and which vary by 0.5 MB between builds of the same code.
+    #[serde(default)]
+    pub base_rss_anon_kib: Option<u64>,
+    /// See `base_rss_anon_kib`.
+    #[serde(default)]
+    pub rss_anon_kib: Option<u64>,
     /// (peak RSS - base) / sessions, bytes.
     pub rss_per_session_bytes: Option<f64>,
     /// Peak RSS (VmHWM) after the operator queries (for bfdd a `/metrics` scrape and
@@ -263,6 +271,7 @@ pub fn run(
         multiplier: spec.multiplier,
         base_rss_kib: base.map(|b| b.kib),
         base_rss_after_queries_kib: base.and_then(|b| b.after_queries_kib),
+        base_rss_anon_kib: base.and_then(|b| b.anon_kib),
         ..RunResult::default()
     };
     match run_inner(spec, bins, stop, &mut r) {
@@ -375,6 +384,7 @@ fn run_inner(spec: &RunSpec, bins: &Binaries, stop: &AtomicBool, r: &mut RunResu
     window_figures(r, &w, (&cpu0, &cpu1), (&self0, &self1));
     r.rss_peak_kib = mem.hwm_kib;
     r.rss_kib = mem.rss_kib;
+    r.rss_anon_kib = mem.anon_kib;
     r.rss_per_session_bytes = r
         .base_rss_kib
         .map(|b| (mem.hwm_kib.saturating_sub(b) as f64 * 1024.0) / n as f64);
