@@ -11,7 +11,7 @@ use crate::auth::AuthState;
 use crate::config::{HopMode, SessionConfig};
 use crate::error::{InsertError, RxError};
 use crate::event::Event;
-use crate::timers::{Timer, Timers};
+use crate::timers::{Stamp, Timer, Timers};
 
 /// §6.8.3: while not Up, a session transmits no faster than once per second.
 pub const SLOW_TX_INTERVAL: Duration = Duration::from_secs(1);
@@ -121,17 +121,17 @@ pub struct Session {
     /// Finals still expected for Polls of an earlier sequence (each Poll draws its own Final),
     /// and until when they can plausibly arrive. They must not complete a newer sequence.
     stale_finals: u32,
-    stale_until: Option<Instant>,
+    stale_until: Option<Stamp>,
     final_pending: bool,
     /// Boxed: most sessions have none, and inline it would cost every session 40 bytes.
     auth: Option<Box<AuthState>>,
     timers: Timers,
-    last_tx: Option<Instant>,
-    last_rx: Option<Instant>,
-    last_immediate: Option<Instant>,
-    last_poll_sent: Option<Instant>,
+    last_tx: Option<Stamp>,
+    last_rx: Option<Stamp>,
+    last_immediate: Option<Stamp>,
+    last_poll_sent: Option<Stamp>,
     last_sent: Option<Contents>,
-    last_state_change: Option<Instant>,
+    last_state_change: Option<Stamp>,
     stats: SessionStats,
     events: VecDeque<Event>,
     rng: SmallRng,
@@ -141,7 +141,7 @@ pub struct Session {
     /// The largest step of the transmit grid in µs (zero: periodic packets are not aligned),
     /// and the grid's origin, shared by every session of the container.
     grid_max_step_us: u32,
-    grid_epoch: Option<Instant>,
+    grid_epoch: Option<Stamp>,
 }
 
 /// An interval as the wire carries it, in microseconds: a quarter of a `Duration`'s size, for
@@ -261,7 +261,7 @@ impl Session {
             stale_until: None,
             final_pending: false,
             auth,
-            timers: Timers::default(),
+            timers: Timers::new(now),
             last_tx: None,
             last_rx: None,
             last_immediate: None,
@@ -298,7 +298,7 @@ impl Session {
             return result;
         }
         self.stats.rx_packets += 1;
-        self.last_rx = Some(now);
+        self.last_rx = self.stamp(now);
         let old_interval = self.transmit_interval();
 
         self.remote.discriminator = packet.my_discriminator;
@@ -479,17 +479,17 @@ impl Session {
             if let Some(poll) = &mut self.poll {
                 poll.current_values_sent = true;
                 self.unanswered_polls += 1;
-                self.last_poll_sent = Some(now);
+                self.last_poll_sent = self.stamp(now);
             }
         }
         // Out-of-schedule packets leave the periodic schedule alone (§6.5: a Final is
         // "independent of any periodic BFD Control packets"): if they pushed it back, a peer
         // polling steadily would hear only Finals, and lost Finals would look like silence.
         if self.timers.is_due(Timer::Transmit, now) {
-            self.last_tx = Some(now);
+            self.last_tx = self.stamp(now);
             self.schedule_periodic(now);
         } else {
-            self.last_immediate = Some(now);
+            self.last_immediate = self.stamp(now);
         }
         self.final_pending = false;
         self.timers.stop(Timer::Immediate);
@@ -505,7 +505,7 @@ impl Session {
     #[must_use]
     pub fn punctuality(&self, now: Instant) -> Option<Punctuality> {
         let at = self.timers.get(Timer::Transmit).filter(|&at| at <= now)?;
-        let last = self.last_tx?;
+        let last = self.moment(self.last_tx)?;
         let top = last + self.transmit_interval() * self.window_top_permille() / 1000;
         if at > top {
             return None;
@@ -567,7 +567,7 @@ impl Session {
     }
     /// When the state last changed, if ever.
     pub fn last_state_change(&self) -> Option<Instant> {
-        self.last_state_change
+        self.moment(self.last_state_change)
     }
     /// Whether a Poll sequence is running.
     pub fn poll_active(&self) -> bool {
@@ -607,7 +607,7 @@ impl Session {
             return;
         }
         self.state = new;
-        self.last_state_change = Some(now);
+        self.last_state_change = self.stamp(now);
         if new == State::Up {
             self.stats.up_count += 1;
         } else if old == State::Up {
@@ -693,6 +693,16 @@ impl Session {
         });
     }
 
+    /// `at` as the session keeps it.
+    fn stamp(&self, at: Instant) -> Option<Stamp> {
+        Some(self.timers.origin().stamp(at))
+    }
+
+    /// A kept moment back as an `Instant`.
+    fn moment(&self, stamp: Option<Stamp>) -> Option<Instant> {
+        stamp.map(|s| self.timers.origin().instant(s))
+    }
+
     /// Polls already sent belong to an older sequence: their Finals must not count for the next.
     fn retire_polls(&mut self) {
         if self.unanswered_polls > 0 {
@@ -700,13 +710,13 @@ impl Session {
             self.unanswered_polls = 0;
             // A Final later than a Detection Time after our last Poll is no longer in flight.
             let window = self.detection_time().unwrap_or(SLOW_TX_INTERVAL * 3);
-            self.stale_until = self.last_poll_sent.map(|t| t + window);
+            self.stale_until = self.last_poll_sent.map(|t| t.after(window));
         }
     }
 
     /// A Final arrived (§6.5): the peer knows our new values, so all of them take effect.
     fn finish_poll(&mut self, now: Instant) {
-        if self.stale_finals > 0 && self.stale_until.is_some_and(|t| now < t) {
+        if self.stale_finals > 0 && self.moment(self.stale_until).is_some_and(|t| now < t) {
             // The answer to a Poll of an earlier sequence, carrying earlier values.
             self.stale_finals -= 1;
             return;
@@ -728,8 +738,9 @@ impl Session {
     fn arm_detection(&mut self) {
         match (self.last_rx, self.detection_time()) {
             (Some(last_rx), Some(detect)) => {
-                self.timers.set(Timer::Detect, last_rx + detect);
-                self.timers.set(Timer::AuthSeqReset, last_rx + 2 * detect);
+                self.timers.set_stamp(Timer::Detect, last_rx.after(detect));
+                self.timers
+                    .set_stamp(Timer::AuthSeqReset, last_rx.after(2 * detect));
             }
             _ => self.timers.stop(Timer::Detect),
         }
@@ -744,13 +755,15 @@ impl Session {
     /// time already past becomes now: the packet was not due before the change, and is not late
     /// (coming Up, the last packet of the one-second pace may be most of a second back).
     fn after_interval_change(&mut self, now: Instant, old_interval: Duration) {
-        if self.timers.get(Timer::Detect).is_some() {
+        if self.timers.is_set(Timer::Detect) {
             self.arm_detection();
         }
         if self.transmit_interval() == old_interval {
             return;
         }
-        if let (Some(last_tx), Some(_)) = (self.last_tx, self.timers.get(Timer::Transmit)) {
+        if let (Some(last_tx), Some(_)) =
+            (self.moment(self.last_tx), self.timers.get(Timer::Transmit))
+        {
             let next = self
                 .next_periodic(last_tx, self.transmit_interval())
                 .max(now);
@@ -787,7 +800,7 @@ impl Session {
             }
             return;
         }
-        if self.timers.get(Timer::Transmit).is_none() {
+        if !self.timers.is_set(Timer::Transmit) {
             // Starting (or restarting) periodic transmission: the first packet goes now.
             self.timers.set(Timer::Transmit, now);
         }
@@ -799,7 +812,7 @@ impl Session {
 
     fn arm_immediate(&mut self, now: Instant) {
         let spacing = MIN_IMMEDIATE_SPACING.min(self.desired_min_tx.duration());
-        let at = match self.last_immediate {
+        let at = match self.moment(self.last_immediate) {
             Some(last) => now.max(last + spacing),
             None => now,
         };
@@ -825,7 +838,7 @@ impl Session {
         let (lo, hi) = self.jitter_window_us(interval);
         let drawn = base + Duration::from_micros(self.rng.gen_range(lo..=hi));
         let step = grid_step((interval / 32).min(from_micros(self.grid_max_step_us)));
-        match self.grid_epoch {
+        match self.moment(self.grid_epoch) {
             Some(epoch) if !step.is_zero() => on_grid(
                 drawn,
                 epoch,
@@ -860,7 +873,7 @@ impl Session {
     /// jitter window keeps eight or more grid points). Zero turns alignment off. See
     /// [`Sessions::align_transmissions`](crate::Sessions::align_transmissions).
     pub fn set_transmit_grid(&mut self, epoch: Instant, max_step: Duration) {
-        self.grid_epoch = Some(epoch);
+        self.grid_epoch = self.stamp(epoch);
         self.grid_max_step_us = micros(max_step);
     }
 

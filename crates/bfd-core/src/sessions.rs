@@ -567,6 +567,15 @@ mod tests {
 
     use super::*;
 
+    /// Every byte of a `Session` is paid at every session (10 KB per byte at 10,000), and the
+    /// daemon's memory goal (under 1 KiB a session, all included) leaves little room: a field
+    /// that grows it shows here first.
+    #[test]
+    fn a_session_stays_small() {
+        let size = std::mem::size_of::<Session>();
+        assert!(size <= 408, "Session is {size} bytes");
+    }
+
     /// A deadline that keeps moving earlier leaves stale heap entries; they are dropped before
     /// they outnumber the sessions, and the live deadline is still the one reported.
     #[test]
