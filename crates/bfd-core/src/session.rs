@@ -381,11 +381,12 @@ impl Session {
 
     /// Acts on every deadline that is due at `now`. Transmission is left to `poll_transmit`.
     pub fn handle_timeout(&mut self, now: Instant) {
-        if self.timers.is_due(Timer::Detect, now) {
+        let at = self.timers.origin().stamp(now);
+        if self.timers.is_due(Timer::Detect, at) {
             self.timers.stop(Timer::Detect);
             self.detection_expired(now);
         }
-        if self.timers.is_due(Timer::AuthSeqReset, now) {
+        if self.timers.is_due(Timer::AuthSeqReset, at) {
             self.timers.stop(Timer::AuthSeqReset);
             if let Some(auth) = &mut self.auth {
                 auth.seq_known = false;
@@ -464,8 +465,9 @@ impl Session {
     /// The next packet to send, written into `buf` (cleared first), if one is due at `now`.
     #[must_use]
     pub fn poll_transmit(&mut self, now: Instant, buf: &mut Vec<u8>) -> Option<ControlPacket> {
+        let at = self.timers.origin().stamp(now);
         let due =
-            self.timers.is_due(Timer::Immediate, now) || self.timers.is_due(Timer::Transmit, now);
+            self.timers.is_due(Timer::Immediate, at) || self.timers.is_due(Timer::Transmit, at);
         if !due {
             return None;
         }
@@ -479,17 +481,17 @@ impl Session {
             if let Some(poll) = &mut self.poll {
                 poll.current_values_sent = true;
                 self.unanswered_polls += 1;
-                self.last_poll_sent = self.stamp(now);
+                self.last_poll_sent = Some(at);
             }
         }
         // Out-of-schedule packets leave the periodic schedule alone (§6.5: a Final is
         // "independent of any periodic BFD Control packets"): if they pushed it back, a peer
         // polling steadily would hear only Finals, and lost Finals would look like silence.
-        if self.timers.is_due(Timer::Transmit, now) {
-            self.last_tx = self.stamp(now);
+        if self.timers.is_due(Timer::Transmit, at) {
+            self.last_tx = Some(at);
             self.schedule_periodic(now);
         } else {
-            self.last_immediate = self.stamp(now);
+            self.last_immediate = Some(at);
         }
         self.final_pending = false;
         self.timers.stop(Timer::Immediate);

@@ -35,7 +35,11 @@ pub(crate) struct Stamp(NonZeroU64);
 /// every packet).
 fn nanos(d: Duration) -> i64 {
     const MAX_SECS: u64 = i64::MAX as u64 / 1_000_000_000 - 1;
-    (d.as_secs().min(MAX_SECS) * 1_000_000_000 + u64::from(d.subsec_nanos())) as i64
+    if d.as_secs() >= MAX_SECS {
+        // Clamped whole, so that order holds beyond too.
+        return (MAX_SECS * 1_000_000_000) as i64;
+    }
+    (d.as_secs() * 1_000_000_000 + u64::from(d.subsec_nanos())) as i64
 }
 
 impl Stamp {
@@ -76,12 +80,18 @@ impl Origin {
     pub(crate) fn instant(self, stamp: Stamp) -> Instant {
         let offset = stamp.offset();
         let distance = Duration::from_nanos(offset.unsigned_abs());
-        if offset >= 0 {
+        let at = if offset >= 0 {
             self.0.checked_add(distance)
         } else {
             self.0.checked_sub(distance)
-        }
-        .unwrap_or(self.0)
+        };
+        // Every stamp was made from an `Instant`, or one plus a duration that the platform's
+        // `Instant` holds (Linux: 292 years either way); the origin is only a last resort.
+        debug_assert!(
+            at.is_some(),
+            "stamp {offset} ns from the origin out of range"
+        );
+        at.unwrap_or(self.0)
     }
 }
 
@@ -125,9 +135,10 @@ impl Timers {
         self.deadlines[timer.index()].map(|s| self.origin.instant(s))
     }
 
-    /// Whether `timer` is armed and due at `now`.
-    pub(crate) fn is_due(&self, timer: Timer, now: Instant) -> bool {
-        self.deadlines[timer.index()].is_some_and(|t| t <= self.origin.stamp(now))
+    /// Whether `timer` is armed and due at `now` (a stamp: callers checking several timers
+    /// convert the time once).
+    pub(crate) fn is_due(&self, timer: Timer, now: Stamp) -> bool {
+        self.deadlines[timer.index()].is_some_and(|t| t <= now)
     }
 
     pub(crate) fn next(&self) -> Option<Instant> {
@@ -162,6 +173,19 @@ mod tests {
             assert_eq!(o.instant(o.stamp(at)), at);
         }
         assert_eq!(std::mem::size_of::<Option<Stamp>>(), 8);
+        // A duration later, in stamps as in `Instant`s; past the representable span, clamped
+        // without reversing the order.
+        let s = o.stamp(origin);
+        assert_eq!(
+            o.instant(s.after(Duration::from_millis(900))),
+            origin + Duration::from_millis(900)
+        );
+        let huge = Duration::from_secs(u64::MAX / 2);
+        assert!(s.after(huge) >= s.after(huge - Duration::from_secs(1)));
+        assert!(
+            s.after(Duration::from_secs(9_223_372_036))
+                >= s.after(Duration::new(9_223_372_035, 999_999_999))
+        );
     }
 
     #[test]
@@ -173,8 +197,9 @@ mod tests {
         timers.set(Timer::Detect, now + Duration::from_millis(900));
         timers.set(Timer::Transmit, now + Duration::from_millis(250));
         assert_eq!(timers.next(), Some(now + Duration::from_millis(250)));
-        assert!(timers.is_due(Timer::Transmit, now + Duration::from_millis(250)));
-        assert!(!timers.is_due(Timer::Detect, now + Duration::from_millis(250)));
+        let then = timers.origin().stamp(now + Duration::from_millis(250));
+        assert!(timers.is_due(Timer::Transmit, then));
+        assert!(!timers.is_due(Timer::Detect, then));
         timers.stop(Timer::Transmit);
         assert_eq!(timers.next(), Some(now + Duration::from_millis(900)));
     }
