@@ -70,6 +70,9 @@ fn load_harness_smoke_100_sessions() {
     // The harness lost nothing to its receive buffer at this size.
     assert_eq!(r["harness_rx_drops"], 0, "{r}");
     assert_eq!(r["daemon_rx_drops"], 0, "{r}");
+    // Recorded by phase too (null if the counter could not be read).
+    assert_eq!(r["daemon_rx_drops_in_window"], 0, "{r}");
+    assert_eq!(r["daemon_rx_drops_during_queries"], 0, "{r}");
     assert!(r["window_s"].as_f64().is_some_and(|w| w >= 9.0), "{r}");
     // 100 sessions x ~2 packets per 0.26 s each way for ~10 s.
     assert!(r["packets"].as_u64().is_some_and(|p| p > 3000), "{r}");

@@ -406,7 +406,14 @@ fn print_summary(r: &scenario::RunResult) {
         r.detection.kernel_stamps_rejected,
         r.harness_cpu_pct,
         r.harness_rx_drops.map_or("-".into(), |n| n.to_string()),
-        r.daemon_rx_drops.map_or("-".into(), |n| n.to_string()),
+        match r.daemon_rx_drops {
+            None => "-".into(),
+            Some(n) => format!(
+                "{n} (window {}, queries {})",
+                r.daemon_rx_drops_in_window.map_or("-".into(), |n| n.to_string()),
+                r.daemon_rx_drops_during_queries.map_or("-".into(), |n| n.to_string())
+            ),
+        },
     );
     for q in &r.queries {
         eprintln!(

@@ -208,6 +208,12 @@ pub struct RunResult {
     /// harness's silence; absent in runs before it was recorded.
     #[serde(default)]
     pub daemon_rx_drops: Option<u64>,
+    /// Of those, in the window; absent in runs before it was recorded.
+    #[serde(default)]
+    pub daemon_rx_drops_in_window: Option<u64>,
+    /// Of those, while the operator queries ran; absent in runs before it was recorded.
+    #[serde(default)]
+    pub daemon_rx_drops_during_queries: Option<u64>,
 }
 
 /// The raw echo floor at one size.
@@ -366,9 +372,11 @@ fn run_inner(spec: &RunSpec, bins: &Binaries, stop: &AtomicBool, r: &mut RunResu
     };
     let cpu0 = procstat::cpu(Some(pid))?;
     let self0 = procstat::cpu(None)?;
+    let window_drops0 = udp_rcvbuf_errors(&topo.d);
     emu.begin_window()?;
     hold(spec.hold, stop, || daemon.ensure_running())?;
     let w = emu.end_window()?;
+    r.daemon_rx_drops_in_window = difference(window_drops0, udp_rcvbuf_errors(&topo.d));
     let cpu1 = procstat::cpu(Some(pid))?;
     let self1 = procstat::cpu(None)?;
     let mem = procstat::memory(pid)?;
@@ -390,6 +398,7 @@ fn run_inner(spec: &RunSpec, bins: &Binaries, stop: &AtomicBool, r: &mut RunResu
         .map(|b| (mem.hwm_kib.saturating_sub(b) as f64 * 1024.0) / n as f64);
 
     // Operator queries, all sessions Up; flaps they cause are counted per query.
+    let query_drops0 = udp_rcvbuf_errors(&topo.d);
     for name in daemon.query_names(bins) {
         let before = emu.snapshot()?;
         let mut q = daemon.time_query(name, bins, spec.query_samples);
@@ -399,6 +408,7 @@ fn run_inner(spec: &RunSpec, bins: &Binaries, stop: &AtomicBool, r: &mut RunResu
         daemon.ensure_running()?;
     }
     r.rss_peak_after_queries_kib = procstat::memory(pid).ok().map(|m| m.hwm_kib);
+    r.daemon_rx_drops_during_queries = difference(query_drops0, udp_rcvbuf_errors(&topo.d));
     // Sessions a query knocked down come back before the detection test.
     let deadline = Instant::now() + spec.up_timeout;
     loop {
@@ -439,14 +449,8 @@ fn run_inner(spec: &RunSpec, bins: &Binaries, stop: &AtomicBool, r: &mut RunResu
     let fin = emu.stop()?;
     daemon.stop();
     final_figures(r, &fin);
-    r.daemon_rx_drops = match (daemon_rcvbuf_errors0, udp_rcvbuf_errors(&topo.d)) {
-        (Some(a), Some(b)) => Some(b.saturating_sub(a)),
-        _ => None,
-    };
-    r.harness_rx_drops = match (rcvbuf_errors0, udp_rcvbuf_errors(&topo.l)) {
-        (Some(a), Some(b)) => Some(b.saturating_sub(a)),
-        _ => None,
-    };
+    r.daemon_rx_drops = difference(daemon_rcvbuf_errors0, udp_rcvbuf_errors(&topo.d));
+    r.harness_rx_drops = difference(rcvbuf_errors0, udp_rcvbuf_errors(&topo.l));
     r.flaps_during_queries = r.queries.iter().map(|q| q.flaps).sum();
     if r.detection.detected < r.detection.silenced {
         bail!(
@@ -596,6 +600,11 @@ pub fn run_floor(
         harness_cpu_pct: own / secs * 100.0,
         wakeups_per_s: c1.runs_since(&c0).map(|n| n as f64 / secs),
     })
+}
+
+/// A counter's growth between two readings, where both were had.
+fn difference(before: Option<u64>, after: Option<u64>) -> Option<u64> {
+    Some(after?.saturating_sub(before?))
 }
 
 /// UDP RcvbufErrors of a namespace (`/proc/net/snmp`), `None` if unreadable.
