@@ -228,10 +228,10 @@ impl Driver {
                 }
                 // Only when the thread ran late: the due deadlines are served below.
                 Wake::Shadow => shadow_armed = false,
-                Wake::Rx(i) => self.drain_socket(now, i, false),
+                Wake::Rx(i) => self.drain_socket(i, false),
                 // A deadline due now reads the sockets below, before it is served.
                 Wake::Tick if armed.is_some_and(|at| at <= now) => {}
-                Wake::Tick => self.drain_all(now, &rx_broken, false),
+                Wake::Tick => self.drain_all(&rx_broken, false),
                 Wake::RxError(i, e) => {
                     // Readiness itself failed: the socket is unusable, and polling it again would
                     // spin. Sessions on the other sockets keep running.
@@ -281,6 +281,9 @@ impl Driver {
                 }
                 Wake::Recheck => recheck_armed = self.check_sockets(recheck.as_mut()),
             }
+            // Read again: the turn may have run long (a reload of thousands of peers), and
+            // deadlines that fell due meanwhile are served now.
+            let now = self::now();
             // Deadlines already due are served now rather than when tokio's timer, which
             // turns only when the runtime parks, gets to them: under load the loop wakes for
             // packets far more often than once per millisecond.
@@ -322,7 +325,7 @@ impl Driver {
     /// not know of them yet: serving the timer first took a peer that kept talking for dead.
     fn serve_due(&mut self, now: Instant, deadline: Instant, rx_broken: &[bool]) {
         let held_up = now.saturating_duration_since(deadline) > HELD_UP;
-        self.drain_all(now, rx_broken, held_up);
+        self.drain_all(rx_broken, held_up);
         self.sessions.handle_timeout(now);
     }
 
@@ -336,10 +339,10 @@ impl Driver {
         more
     }
 
-    fn drain_all(&mut self, now: Instant, rx_broken: &[bool], ask_kernel: bool) {
+    fn drain_all(&mut self, rx_broken: &[bool], ask_kernel: bool) {
         for i in 0..self.rx.len() {
             if !rx_broken.get(i).copied().unwrap_or(false) {
-                self.drain_socket(now, i, ask_kernel);
+                self.drain_socket(i, ask_kernel);
             }
         }
     }
@@ -364,11 +367,14 @@ impl Driver {
     /// arrived: a packet that waited in the queue while the driver was busy still restarts the
     /// detection time from its arrival, as the peer meant.
     /// `ask_kernel` reads even when tokio has not seen the socket become readable.
-    fn drain_socket(&mut self, now: Instant, i: usize, ask_kernel: bool) {
-        let wall_now = SystemTime::now();
+    fn drain_socket(&mut self, i: usize, ask_kernel: bool) {
         // Bounded, so a flood on one socket cannot hold back timers: readiness stays set until
         // the socket is drained, so the rest is read on the next turn of the loop.
         for _ in 0..RX_BATCHES_PER_TURN {
+            // Both clocks read now, as the batch is read: a kernel stamp converted against the
+            // time a long turn started would date the packet too early, by as long as the turn
+            // had run, and expire a session whose peer sent on time.
+            let (now, wall_now) = (self::now(), SystemTime::now());
             let Some(socket) = self.rx.get_mut(i) else {
                 return;
             };
