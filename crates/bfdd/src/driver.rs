@@ -205,15 +205,18 @@ impl Driver {
                 () = &mut shutdown => Wake::Shutdown,
                 () = &mut sleep, if armed.is_some() => Wake::Timer,
                 () = &mut shadow, if shadow_armed => Wake::Shadow,
-                r = readable(self.rx.first().filter(|_| !rx_broken[0] && !coalescing)) => r.map_or_else(|e| Wake::RxError(0, e), |()| Wake::Rx(0)),
-                r = readable(self.rx.get(1).filter(|_| !rx_broken[1] && !coalescing)) => r.map_or_else(|e| Wake::RxError(1, e), |()| Wake::Rx(1)),
-                r = readable(self.rx.get(2).filter(|_| !rx_broken[2] && !coalescing)) => r.map_or_else(|e| Wake::RxError(2, e), |()| Wake::Rx(2)),
-                r = readable(self.rx.get(3).filter(|_| !rx_broken[3] && !coalescing)) => r.map_or_else(|e| Wake::RxError(3, e), |()| Wake::Rx(3)),
+                // Ahead of the sockets, so that a flood of datagrams (a socket readable at
+                // every turn) cannot hold off the operator, reloads and the socket repairs;
+                // each client has one request in flight, so they cannot hold off the sockets.
                 req = control.recv(), if control_open => Wake::Control(req),
                 req = figures.recv(), if figures_open => Wake::Figures(req),
                 Some(request) = reload.recv() => Wake::Reload(request),
                 _ = retry.tick() => Wake::Retry,
                 () = &mut recheck, if recheck_armed => Wake::Recheck,
+                r = readable(self.rx.first().filter(|_| !rx_broken[0] && !coalescing)) => r.map_or_else(|e| Wake::RxError(0, e), |()| Wake::Rx(0)),
+                r = readable(self.rx.get(1).filter(|_| !rx_broken[1] && !coalescing)) => r.map_or_else(|e| Wake::RxError(1, e), |()| Wake::Rx(1)),
+                r = readable(self.rx.get(2).filter(|_| !rx_broken[2] && !coalescing)) => r.map_or_else(|e| Wake::RxError(2, e), |()| Wake::Rx(2)),
+                r = readable(self.rx.get(3).filter(|_| !rx_broken[3] && !coalescing)) => r.map_or_else(|e| Wake::RxError(3, e), |()| Wake::Rx(3)),
                 () = std::future::ready(()), if coalescing => Wake::Tick,
             };
             self.read_this_turn = 0;
