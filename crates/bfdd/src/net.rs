@@ -92,8 +92,22 @@ impl RxSocket {
             setsockopt(&socket, sockopt::Ipv4PacketInfo, &true)?;
             setsockopt(&socket, sockopt::Ipv4RecvTtl, &true)?;
         }
-        // A full buffer drops packets silently; better to ask for room than to flap.
-        let _ = socket.set_recv_buffer_size(RX_BUFFER_BYTES);
+        // A full buffer drops packets silently; better to ask for room than to flap. Past
+        // `rmem_max` when CAP_NET_ADMIN allows it (the pod has it): the default limit holds a
+        // few hundred datagrams, 10 ms of 10,000 sessions at 300 ms.
+        if setsockopt(&socket, sockopt::RcvBufForce, &RX_BUFFER_BYTES).is_err() {
+            let _ = socket.set_recv_buffer_size(RX_BUFFER_BYTES);
+        }
+        // The kernel reports twice what it grants, and grants at most `rmem_max` unforced.
+        let granted = socket.recv_buffer_size().unwrap_or(0) / 2;
+        if granted < RX_BUFFER_BYTES {
+            tracing::warn!(
+                port = addr.port(),
+                granted_bytes = granted,
+                wanted_bytes = RX_BUFFER_BYTES,
+                "receive buffer smaller than wanted (net.core.rmem_max, and no CAP_NET_ADMIN): a burst beyond it is dropped"
+            );
+        }
         socket.set_nonblocking(true)?;
         socket.bind(&addr.into())?;
         let cmsg = if v6 {
@@ -506,9 +520,22 @@ fn unbound_socket(binding: &TxBinding) -> io::Result<Socket> {
     if let Some(interface) = &binding.interface {
         socket.bind_device(Some(interface.as_bytes()))?;
     }
+    // Nothing reads a sending socket (the peer's packets come to the listening port): what
+    // reached its port would sit in its buffer, some 200 KiB a socket, until a spray at
+    // thousands of them used up the host's UDP memory and the listeners lost the peers'
+    // packets too. The kernel drops it on arrival instead.
+    socket.attach_filter(&[DROP_EVERY_DATAGRAM])?;
     socket.set_nonblocking(true)?;
     Ok(socket)
 }
+
+/// A classic BPF program of one instruction: return 0, keep nothing.
+const DROP_EVERY_DATAGRAM: nix::libc::sock_filter = nix::libc::sock_filter {
+    code: (nix::libc::BPF_RET | nix::libc::BPF_K) as u16,
+    jt: 0,
+    jf: 0,
+    k: 0,
+};
 
 /// Binds `socket` to `first` (the session's own port, held already) if the kernel has it
 /// free, else to the first port of the range from the cursor on that no session holds and
@@ -694,6 +721,43 @@ mod tests {
         std::thread::sleep(Duration::from_millis(20));
         let (_, from) = peer_socket.recv_from(&mut buf).expect("received");
         assert_eq!(from.port(), port);
+    }
+
+    /// What reaches a sending socket's port, even from the peer it is connected to, is
+    /// dropped on arrival rather than kept in a buffer nobody reads.
+    #[test]
+    fn sending_sockets_keep_nothing_that_arrives() {
+        let peer_socket = std::net::UdpSocket::bind("127.0.0.1:0").expect("peer");
+        let peer = peer_socket.local_addr().expect("addr");
+        let witness = std::net::UdpSocket::bind("127.0.0.1:0").expect("witness");
+        witness
+            .set_read_timeout(Some(Duration::from_secs(2)))
+            .expect("timeout");
+        let binding = TxBinding {
+            peer: peer.ip(),
+            local: Some(IpAddr::V4(Ipv4Addr::LOCALHOST)),
+            interface: None,
+        };
+        let mut ports = SourcePorts::new(2000);
+        let tx = TxSocket::bind(&binding, &mut ports, peer).expect("bind");
+        assert!(tx.connected(), "connected to the peer");
+        let port = SocketAddr::new(peer.ip(), tx.source_port());
+        for _ in 0..3 {
+            peer_socket.send_to(&[7; 24], port).expect("send");
+        }
+        // Sent after, on the same path: once it is in, so would the others be.
+        peer_socket
+            .send_to(&[8; 24], witness.local_addr().expect("addr"))
+            .expect("send");
+        let mut buf = [0; 64];
+        witness.recv_from(&mut buf).expect("the witness datagram");
+        tx.socket.set_nonblocking(true).expect("nonblocking");
+        let kept = tx.socket.recv(&mut buf);
+        assert_eq!(
+            kept.map_err(|e| e.kind()).err(),
+            Some(io::ErrorKind::WouldBlock),
+            "a datagram was kept"
+        );
     }
 
     /// A peer not listening answers with ICMP port unreachable, which the connected socket
