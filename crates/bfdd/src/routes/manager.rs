@@ -265,9 +265,12 @@ impl<B: RouteBackend> Manager<B> {
     async fn command(&mut self, command: Command) {
         match command {
             Command::Reconfigure(config, gateways) => {
-                self.reconfigure(config).await;
-                if !gateways.is_empty() {
-                    self.apply_session_events(gateways).await;
+                // The gateways first: a gateway the reload starts tracking (`bfd = true` on a
+                // static route) whose session is Up must count as Up when the new
+                // configuration is reconciled, or its route is withdrawn and added again.
+                let (affected, down_since) = self.note_session_events(&gateways);
+                if !self.reconfigure(config).await {
+                    self.sync_after_events(affected, down_since).await;
                 }
             }
             Command::Reconcile => self.reconcile(Trigger::Forced).await,
@@ -298,10 +301,20 @@ impl<B: RouteBackend> Manager<B> {
     }
 
     async fn apply_session_events(&mut self, events: Vec<SessionEvent>) {
-        // Per destination, the earliest Down event that may shrink it: the latency sample.
+        let (affected, down_since) = self.note_session_events(&events);
+        self.sync_after_events(affected, down_since).await;
+    }
+
+    /// Takes in which gateways are Up, without touching the kernel. Returns the destinations
+    /// they serve, and per destination the earliest Down event that may shrink it (the
+    /// withdraw latency sample).
+    fn note_session_events(
+        &mut self,
+        events: &[SessionEvent],
+    ) -> (Vec<Prefix>, HashMap<Prefix, std::time::Instant>) {
         let mut down_since: HashMap<Prefix, std::time::Instant> = HashMap::new();
         let mut affected = Vec::new();
-        for event in &events {
+        for event in events {
             // Older than what is known of this gateway: a reload's change that waited behind
             // newer session changes.
             match self.latest.entry(event.gateway) {
@@ -332,6 +345,16 @@ impl<B: RouteBackend> Manager<B> {
         self.refresh_usable();
         affected.sort_unstable();
         affected.dedup();
+        (affected, down_since)
+    }
+
+    /// Brings the destinations that session events touched to their desired state,
+    /// withdrawals first.
+    async fn sync_after_events(
+        &mut self,
+        affected: Vec<Prefix>,
+        down_since: HashMap<Prefix, std::time::Instant>,
+    ) {
         for d in self.withdrawals_first(affected) {
             let withdraw = self.is_withdrawal(d);
             if self.sync(d).await && withdraw {
@@ -696,9 +719,11 @@ impl<B: RouteBackend> Manager<B> {
         }
     }
 
-    async fn reconfigure(&mut self, config: RoutesConfig) {
+    /// Applies a reloaded configuration; whether it changed (and every destination was
+    /// reconciled).
+    async fn reconfigure(&mut self, config: RoutesConfig) -> bool {
         if config == self.config {
-            return;
+            return false;
         }
         let moved = config.table != self.config.table || config.protocol != self.config.protocol;
         let mut left = 0;
@@ -744,6 +769,7 @@ impl<B: RouteBackend> Manager<B> {
         self.presumed.retain(|g| still_bfd.contains(g));
         self.refresh_usable();
         self.reconcile(Trigger::Forced).await;
+        true
     }
 
     /// Removes what a previous run left under another table or protocol id than configured

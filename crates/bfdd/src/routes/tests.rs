@@ -501,6 +501,40 @@ async fn reload_making_a_gateway_static_keeps_its_route_in_place() {
     );
 }
 
+/// The reverse: a static route's gateway, its session Up, becomes `bfd = true`. The route
+/// must stay: withdrawn until the gateway's Up was taken in, traffic would have nowhere to go.
+#[tokio::test(start_paused = true)]
+async fn reload_tracking_an_up_gateway_keeps_its_route_in_place() {
+    let (fake, h) = running(&[("198.18.1.0/24", "198.51.100.2", false)], &[]).await;
+    assert_eq!(nexthops(&fake, "198.18.1.0/24"), ips(&["198.51.100.2"]));
+    fake.clear_ops();
+    h.reconfigure(
+        config(&[("198.18.1.0/24", "198.51.100.2", true)]),
+        vec![(ip("198.51.100.2"), true)],
+        now(),
+    );
+    settle(&h).await;
+    assert_eq!(nexthops(&fake, "198.18.1.0/24"), ips(&["198.51.100.2"]));
+    assert!(
+        !fake.ops().iter().any(|op| matches!(op, FakeOp::Delete(_))),
+        "the route never left: {:?}",
+        fake.ops()
+    );
+    // And one whose session is Down goes.
+    h.reconfigure(
+        config(&[("198.18.1.0/24", "198.51.100.2", false)]),
+        vec![],
+        now(),
+    );
+    h.reconfigure(
+        config(&[("198.18.1.0/24", "198.51.100.2", true)]),
+        vec![(ip("198.51.100.2"), false)],
+        now(),
+    );
+    settle(&h).await;
+    assert_eq!(nexthops(&fake, "198.18.1.0/24"), None);
+}
+
 /// A reload's gateway change waits on the command lane while the manager serves newer
 /// session changes first: it must not undo them (a peer whose key changed comes Up again on
 /// its inherited discriminator before the manager gets to the reload that removed it).
