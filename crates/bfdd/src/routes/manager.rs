@@ -653,7 +653,9 @@ impl<B: RouteBackend> Manager<B> {
                     .get(&route.destination)
                     .and_then(|d| d.installed.as_ref());
                 if route.protocol != self.config.protocol {
-                    if !deleted && believed.is_some() {
+                    if deleted {
+                        self.retry_now(route.destination);
+                    } else if believed.is_some() {
                         // Someone replaced ours (`ip route replace`, zebra): the slot is theirs
                         // now, and what we believe installed must not be replaced over it.
                         debug!(route = %route, "our route replaced by another protocol's");
@@ -717,6 +719,17 @@ impl<B: RouteBackend> Manager<B> {
         if any {
             debug!("retrying failed routes");
         }
+    }
+
+    /// Another protocol's route left `d`'s slot: if ours failed for it (EEXIST, a foreign
+    /// route in the way), it goes in after the debounce rather than its backoff (up to 30 s).
+    fn retry_now(&mut self, d: Prefix) {
+        let Some(dest) = self.dests.get_mut(&d).filter(|d| d.error.is_some()) else {
+            return;
+        };
+        let soon = Instant::now() + NOTICE_DEBOUNCE;
+        dest.retry_at = Some(dest.retry_at.map_or(soon, |due| due.min(soon)));
+        debug!(destination = %d, "another protocol's route left the slot; retrying ours");
     }
 
     /// Applies a reloaded configuration; whether it changed (and every destination was

@@ -220,6 +220,28 @@ async fn foreign_route_in_the_slot_is_not_overwritten() {
     assert_eq!(fake.routes(), vec![foreign_elsewhere]);
 }
 
+/// Once the foreign route is deleted, ours goes in at once, not when a backoff grown to
+/// 30 s runs out.
+#[tokio::test(start_paused = true)]
+async fn foreign_route_leaving_the_slot_lets_ours_in_at_once() {
+    let fake = FakeBackend::new();
+    let foreign = KernelRoute::new(p("198.18.1.0/24"), TABLE, 4, vec![ip("198.51.100.7")]);
+    fake.insert(foreign.clone());
+    let h = spawn(
+        config(&[("198.18.1.0/24", "198.51.100.2", false)]),
+        fake.clone(),
+    );
+    tokio::time::sleep(Duration::from_secs(120)).await;
+    assert_eq!(fake.route(p("198.18.1.0/24"), TABLE), Some(foreign.clone()));
+    fake.remove(p("198.18.1.0/24"), TABLE);
+    h.notice(Notice::Route {
+        route: foreign,
+        deleted: true,
+    });
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    assert_eq!(nexthops(&fake, "198.18.1.0/24"), ips(&["198.51.100.2"]));
+}
+
 #[tokio::test(start_paused = true)]
 async fn foreign_replacement_of_our_route_is_not_overwritten_later() {
     let (fake, h) = running(ECMP, &["198.51.100.2"]).await;
