@@ -958,6 +958,19 @@ bfd = true
 }
 
 #[test]
+fn ipv4_mapped_route_gateway_refused() {
+    assert_invalid(
+        r#"[[route]]
+destination = "2001:db8:100::/64"
+gateway = "::ffff:198.51.100.5"
+"#,
+        3,
+        "route[0].gateway",
+        "::ffff:198.51.100.5 is an IPv4-mapped address, which the kernel refuses as a gateway: write 198.51.100.5, with an IPv4 destination",
+    );
+}
+
+#[test]
 fn link_local_route_gateway_refused() {
     assert_invalid(
         r#"[[peer]]

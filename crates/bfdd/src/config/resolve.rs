@@ -386,6 +386,19 @@ fn routes(
                 ),
             ));
         }
+        if let Some(v4) = match gateway {
+            IpAddr::V6(v6) => v6.to_ipv4_mapped(),
+            IpAddr::V4(_) => None,
+        } {
+            // The kernel refuses it as an IPv6 gateway, on every attempt.
+            return Err(origin.invalid(
+                r.gateway.span(),
+                format!("route[{i}].gateway"),
+                format!(
+                    "{gateway} is an IPv4-mapped address, which the kernel refuses as a gateway: write {v4}, with an IPv4 destination"
+                ),
+            ));
+        }
         if is_link_local_v6(gateway) {
             // A route via fe80:: needs the device, and [[route]] names none: the kernel would
             // refuse it on every attempt.
