@@ -5,11 +5,13 @@
 mod render;
 mod text;
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::{Buf, Bytes};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::Semaphore;
 
 pub use render::render;
 
@@ -18,8 +20,17 @@ use crate::figures::{self, Cut, DriverFigures, FiguresRequest};
 use crate::routes::RouteHandle;
 use crate::to_driver::ToDriver;
 
-/// Scrapes served at once (see [`crate::clients`]); Prometheus makes one at a time.
-const MAX_CLIENTS: usize = 8;
+/// Connections open at once (see [`crate::clients`]). Most only send a request head, which
+/// costs little; the listener is often on every address of the pod, the external network's
+/// too, so connections that send nothing must not keep Prometheus out.
+const MAX_CONNECTIONS: usize = 64;
+/// Scrapes answered at once: each holds the driver's figures and a rendering thread.
+/// Prometheus makes one at a time.
+const MAX_SCRAPES: usize = 8;
+/// How long a client may take to send its request head. Prometheus sends it as it connects.
+const HEAD_TIMEOUT: Duration = Duration::from_secs(2);
+/// Longest request head read.
+const MAX_HEAD: usize = 8192;
 
 /// Serves `GET /metrics` until the listener fails; each scrape asks the driver for its figures.
 pub async fn serve(
@@ -27,8 +38,9 @@ pub async fn serve(
     driver: ToDriver<FiguresRequest>,
     routes: Option<RouteHandle>,
 ) {
-    serve_clients("metrics", listener, MAX_CLIENTS, move |stream| {
-        answer(stream, driver.clone(), routes.clone())
+    let scrapes = Arc::new(Semaphore::new(MAX_SCRAPES));
+    serve_clients("metrics", listener, MAX_CONNECTIONS, move |stream| {
+        answer(stream, driver.clone(), routes.clone(), scrapes.clone())
     })
     .await;
 }
@@ -37,28 +49,38 @@ async fn answer(
     mut stream: TcpStream,
     driver: ToDriver<FiguresRequest>,
     routes: Option<RouteHandle>,
+    scrapes: Arc<Semaphore>,
 ) -> std::io::Result<()> {
     let mut head = Vec::with_capacity(512);
     let mut chunk = [0u8; 1024];
     let read_head = async {
         // The blank line ending the head; bare LF endings too (hand-typed requests).
         while !(head.windows(4).any(|w| w == b"\r\n\r\n") || head.windows(2).any(|w| w == b"\n\n"))
-            && head.len() < 8192
         {
+            if head.len() >= MAX_HEAD {
+                return Ok(false);
+            }
             let n = stream.read(&mut chunk).await?;
             if n == 0 {
+                // What came before the client's half-close is the request.
                 break;
             }
             head.extend_from_slice(&chunk[..n]);
         }
-        Ok::<_, std::io::Error>(())
+        Ok::<_, std::io::Error>(true)
     };
-    tokio::time::timeout(Duration::from_secs(5), read_head)
+    let complete = tokio::time::timeout(HEAD_TIMEOUT, read_head)
         .await
         .map_err(|_| std::io::Error::new(std::io::ErrorKind::TimedOut, "request head"))??;
+    if head.is_empty() {
+        return Ok(());
+    }
     let line = head.split(|&b| b == b'\n').next().unwrap_or_default();
     let (method, target, version) = {
-        let mut words = line.split(|&b| b == b' ' || b == b'\r');
+        let mut words = line
+            .strip_suffix(b"\r")
+            .unwrap_or(line)
+            .split(|&b| b == b' ');
         (
             words.next().unwrap_or_default(),
             words.next().unwrap_or_default(),
@@ -66,30 +88,43 @@ async fn answer(
         )
     };
     let head_only = method == b"HEAD";
-    let path_ok = (method == b"GET" || head_only)
-        && (target == b"/metrics" || target.starts_with(b"/metrics?"));
-    if !path_ok {
-        return send_answer(
-            &mut stream,
-            &small_answer("404 Not Found", "see /metrics\n"),
-        )
-        .await;
+    let refusal = if !complete {
+        Some(("431 Request Header Fields Too Large", ""))
+    } else if target.is_empty() || !(version.is_empty() || version.starts_with(b"HTTP/1.")) {
+        Some(("400 Bad Request", ""))
+    } else if method != b"GET" && !head_only {
+        Some(("405 Method Not Allowed", "Allow: GET, HEAD\r\n"))
+    } else if !(target == b"/metrics" || target.starts_with(b"/metrics?")) {
+        Some(("404 Not Found", ""))
+    } else {
+        None
+    };
+    if let Some((status, extra)) = refusal {
+        let answer = small_answer(status, extra, "see GET /metrics\n", head_only);
+        return send_answer(&mut stream, &answer).await;
     }
     // Bounded: a driver that stopped turning must not hold every scrape slot.
     let figures = tokio::time::timeout(DRIVER_TIMEOUT, async {
+        // Held until the answer is written.
+        let scrape = scrapes.acquire_owned().await.map_err(|_| Cut::Stopped)?;
         let mut daemon = figures::daemon_figures(&driver).await?;
         if let Some(routes) = &routes {
             daemon.routes = Some(routes.metrics().await);
         }
         let peers = DriverFigures::start(driver).await?;
-        Ok::<_, Cut>((daemon, peers))
+        Ok::<_, Cut>((daemon, peers, scrape))
     })
     .await
     .unwrap_or(Err(Cut::Late));
-    let (daemon, peers) = match figures {
+    let (daemon, peers, _scrape) = match figures {
         Ok(figures) => figures,
         Err(cut) => {
-            let answer = small_answer("503 Service Unavailable", &format!("{cut}\n"));
+            let answer = small_answer(
+                "503 Service Unavailable",
+                "",
+                &format!("{cut}\n"),
+                head_only,
+            );
             return send_answer(&mut stream, &answer).await;
         }
     };
@@ -145,11 +180,13 @@ async fn answer(
     crate::clients::in_time(sent).await
 }
 
-/// A short answer with its length.
-fn small_answer(status: &str, body: &str) -> Vec<u8> {
+/// A short answer with its length; `extra` is more header lines, each ending in CRLF. The
+/// body is left out for a HEAD request.
+fn small_answer(status: &str, extra: &str, body: &str, head_only: bool) -> Vec<u8> {
     format!(
-        "HTTP/1.1 {status}\r\nContent-Type: text/plain; version=0.0.4; charset=utf-8\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
-        body.len()
+        "HTTP/1.1 {status}\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Length: {}\r\n{extra}Connection: close\r\n\r\n{}",
+        body.len(),
+        if head_only { "" } else { body }
     )
     .into_bytes()
 }
@@ -225,6 +262,64 @@ mod tests {
 
         let other = exchange(address, "GET /other HTTP/1.1\r\n\r\n").await;
         assert!(other.starts_with("HTTP/1.1 404 Not Found\r\n"), "{other}");
+    }
+
+    #[tokio::test]
+    async fn requests_other_than_a_scrape_get_their_status() {
+        let address = server().await;
+        let answer = exchange(address, "POST /metrics HTTP/1.1\r\n\r\n").await;
+        assert!(
+            answer.starts_with("HTTP/1.1 405 Method Not Allowed\r\n"),
+            "{answer}"
+        );
+        assert!(answer.contains("\r\nAllow: GET, HEAD\r\n"), "{answer}");
+        for garbage in ["\u{1}\u{2}\r\n\r\n", "GET /metrics SPDY/3\r\n\r\n"] {
+            let answer = exchange(address, garbage).await;
+            assert!(
+                answer.starts_with("HTTP/1.1 400 Bad Request\r\n"),
+                "{answer}"
+            );
+        }
+        // HEAD gets no body, whatever the status.
+        let answer = exchange(address, "HEAD /other HTTP/1.1\r\n\r\n").await;
+        assert!(answer.starts_with("HTTP/1.1 404 Not Found\r\n"), "{answer}");
+        assert!(answer.ends_with("\r\n\r\n"), "{answer}");
+        // A head that never ends.
+        let endless = format!("GET /metrics HTTP/1.1\r\nX: {}\r\n", "a".repeat(9000));
+        let mut stream = TcpStream::connect(address).await.expect("connect");
+        stream.write_all(endless.as_bytes()).await.expect("send");
+        let mut answer = vec![0; 64];
+        let n = tokio::time::timeout(Duration::from_secs(5), stream.read(&mut answer))
+            .await
+            .expect("answered in time")
+            .expect("read");
+        let answer = String::from_utf8_lossy(&answer[..n]).into_owned();
+        assert!(
+            answer.starts_with("HTTP/1.1 431 Request Header Fields Too Large\r\n"),
+            "{answer}"
+        );
+    }
+
+    /// Connections that send nothing (from anywhere the listener is reachable) cannot keep
+    /// Prometheus out: it is answered while they are still open, not after they time out.
+    #[tokio::test]
+    async fn idle_connections_do_not_hold_off_a_scrape() {
+        let address = server().await;
+        let mut idle = Vec::new();
+        for _ in 0..2 * MAX_SCRAPES {
+            idle.push(TcpStream::connect(address).await.expect("connect"));
+        }
+        // Accepted and waiting for their heads before the scrape comes.
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        let answer = exchange(address, "GET /metrics HTTP/1.1\r\n\r\n").await;
+        assert!(answer.starts_with("HTTP/1.1 200 OK\r\n"), "{answer}");
+        let mut buf = [0; 16];
+        for stream in &idle {
+            match stream.try_read(&mut buf) {
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
+                other => panic!("an idle connection was let go before the scrape: {other:?}"),
+            }
+        }
     }
 
     /// A reload that changes the peers in mid-scrape: the answer has no last chunk, so
