@@ -181,6 +181,10 @@ pub struct ReloadSummary {
     pub changed: usize,
     /// Sessions left as they were.
     pub unchanged: usize,
+    /// `[daemon]` settings that changed, as `daemon.<key>`: they take effect only when bfdd
+    /// restarts, and until then the running values stay.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub restart_needed: Vec<String>,
 }
 
 /// One configured route destination: `bfdctl routes`.

@@ -482,6 +482,17 @@ fn reload_summary_and_error() {
             removed: 0,
             changed: 2,
             unchanged: 5,
+            restart_needed: Vec::new(),
+        })),
+        answer(&Response::Reloaded(ReloadSummary {
+            added: 0,
+            removed: 0,
+            changed: 0,
+            unchanged: 3,
+            restart_needed: vec![
+                "daemon.frr-exporter-metrics".into(),
+                "daemon.log-format".into(),
+            ],
         })),
         answer(&Response::error(
             "/etc/bfdd/bfdd.toml:7: peer[0].address: \"x\" is not an IPv4 or IPv6 address",
@@ -493,6 +504,18 @@ fn reload_summary_and_error() {
     assert_eq!(
         stdout(&o),
         "reloaded: 1 added, 0 removed, 2 changed, 5 unchanged\n"
+    );
+    assert_eq!(stderr(&o), "");
+    // Settings that wait for a restart are named; the rest of the reload took effect.
+    let o = run(&bfdd.path, &["reload"]);
+    assert_eq!(o.status.code(), Some(0));
+    assert_eq!(
+        stdout(&o),
+        "reloaded: 0 added, 0 removed, 0 changed, 3 unchanged\n"
+    );
+    assert_eq!(
+        stderr(&o),
+        "bfdctl: not applied until bfdd restarts: daemon.frr-exporter-metrics, daemon.log-format\n"
     );
     let o = run(&bfdd.path, &["reload"]);
     assert_eq!(o.status.code(), Some(1));

@@ -106,6 +106,44 @@ impl Default for DaemonConfig {
     }
 }
 
+impl DaemonConfig {
+    /// The `[daemon]` keys whose values differ in `other`: a reload leaves them as they are
+    /// until bfdd restarts, and says which.
+    pub fn changed_keys(&self, other: &DaemonConfig) -> Vec<&'static str> {
+        // Taken apart, so a new setting cannot be left out of the comparison.
+        let DaemonConfig {
+            control_socket,
+            metrics_address,
+            state_dir,
+            frr_exporter_metrics,
+            log_format,
+            batched_transmit,
+            realtime_priority,
+        } = self;
+        [
+            (*control_socket != other.control_socket, "control-socket"),
+            (*metrics_address != other.metrics_address, "metrics-address"),
+            (*state_dir != other.state_dir, "state-dir"),
+            (
+                *frr_exporter_metrics != other.frr_exporter_metrics,
+                "frr-exporter-metrics",
+            ),
+            (*log_format != other.log_format, "log-format"),
+            (
+                *batched_transmit != other.batched_transmit,
+                "batched-transmit",
+            ),
+            (
+                *realtime_priority != other.realtime_priority,
+                "realtime-priority",
+            ),
+        ]
+        .into_iter()
+        .filter_map(|(changed, key)| changed.then_some(key))
+        .collect()
+    }
+}
+
 /// `[daemon] log-format`.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Deserialize)]
 #[serde(rename_all = "kebab-case")]

@@ -508,13 +508,23 @@ impl Driver {
                 "reload refused, running configuration kept: {message}"
             ));
         }
-        if config.daemon != self.config.daemon {
-            warn!("[daemon] settings changed; they take effect on restart");
+        let restart_needed: Vec<String> = self
+            .config
+            .daemon
+            .changed_keys(&config.daemon)
+            .into_iter()
+            .map(|key| format!("daemon.{key}"))
+            .collect();
+        if !restart_needed.is_empty() {
+            warn!(
+                keys = restart_needed.join(", "),
+                "[daemon] settings changed; they take effect when bfdd restarts"
+            );
             // The running ones stay, all of them, so the next reload still sees the change.
             config.daemon = self.config.daemon.clone();
         }
         let peer_count = config.peers.len();
-        let summary = self.peers.apply(
+        let mut summary = self.peers.apply(
             now,
             &mut self.sessions,
             std::mem::take(&mut config.peers),
@@ -539,6 +549,7 @@ impl Driver {
             "configuration reloaded"
         );
         self.config = config;
+        summary.restart_needed = restart_needed;
         Ok(summary)
     }
 

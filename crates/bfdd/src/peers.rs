@@ -442,6 +442,7 @@ impl Peers {
             removed: 0,
             changed: 0,
             unchanged: 0,
+            restart_needed: Vec::new(),
         };
         // What runs now, by key; empty at start-up, when this costs nothing.
         let mut running: HashMap<PeerKey, SessionId> = self
