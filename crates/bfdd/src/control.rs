@@ -42,61 +42,100 @@ const MAX_CLIENTS: usize = 32;
 
 /// Binds the control socket, replacing a stale socket file from an earlier run, but not one
 /// a running daemon answers on: taking it over would leave that daemon without probes and
-/// `bfdctl`. A std listener, so it can be bound before the runtime that serves it exists.
-pub fn bind(path: &Path) -> io::Result<std::os::unix::net::UnixListener> {
+/// `bfdctl`. Nor anything but a socket: a mistyped path must not delete a file. A std
+/// listener, so it can be bound before the runtime that serves it exists. Returns the file
+/// too, which removes it when dropped.
+pub fn bind(path: &Path) -> io::Result<(std::os::unix::net::UnixListener, SocketFile)> {
+    use std::os::unix::fs::{FileTypeExt, OpenOptionsExt};
     if let Some(dir) = path.parent() {
         if !dir.as_os_str().is_empty() {
             std::fs::create_dir_all(dir)?;
         }
     }
-    if another_daemon_listens(path) {
-        return Err(io::Error::new(
-            io::ErrorKind::AddrInUse,
-            "another daemon answers on it",
-        ));
-    }
-    match std::fs::remove_file(path) {
-        Ok(()) => {}
+    match std::fs::symlink_metadata(path) {
         Err(e) if e.kind() == io::ErrorKind::NotFound => {}
         Err(e) => return Err(e),
+        Ok(found) if !found.file_type().is_socket() => {
+            return Err(io::Error::new(
+                io::ErrorKind::AlreadyExists,
+                "something other than a socket is there; not replacing it",
+            ))
+        }
+        Ok(_) => {
+            left_by_a_stopped_daemon(path)?;
+            match std::fs::remove_file(path) {
+                Ok(()) => {}
+                Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+                Err(e) => return Err(e),
+            }
+        }
     }
     let listener = std::os::unix::net::UnixListener::bind(path)?;
     listener.set_nonblocking(true)?;
-    Ok(listener)
+    let file = SocketFile {
+        path: path.to_path_buf(),
+        inode: std::fs::OpenOptions::new()
+            .read(true)
+            .custom_flags(nix::libc::O_PATH | nix::libc::O_NOFOLLOW)
+            .open(path)?,
+    };
+    Ok((listener, file))
 }
 
-/// Whether something accepts connections on `path`. Bounded: a plain connect to a listener
-/// whose queue is full (a daemon that stopped accepting) would hold the start-up for ever;
-/// Linux bounds a Unix socket's connect by its send timeout. A full queue counts as taken.
-fn another_daemon_listens(path: &Path) -> bool {
-    let Ok(address) = socket2::SockAddr::unix(path) else {
-        return false;
-    };
-    let Ok(socket) = socket2::Socket::new(socket2::Domain::UNIX, socket2::Type::STREAM, None)
-    else {
-        return false;
-    };
-    if socket
-        .set_write_timeout(Some(Duration::from_secs(1)))
-        .is_err()
-    {
-        return false;
-    }
+/// `Ok` when the socket file at `path` is stale: connecting is refused, so no process
+/// listens on it. Anything else keeps it: a daemon that answers, one whose listen queue is
+/// full (bounded: a plain connect to it would hold the start-up for ever; Linux bounds a Unix
+/// socket's connect by its send timeout), or a socket this process may not connect to.
+fn left_by_a_stopped_daemon(path: &Path) -> io::Result<()> {
+    let address = socket2::SockAddr::unix(path)?;
+    let socket = socket2::Socket::new(socket2::Domain::UNIX, socket2::Type::STREAM, None)?;
+    socket.set_write_timeout(Some(Duration::from_secs(1)))?;
     match socket.connect(&address) {
-        Ok(()) => true,
-        Err(e) => matches!(
+        Err(e) if e.kind() == io::ErrorKind::ConnectionRefused => Ok(()),
+        Ok(()) => Err(io::Error::new(
+            io::ErrorKind::AddrInUse,
+            "another daemon answers on it",
+        )),
+        Err(e)
+            if matches!(
+                e.kind(),
+                io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
+            ) =>
+        {
+            Err(io::Error::new(
+                io::ErrorKind::AddrInUse,
+                "another daemon listens on it (its queue is full)",
+            ))
+        }
+        Err(e) => Err(io::Error::new(
             e.kind(),
-            io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
-        ),
+            format!("cannot tell whether another daemon listens on it: {e}"),
+        )),
     }
 }
 
-/// Removes the socket file when the daemon stops.
-pub struct SocketFile(pub PathBuf);
+/// The control socket's file, removed when the daemon stops if it is still the one this
+/// daemon bound: a daemon started after it (this one being stopped, or taking over a path
+/// after a crash) may have replaced it.
+#[derive(Debug)]
+pub struct SocketFile {
+    path: PathBuf,
+    /// Held open (`O_PATH`), so that the inode is not freed and given to another file.
+    inode: std::fs::File,
+}
 
 impl Drop for SocketFile {
     fn drop(&mut self) {
-        let _ = std::fs::remove_file(&self.0);
+        use std::os::unix::fs::MetadataExt;
+        let same =
+            |a: &std::fs::Metadata, b: &std::fs::Metadata| (a.dev(), a.ino()) == (b.dev(), b.ino());
+        if let (Ok(there), Ok(ours)) =
+            (std::fs::symlink_metadata(&self.path), self.inode.metadata())
+        {
+            if same(&there, &ours) {
+                let _ = std::fs::remove_file(&self.path);
+            }
+        }
     }
 }
 
@@ -351,17 +390,54 @@ mod tests {
     fn a_socket_a_daemon_answers_on_is_not_taken_over_but_a_stale_one_is() {
         let dir = std::env::temp_dir().join(format!("bfdd-bind-test-{}", std::process::id()));
         let path = dir.join("control.sock");
-        let running = bind(&path).expect("first bind");
+        let (running, file) = bind(&path).expect("first bind");
         let e = bind(&path).expect_err("second bind while the first listens");
         assert_eq!(e.kind(), io::ErrorKind::AddrInUse);
         // The first daemon's socket still works.
         std::os::unix::net::UnixStream::connect(&path).expect("first still answers");
         // Gone without removing its file (killed): the next start replaces it.
+        std::mem::forget(file);
         drop(running);
         assert!(path.exists());
         let replaced = bind(&path);
         let _ = std::fs::remove_dir_all(&dir);
         replaced.expect("stale socket replaced");
+    }
+
+    /// A mistyped `control-socket` naming a file (the state file, say) must not delete it.
+    #[test]
+    fn a_file_other_than_a_socket_is_left_alone() {
+        let dir = std::env::temp_dir().join(format!("bfdd-bind-file-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("dir");
+        let path = dir.join("discriminators.json");
+        std::fs::write(&path, "{}").expect("write");
+        let result = bind(&path).map(drop);
+        let kept = std::fs::read_to_string(&path);
+        let _ = std::fs::remove_dir_all(&dir);
+        let e = result.expect_err("bound over a file");
+        assert_eq!(e.kind(), io::ErrorKind::AlreadyExists);
+        assert_eq!(kept.expect("the file is still there"), "{}");
+    }
+
+    /// A daemon stopping after another took the path over (its own socket stale, replaced)
+    /// leaves the other's socket in place.
+    #[test]
+    fn stopping_removes_only_the_socket_this_daemon_bound() {
+        let dir = std::env::temp_dir().join(format!("bfdd-bind-succ-{}", std::process::id()));
+        let path = dir.join("control.sock");
+        let (first, first_file) = bind(&path).expect("first bind");
+        drop(first);
+        let (_second, second_file) = bind(&path).expect("stale socket replaced");
+        drop(first_file);
+        let answers = std::os::unix::net::UnixStream::connect(&path).map(drop);
+        drop(second_file);
+        let removed = !path.exists();
+        let _ = std::fs::remove_dir_all(&dir);
+        answers.expect("the second daemon's socket kept");
+        assert!(
+            removed,
+            "the second daemon's own file removed when it stops"
+        );
     }
 
     /// A daemon that stopped accepting, its listen queue full: the start-up check gives up
@@ -467,7 +543,10 @@ mod tests {
     ) -> Server {
         let dir = std::env::temp_dir().join(format!("bfdd-control-{name}-{}", std::process::id()));
         let path = dir.join("control.sock");
-        let listener = UnixListener::from_std(bind(&path).expect("bind")).expect("listener");
+        // The file stays until the directory goes.
+        let (listener, file) = bind(&path).expect("bind");
+        std::mem::forget(file);
+        let listener = UnixListener::from_std(listener).expect("listener");
         let driver = ToDriver::new(driver, std::thread::current());
         let (_source, ready) = readiness(ready_status());
         // Nothing serves reloads here: the tests do not reload.

@@ -196,12 +196,11 @@ pub async fn run(
 ) -> Result<(), StartError> {
     let fd_limit = raise_fd_limit();
     let rx = bind_listeners(&config)?;
-    let control_listener =
+    let (control_listener, _socket_file) =
         control::bind(&config.daemon.control_socket).map_err(|source| StartError::Control {
             path: config.daemon.control_socket.clone(),
             source,
         })?;
-    let _socket_file = control::SocketFile(config.daemon.control_socket.clone());
     let metrics_listener = match config.daemon.metrics_address {
         Some(address) => Some(
             std::net::TcpListener::bind(address)
