@@ -396,13 +396,22 @@ impl Session {
 
     /// §6.8.4: no packet for a detection time.
     fn detection_expired(&mut self, now: Instant) {
-        if matches!(self.state, State::Init | State::Up) {
-            self.transition(now, State::Down, Diagnostic::ControlDetectionTimeExpired);
-        }
-        // §6.8.1: forget the peer. A passive session goes quiet until it speaks again.
+        // §6.8.1: forget the peer. A passive session goes quiet until it speaks again. First,
+        // so that going Down slows the session without a Poll: a silent peer cannot answer
+        // one, and Polls sent into the silence would count as Finals in flight when it came
+        // back, delaying the sequence of coming Up.
         self.remote.discriminator = 0;
         self.remote.state = State::Down;
         self.remote.demand = false;
+        if matches!(self.state, State::Init | State::Up) {
+            self.transition(now, State::Down, Diagnostic::ControlDetectionTimeExpired);
+        }
+        if self.poll.is_some() {
+            // One running already (a change made during the silence): nobody to answer it.
+            // Not Up, the advertised values are already the ones in use.
+            self.retire_polls();
+            self.poll = None;
+        }
         // §6.8.18: after a Detection Time of silence, send at the rate we would to a new peer.
         let old_interval = self.transmit_interval();
         self.remote.min_rx = Duration::from_micros(1);

@@ -140,6 +140,37 @@ fn rfc5880_6_1_active_role_sends_before_hearing_the_peer() {
 
 // ---- §6.5 ----------------------------------------------------------------------------------
 
+/// A peer that went silent cannot answer a Poll: going Down on a detection timeout slows
+/// the session to 1 s without one (§6.8.1 forgets the peer first). Polls sent into the
+/// silence would each count as a Final still in flight, and when the peer came back its
+/// genuine Finals for the sequence of coming Up were thrown away for a detection time.
+#[test]
+fn rfc5880_6_5_no_poll_to_a_peer_that_timed_out() {
+    let mut pair = Pair::new(171, config(300, 300, 3), config(300, 300, 3));
+    pair.run_until_cond(ms(5000), |p| p.both_up());
+    pair.run_for(ms(1000));
+    pair.loss = Box::new(|f| f.from == Side::B);
+    pair.run_until_cond(ms(2000), |p| p.a.state() == State::Down);
+    let down = pair.now;
+    pair.run_for(ms(10_000));
+    let silent = sent_after(&pair.a, down);
+    assert!(silent.len() >= 9, "{} packets in 10 s", silent.len());
+    assert!(
+        silent.iter().all(|(_, p)| !p.poll),
+        "Polls to a peer that timed out: {silent:?}"
+    );
+    pair.loss = Box::new(|_| false);
+    pair.run_until_cond(ms(5000), |p| p.both_up());
+    let up = pair.now;
+    // The sequence of coming Up (1 s -> 300 ms) ends with the first Final.
+    pair.run_until_cond(ms(1500), |p| !p.a.session().poll_active());
+    assert!(
+        !pair.a.session().poll_active(),
+        "Poll still running {:?} after coming Up",
+        pair.now - up
+    );
+}
+
 #[test]
 fn rfc5880_6_5_poll_rides_on_periodic_packets_no_extra_packets() {
     let mut pair = up_pair(102);
