@@ -13,7 +13,7 @@ use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::{UnixListener, UnixStream};
 use tokio::sync::{oneshot, watch};
 
-use crate::clients::{serve_clients, ANSWER_CHUNK, DRIVER_TIMEOUT};
+use crate::clients::{serve_clients, ANSWER_CHUNK, DRIVER_TIMEOUT, ROUTES_TIMEOUT};
 use crate::figures::{Cut, DriverFigures, FiguresRequest, PeerFigures};
 use crate::heartbeat::Heartbeat;
 use crate::reload::Reloader;
@@ -236,9 +236,15 @@ async fn answer(
             // No installer is not "no routes": nothing is installed, and the operator must
             // hear why.
             Ok(Request::Routes) => match &routes {
-                Some(routes) => match routes.try_status().await {
-                    Some(routes) => Answer::Done(Response::Routes { routes }),
-                    None => error("the route installer has stopped; see bfdd's log".into()),
+                Some(routes) => match tokio::time::timeout(ROUTES_TIMEOUT, routes.try_status())
+                    .await
+                {
+                    Ok(Some(routes)) => Answer::Done(Response::Routes { routes }),
+                    Ok(None) => error("the route installer has stopped; see bfdd's log".into()),
+                    Err(_) => error(format!(
+                        "the route installer did not answer within {} s (held up by the kernel; see bfdd's log)",
+                        ROUTES_TIMEOUT.as_secs()
+                    )),
                 },
                 None => error(
                     "no route installer: netlink was unavailable at start (see bfdd's log); no route is installed"
@@ -738,6 +744,27 @@ mod tests {
             }
             other => panic!("not a routes answer: {other:?}"),
         }
+    }
+
+    /// A route installer held up by the kernel: `bfdctl routes` gets an error in bounded
+    /// time, and the slot is free again for the probes.
+    #[tokio::test(start_paused = true)]
+    async fn routes_from_a_stuck_installer_time_out() {
+        let (driver_tx, _driver_rx) = mpsc::channel(1);
+        let (routes, _task) = routes::unresponsive();
+        let server = server("stuck-installer", driver_tx, Some(routes));
+        let start = tokio::time::Instant::now();
+        let stream = ask(&server.path, &Request::Routes).await;
+        let line = answer_within(stream, Duration::from_secs(30)).await;
+        assert!(
+            matches!(serde_json::from_str(&line), Ok(Response::Error { message }) if message.starts_with("the route installer did not answer")),
+            "{line}"
+        );
+        assert!(
+            start.elapsed() < Duration::from_secs(3),
+            "{:?}",
+            start.elapsed()
+        );
     }
 
     /// Without a route installer (netlink unavailable at start) `bfdctl routes` must not look

@@ -15,7 +15,7 @@ use tokio::sync::Semaphore;
 
 pub use render::render;
 
-use crate::clients::{send_answer, serve_clients, DRIVER_TIMEOUT};
+use crate::clients::{send_answer, serve_clients, DRIVER_TIMEOUT, ROUTES_TIMEOUT};
 use crate::figures::{self, Cut, DriverFigures, FiguresRequest};
 use crate::routes::RouteHandle;
 use crate::to_driver::ToDriver;
@@ -109,7 +109,10 @@ async fn answer(
         let scrape = scrapes.acquire_owned().await.map_err(|_| Cut::Stopped)?;
         let mut daemon = figures::daemon_figures(&driver).await?;
         if let Some(routes) = &routes {
-            daemon.routes = Some(routes.metrics().await);
+            // Without them rather than none at all when the installer is held up.
+            daemon.routes = tokio::time::timeout(ROUTES_TIMEOUT, routes.metrics())
+                .await
+                .ok();
         }
         let peers = DriverFigures::start(driver).await?;
         Ok::<_, Cut>((daemon, peers, scrape))
@@ -320,6 +323,20 @@ mod tests {
                 other => panic!("an idle connection was let go before the scrape: {other:?}"),
             }
         }
+    }
+
+    /// A route installer held up by the kernel costs the scrape its route series only.
+    #[tokio::test(start_paused = true)]
+    async fn a_stuck_route_installer_leaves_its_series_out() {
+        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let address = listener.local_addr().expect("address");
+        let driver = figures::test_driver(figures::test_figures(3), Default::default(), None);
+        let (routes, _task) = crate::routes::unresponsive();
+        tokio::spawn(serve(listener, driver, Some(routes)));
+        let answer = exchange(address, "GET /metrics HTTP/1.1\r\n\r\n").await;
+        assert!(answer.starts_with("HTTP/1.1 200 OK\r\n"), "{answer}");
+        assert!(answer.contains("bfd_session_state{"), "{answer}");
+        assert!(!answer.contains("bfd_route"), "{answer}");
     }
 
     /// A reload that changes the peers in mid-scrape: the answer has no last chunk, so

@@ -76,9 +76,10 @@ impl RouteHandle {
     /// withdrawn, new ones installed. A changed table or protocol id moves every route.
     ///
     /// `gateways` are the usability changes the reload itself made (a gateway no longer
-    /// `bfd = true`, a peer removed), timed `at`: applied after the new configuration, not on
-    /// the session lane ahead of it, where the old one would withdraw a route the new one
-    /// keeps.
+    /// `bfd = true`, a peer removed), timed `at`: taken in with the new configuration (before
+    /// it is reconciled, so a gateway it starts tracking counts as Up if its session is), not
+    /// on the session lane ahead of it, where the old configuration would withdraw a route the
+    /// new one keeps.
     pub fn reconfigure(&self, config: RoutesConfig, gateways: Vec<(IpAddr, bool)>, at: Instant) {
         let seq = self.next_seq();
         let events = gateways
@@ -151,4 +152,35 @@ impl RouteHandle {
             self.task.abort();
         }
     }
+}
+
+/// A handle whose task never answers (busy with the kernel), for tests of what waits on it;
+/// the task stays alive while the returned guard does.
+#[cfg(test)]
+pub fn unresponsive() -> (RouteHandle, impl Drop) {
+    let (urgent, urgent_rx) = mpsc::unbounded_channel();
+    let (commands, commands_rx) = mpsc::unbounded_channel();
+    let task = tokio::spawn(std::future::pending::<()>());
+    let handle = RouteHandle {
+        urgent,
+        commands,
+        task: task.abort_handle(),
+        seq: Default::default(),
+    };
+    struct Guard {
+        _urgent: mpsc::UnboundedReceiver<SessionEvent>,
+        _commands: mpsc::UnboundedReceiver<Command>,
+        task: tokio::task::JoinHandle<()>,
+    }
+    impl Drop for Guard {
+        fn drop(&mut self) {
+            self.task.abort();
+        }
+    }
+    let guard = Guard {
+        _urgent: urgent_rx,
+        _commands: commands_rx,
+        task,
+    };
+    (handle, guard)
 }

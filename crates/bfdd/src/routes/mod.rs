@@ -37,6 +37,8 @@ mod tests;
 pub use backend::{is_exists, is_gone, RouteBackend};
 pub use backoff::{MAX_BACKOFF, MIN_BACKOFF};
 pub use fake::{FakeBackend, FakeOp};
+#[cfg(test)]
+pub use handle::unresponsive;
 pub use handle::{RouteHandle, SHUTDOWN_TIMEOUT};
 pub use kernel_route::{Gateways, KernelRoute};
 pub use listener::{spawn_listener, Notice};
