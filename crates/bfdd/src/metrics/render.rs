@@ -284,8 +284,8 @@ fn render_routes(e: &mut Exposition, routes: &RouteMetrics) {
     let name = "bfd_route_withdraw_latency_seconds";
     e.family(
         name,
-        "From a session leaving Up to the kernel's ack of the route change, over recent withdrawals.",
-        Kind::Gauge,
+        "From a session leaving Up to the kernel's ack of the route change: quantiles over recent withdrawals, sum and count since start.",
+        Kind::Summary,
     );
     let w = &routes.withdraw_latency;
     for (q, v) in [("0.5", w.p50_us), ("0.99", w.p99_us), ("1", w.max_us)] {
@@ -293,6 +293,12 @@ fn render_routes(e: &mut Exposition, routes: &RouteMetrics) {
             e.sample(name, &[("quantile", q)], us as f64 / 1e6);
         }
     }
+    e.sample(
+        "bfd_route_withdraw_latency_seconds_sum",
+        &[],
+        w.sum_us as f64 / 1e6,
+    );
+    e.sample("bfd_route_withdraw_latency_seconds_count", &[], w.count);
 }
 
 fn render_transmit_timing(e: &mut Exposition, t: &TransmitTiming) {
@@ -544,6 +550,40 @@ mod tests {
             "{text}"
         );
         assert!(text.contains("frr_bfd_peer_count 2\n"), "{text}");
+    }
+
+    /// Quantiles over recent withdrawals belong to a summary, with its `_sum` and `_count`.
+    #[test]
+    fn withdraw_latency_renders_as_a_summary() {
+        let routes = crate::routes::RouteMetrics {
+            installed: 2,
+            operations: vec![("delete", "ok", 3)],
+            withdraw_latency: crate::routes::LatencySummary {
+                count: 3,
+                sum_us: 4_500,
+                last_us: Some(1_000),
+                p50_us: Some(1_500),
+                p99_us: Some(2_000),
+                max_us: Some(2_000),
+                recent_us: vec![1_000, 1_500, 2_000],
+            },
+        };
+        let text = render(&Snapshot {
+            routes: Some(routes),
+            ..Snapshot::default()
+        });
+        assert!(
+            text.contains("# TYPE bfd_route_withdraw_latency_seconds summary\n"),
+            "{text}"
+        );
+        for line in [
+            "bfd_route_withdraw_latency_seconds{quantile=\"0.5\"} 0.0015\n",
+            "bfd_route_withdraw_latency_seconds{quantile=\"1\"} 0.002\n",
+            "bfd_route_withdraw_latency_seconds_sum 0.0045\n",
+            "bfd_route_withdraw_latency_seconds_count 3\n",
+        ] {
+            assert!(text.contains(line), "{line} in {text}");
+        }
     }
 
     #[test]

@@ -19,6 +19,8 @@ pub enum Kind {
     Gauge,
     /// Cumulative buckets with `_bucket{le}`, `_sum` and `_count` samples.
     Histogram,
+    /// Quantiles with `{quantile}`, then `_sum` and `_count` samples.
+    Summary,
 }
 
 /// Writes families one after another; a family's header is written with its first sample, so
@@ -81,6 +83,7 @@ impl Exposition {
                 Kind::Counter => "counter",
                 Kind::Gauge => "gauge",
                 Kind::Histogram => "histogram",
+                Kind::Summary => "summary",
             };
             let _ = writeln!(self.out, "# HELP {family} {}", escape_help(help));
             let _ = writeln!(self.out, "# TYPE {family} {kind}");

@@ -24,6 +24,8 @@ pub struct RouteMetrics {
 pub struct LatencySummary {
     /// Samples taken since start.
     pub count: u64,
+    /// Their sum, in microseconds.
+    pub sum_us: u64,
     /// The latest sample.
     pub last_us: Option<u64>,
     /// Median of the last [`LATENCY_WINDOW`] samples.
@@ -42,6 +44,7 @@ pub struct Recorder {
     operations: BTreeMap<(&'static str, &'static str), u64>,
     latency: VecDeque<u64>,
     latency_count: u64,
+    latency_sum_us: u64,
 }
 
 /// Every operation the manager makes: each (op, result) counter exists from the start, so the
@@ -58,6 +61,7 @@ impl Default for Recorder {
             operations,
             latency: VecDeque::new(),
             latency_count: 0,
+            latency_sum_us: 0,
         }
     }
 }
@@ -77,6 +81,7 @@ impl Recorder {
         }
         self.latency.push_back(us);
         self.latency_count += 1;
+        self.latency_sum_us = self.latency_sum_us.saturating_add(us);
     }
 
     /// The figures, with `installed` supplied by the caller.
@@ -96,6 +101,7 @@ impl Recorder {
                 .collect(),
             withdraw_latency: LatencySummary {
                 count: self.latency_count,
+                sum_us: self.latency_sum_us,
                 last_us: self.latency.back().copied(),
                 p50_us: pct(50),
                 p99_us: pct(99),
