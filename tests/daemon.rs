@@ -613,7 +613,10 @@ fn reload_with_a_bad_file_keeps_the_running_configuration() -> Result<()> {
     a.write_config_text(&bad)?;
 
     let message = match a.reload()? {
-        Response::Error { message } => message,
+        Response::Error {
+            message,
+            unavailable: false,
+        } => message,
         other => bail!("reload of a bad file answered {other:?}"),
     };
     eprintln!("MEASURED bad reload: answer {message:?}");
@@ -695,7 +698,10 @@ fn a_refused_reload_of_a_large_file_does_not_hold_up_the_sessions() -> Result<()
     for _ in 0..2 {
         let t = Instant::now();
         let message = match a.reload()? {
-            Response::Error { message } => message,
+            Response::Error {
+                message,
+                unavailable: false,
+            } => message,
             other => bail!("reload of a bad file answered {other:?}"),
         };
         eprintln!("MEASURED large bad reload: refused after {:?}", t.elapsed());
@@ -1218,7 +1224,10 @@ fn reload_binds_the_listener_a_new_multihop_peer_needs() -> Result<()> {
     ));
     a.write_config_text(&text)?;
     let message = match a.reload()? {
-        Response::Error { message } => message,
+        Response::Error {
+            message,
+            unavailable: false,
+        } => message,
         other => bail!("reload while 4784 is taken answered {other:?}"),
     };
     ensure!(

@@ -78,6 +78,10 @@ pub enum Response {
     Error {
         /// What went wrong.
         message: String,
+        /// bfdd could not answer now (stopping, its session driver or route installer held
+        /// up, the peers changed while it answered): ask again. Not a negative answer.
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        unavailable: bool,
     },
 }
 
@@ -218,6 +222,15 @@ impl Response {
     pub fn error(message: impl Into<String>) -> Response {
         Response::Error {
             message: message.into(),
+            unavailable: false,
+        }
+    }
+
+    /// An error response saying bfdd could not answer now.
+    pub fn unavailable(message: impl Into<String>) -> Response {
+        Response::Error {
+            message: message.into(),
+            unavailable: true,
         }
     }
 }
@@ -259,5 +272,26 @@ mod tests {
         let text = serde_json::to_string(&r).unwrap();
         assert!(text.starts_with(r#"{"response":"peers","peers":[{"id":7,"peer":"2001:db8::2""#));
         assert_eq!(serde_json::from_str::<Response>(&text).unwrap(), r);
+    }
+
+    /// A refusal reads as before; only "ask again" carries the flag, and an older daemon's
+    /// errors (no flag) read as refusals.
+    #[test]
+    fn errors_say_whether_to_ask_again() {
+        let refused = serde_json::to_string(&Response::error("no such peer")).unwrap();
+        assert_eq!(refused, r#"{"response":"error","message":"no such peer"}"#);
+        let busy = serde_json::to_string(&Response::unavailable("daemon is stopping")).unwrap();
+        assert_eq!(
+            busy,
+            r#"{"response":"error","message":"daemon is stopping","unavailable":true}"#
+        );
+        assert_eq!(
+            serde_json::from_str::<Response>(&refused).unwrap(),
+            Response::error("no such peer")
+        );
+        assert_eq!(
+            serde_json::from_str::<Response>(&busy).unwrap(),
+            Response::unavailable("daemon is stopping")
+        );
     }
 }

@@ -88,10 +88,18 @@ impl Client {
         }
     }
 
-    /// Like [`Client::request`], but turns `Response::Error` into [`Error::Refused`].
+    /// Like [`Client::request`], but turns `Response::Error` into [`Error::Refused`], or
+    /// [`Error::Unavailable`] when bfdd could not answer now.
     pub fn ask(&self, request: &Request) -> Result<Response, Error> {
         match self.request(request)? {
-            Response::Error { message } => Err(Error::Refused(message)),
+            Response::Error {
+                message,
+                unavailable: false,
+            } => Err(Error::Refused(message)),
+            Response::Error {
+                message,
+                unavailable: true,
+            } => Err(Error::Unavailable(message)),
             other => Ok(other),
         }
     }

@@ -86,6 +86,10 @@ pub enum Error {
     /// bfdd refused the request (`Response::Error`): exit 1.
     #[error("bfdd: {0}")]
     Refused(String),
+    /// bfdd could not answer now (`Response::Error` marked unavailable: stopping, held up):
+    /// exit 2, as when it cannot be reached.
+    #[error("bfdd: {0} (ask again)")]
+    Unavailable(String),
     /// Bad arguments that clap could not catch.
     #[error("{0}")]
     Usage(String),

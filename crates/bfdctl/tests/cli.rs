@@ -526,6 +526,22 @@ fn reload_summary_and_error() {
     );
 }
 
+/// bfdd could not answer now (its driver held up, stopping): "unknown", exit 2, not the
+/// negative state of exit 1, so a script can tell "unhealthy" from "ask again".
+#[test]
+fn an_answer_bfdd_could_not_give_now_exits_2() {
+    let bfdd = FakeBfdd::start(vec![answer(&Response::unavailable(
+        "the session driver did not answer within 10 s (see `bfdctl ready`)",
+    ))]);
+    let o = run(&bfdd.path, &["peers", "--check"]);
+    assert_eq!(o.status.code(), Some(2));
+    assert_eq!(stdout(&o), "");
+    assert_eq!(
+        stderr(&o),
+        "bfdctl: bfdd: the session driver did not answer within 10 s (see `bfdctl ready`) (ask again)\n"
+    );
+}
+
 #[test]
 fn version_with_and_without_bfdd() {
     let bfdd = FakeBfdd::start(vec![answer(&Response::Version {

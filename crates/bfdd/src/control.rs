@@ -226,6 +226,7 @@ async fn answer(
     let mut reader = BufReader::new(read).take(MAX_REQUEST_LEN as u64 + 1);
     let mut line = String::new();
     let error = |message: String| Answer::Done(Response::error(message));
+    let unavailable = |message: String| Answer::Done(Response::unavailable(message));
     let answer = match tokio::time::timeout(REQUEST_TIMEOUT, reader.read_line(&mut line)).await {
         Err(_) => error("no request received in time".into()),
         Ok(Err(e)) => error(format!("unreadable request: {e}")),
@@ -240,8 +241,10 @@ async fn answer(
                     .await
                 {
                     Ok(Some(routes)) => Answer::Done(Response::Routes { routes }),
-                    Ok(None) => error("the route installer has stopped; see bfdd's log".into()),
-                    Err(_) => error(format!(
+                    Ok(None) => {
+                        unavailable("the route installer has stopped; see bfdd's log".into())
+                    }
+                    Err(_) => unavailable(format!(
                         "the route installer did not answer within {} s (held up by the kernel; see bfdd's log)",
                         ROUTES_TIMEOUT.as_secs()
                     )),
@@ -253,8 +256,10 @@ async fn answer(
             },
             Ok(Request::Reload) => {
                 match tokio::time::timeout(DRIVER_TIMEOUT, reloader.reload()).await {
-                    Ok(answer) => answer.unwrap_or_else(|| error("daemon is stopping".into())),
-                    Err(_) => error(format!(
+                    Ok(answer) => {
+                        answer.unwrap_or_else(|| unavailable("daemon is stopping".into()))
+                    }
+                    Err(_) => unavailable(format!(
                         "{}; the reload may still be applied",
                         driver_late()
                     )),
@@ -262,8 +267,8 @@ async fn answer(
             }
             Ok(Request::Peers) => match DriverFigures::start(figures).await {
                 Ok(peers) => Answer::Peers(peers),
-                Err(Cut::Late) => error(driver_late()),
-                Err(cut) => error(cut.to_string()),
+                Err(Cut::Late) => unavailable(driver_late()),
+                Err(cut) => unavailable(cut.to_string()),
             },
             Ok(request) => {
                 let ask = async {
@@ -272,8 +277,10 @@ async fn answer(
                     rx.await.ok()
                 };
                 match tokio::time::timeout(DRIVER_TIMEOUT, ask).await {
-                    Ok(answer) => answer.unwrap_or_else(|| error("daemon is stopping".into())),
-                    Err(_) => error(driver_late()),
+                    Ok(answer) => {
+                        answer.unwrap_or_else(|| unavailable("daemon is stopping".into()))
+                    }
+                    Err(_) => unavailable(driver_late()),
                 }
             }
         },
@@ -681,7 +688,7 @@ mod tests {
         for client in stuck {
             let line = answer_within(client, Duration::from_secs(1)).await;
             assert!(
-                matches!(serde_json::from_str(&line), Ok(Response::Error { message }) if message.contains("did not answer within 10 s")),
+                matches!(serde_json::from_str(&line), Ok(Response::Error { message, unavailable: true }) if message.contains("did not answer within 10 s")),
                 "{line}"
             );
         }
@@ -757,7 +764,7 @@ mod tests {
         let stream = ask(&server.path, &Request::Routes).await;
         let line = answer_within(stream, Duration::from_secs(30)).await;
         assert!(
-            matches!(serde_json::from_str(&line), Ok(Response::Error { message }) if message.starts_with("the route installer did not answer")),
+            matches!(serde_json::from_str(&line), Ok(Response::Error { message, unavailable: true }) if message.starts_with("the route installer did not answer")),
             "{line}"
         );
         assert!(
@@ -776,7 +783,7 @@ mod tests {
         let stream = ask(&server.path, &Request::Routes).await;
         let line = answer_within(stream, Duration::from_secs(5)).await;
         assert!(
-            matches!(serde_json::from_str(&line), Ok(Response::Error { message }) if message.starts_with("no route installer")),
+            matches!(serde_json::from_str(&line), Ok(Response::Error { message, unavailable: false }) if message.starts_with("no route installer")),
             "{line}"
         );
     }
