@@ -300,3 +300,23 @@ fn missing_file_exits_2() {
         "bfdctl: cannot read /nonexistent/frr.conf: No such file or directory\n"
     );
 }
+
+/// A reader that stops early (`| grep -q ...`, its end of the pipe closed before bfdctl
+/// writes) takes nothing from the verdict: the lines not converted are still reported and
+/// the exit status is still 1.
+#[test]
+fn a_closed_stdout_keeps_the_unconverted_lines_reported() {
+    let (reader, writer) = std::io::pipe().unwrap();
+    drop(reader);
+    let o = Command::new(env!("CARGO_BIN_EXE_bfdctl"))
+        .arg("import-frr")
+        .arg(data("unconvertible.frr.conf"))
+        .stdout(Stdio::from(writer))
+        .stderr(Stdio::piped())
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8(o.stderr).unwrap();
+    assert_eq!(o.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("cannot convert"), "{stderr}");
+    assert!(stderr.contains("not converted"), "{stderr}");
+}

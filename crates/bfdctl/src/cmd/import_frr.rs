@@ -15,7 +15,7 @@ use std::io::Read;
 use std::path::PathBuf;
 
 use crate::error::{eprint_line, os_reason, Error, Status};
-use crate::output::print;
+use crate::output::{keep_verdict, print};
 
 /// Options of `bfdctl import-frr`.
 #[derive(Debug, clap::Args)]
@@ -57,7 +57,9 @@ pub fn run(args: &Args) -> Result<Status, Error> {
     problems.extend(converted.problems);
     problems.sort_by_key(|p| p.line);
 
-    print(&converted.toml)?;
+    // A reader that stops early (`| grep -q`) takes nothing from the verdict: the lines not
+    // converted are reported and the exit status says so all the same.
+    let printed = print(&converted.toml);
     for p in &problems {
         let block = match p.block_end {
             Some(end) if end > p.line => format!(" (block to line {end})"),
@@ -68,13 +70,14 @@ pub fn run(args: &Args) -> Result<Status, Error> {
             p.line, p.text, p.reason
         ));
     }
-    if problems.is_empty() {
-        Ok(Status::Success)
+    let verdict = if problems.is_empty() {
+        Status::Success
     } else {
         eprint_line(&format!(
             "bfdctl: {} line(s) of {source} not converted; review them before using the result",
             problems.len()
         ));
-        Ok(Status::Negative)
-    }
+        Status::Negative
+    };
+    keep_verdict(printed, verdict)
 }
