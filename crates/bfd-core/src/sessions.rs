@@ -503,6 +503,12 @@ impl Sessions {
         }
     }
 
+    /// A random discriminator no session holds, for a caller that must avoid more values
+    /// than that (those a restart may hand back to peers not started yet).
+    pub fn unused_discriminator(&mut self) -> u32 {
+        self.fresh_discriminator()
+    }
+
     fn fresh_discriminator(&mut self) -> u32 {
         loop {
             let d: u32 = self.rng.gen();

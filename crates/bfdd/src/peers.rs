@@ -796,17 +796,29 @@ impl Peers {
                 }
                 format!("cannot bind a sending socket: {e}")
             })?;
+        let wanted = self.store.take(&config.key()).or(inherited);
+        let discriminator = wanted.unwrap_or_else(|| loop {
+            let d = sessions.unused_discriminator();
+            if !self.store.holds(d) {
+                break d;
+            }
+        });
         let id = sessions
-            .insert(
-                now,
-                core_key,
-                session_config(config),
-                self.store.take(&config.key()).or(inherited),
-            )
+            .insert(now, core_key, session_config(config), Some(discriminator))
             .map_err(|e| {
                 self.ports.release(tx.source_port());
                 e.to_string()
             })?;
+        if let Some(wanted) = wanted {
+            let got = sessions.get(id).map(bfd_core::Session::local_discriminator);
+            if got != Some(wanted) {
+                warn!(
+                    peer = %config.address,
+                    stored = wanted,
+                    "the discriminator kept for this peer is another session's; it gets a new one, and the peer must learn it"
+                );
+            }
+        }
         Ok((id, tx))
     }
 
@@ -1640,6 +1652,38 @@ mod tests {
         drop(table);
         let (store, _) = DiscriminatorStore::load(&scratch.0);
         assert_eq!(store.unclaimed(&pending_key), Some(first));
+    }
+
+    /// A new peer must not draw the discriminator kept for a peer not started yet: when that
+    /// one starts, it would get another, and OVN, still addressing the old one, would talk
+    /// to the new peer's session.
+    #[test]
+    fn a_new_peer_does_not_take_a_discriminator_kept_for_another() {
+        // What a new session draws first (the core's generator, seeded as below).
+        let first_draw = Sessions::new(3).unused_discriminator();
+        let config = "[[peer]]\naddress = \"127.0.0.2\"\n[[peer]]\naddress = \"127.0.0.3\"\ninterface = \"bfdd-absent2\"\n";
+        let dir = std::env::temp_dir().join(format!("bfdd-peers-kept-{}", std::process::id()));
+        let _scratch = Scratch(dir.clone());
+        let pending_key = peers(config)[1].key();
+        let mut store = DiscriminatorStore::load(&dir).0;
+        store
+            .save([(&pending_key, first_draw)])
+            .expect("state file");
+        drop(store);
+        let (store, _) = DiscriminatorStore::load(&dir);
+        let mut table = Peers::new(store, 7, None);
+        let mut sessions = Sessions::new(3);
+        table.apply(
+            crate::driver::now(),
+            &mut sessions,
+            peers(config),
+            &mut Vec::new(),
+        );
+        let new_key = peers(config)[0].key();
+        let id = session_of(&table, &sessions, &new_key).expect("running");
+        let drawn = sessions.get(id).map(bfd_core::Session::local_discriminator);
+        assert_ne!(drawn, Some(first_draw));
+        assert_eq!(table.store.unclaimed(&pending_key), Some(first_draw));
     }
 
     #[test]

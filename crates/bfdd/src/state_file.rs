@@ -109,6 +109,13 @@ impl DiscriminatorStore {
         self.previous.insert(key.to_string(), discriminator);
     }
 
+    /// Whether a peer not started yet may still claim `discriminator`: a new session must not
+    /// take it, or that peer would come back with another and OVN, which keeps addressing
+    /// the old one, would talk to the wrong session.
+    pub fn holds(&self, discriminator: u32) -> bool {
+        self.previous.values().any(|&d| d == discriminator)
+    }
+
     /// The discriminator a previous run used for this peer, still unclaimed.
     pub fn unclaimed(&self, key: &PeerKey) -> Option<u32> {
         if self.previous.is_empty() {
