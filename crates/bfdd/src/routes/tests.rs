@@ -506,16 +506,22 @@ async fn reload_making_a_gateway_static_keeps_its_route_in_place() {
     )
     .await;
     assert_eq!(nexthops(&fake, "198.18.1.0/24"), ips(&["198.51.100.2"]));
-    fake.clear_ops();
     // The reload stops tracking the gateway (no longer `bfd = true`): the driver reports it
     // unusable along with the new configuration, which keeps the route.
+    reload_keeps_the_route(&fake, &h, false, false).await;
+}
+
+/// Reloads with `198.18.1.0/24 via 198.51.100.2` made `bfd` and the gateway reported `up`
+/// by the reload; the route must stay, never deleted on the way.
+async fn reload_keeps_the_route(fake: &FakeBackend, h: &RouteHandle, bfd: bool, up: bool) {
+    fake.clear_ops();
     h.reconfigure(
-        config(&[("198.18.1.0/24", "198.51.100.2", false)]),
-        vec![(ip("198.51.100.2"), false)],
+        config(&[("198.18.1.0/24", "198.51.100.2", bfd)]),
+        vec![(ip("198.51.100.2"), up)],
         now(),
     );
-    settle(&h).await;
-    assert_eq!(nexthops(&fake, "198.18.1.0/24"), ips(&["198.51.100.2"]));
+    settle(h).await;
+    assert_eq!(nexthops(fake, "198.18.1.0/24"), ips(&["198.51.100.2"]));
     assert!(
         !fake.ops().iter().any(|op| matches!(op, FakeOp::Delete(_))),
         "the route never left: {:?}",
@@ -529,19 +535,7 @@ async fn reload_making_a_gateway_static_keeps_its_route_in_place() {
 async fn reload_tracking_an_up_gateway_keeps_its_route_in_place() {
     let (fake, h) = running(&[("198.18.1.0/24", "198.51.100.2", false)], &[]).await;
     assert_eq!(nexthops(&fake, "198.18.1.0/24"), ips(&["198.51.100.2"]));
-    fake.clear_ops();
-    h.reconfigure(
-        config(&[("198.18.1.0/24", "198.51.100.2", true)]),
-        vec![(ip("198.51.100.2"), true)],
-        now(),
-    );
-    settle(&h).await;
-    assert_eq!(nexthops(&fake, "198.18.1.0/24"), ips(&["198.51.100.2"]));
-    assert!(
-        !fake.ops().iter().any(|op| matches!(op, FakeOp::Delete(_))),
-        "the route never left: {:?}",
-        fake.ops()
-    );
+    reload_keeps_the_route(&fake, &h, true, true).await;
     // And one whose session is Down goes.
     h.reconfigure(
         config(&[("198.18.1.0/24", "198.51.100.2", false)]),
