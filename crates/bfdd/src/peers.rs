@@ -487,6 +487,9 @@ impl Peers {
                 .collect();
             successors.pair(starting.iter())
         };
+        // Kept for peers that have not claimed them yet, later in `configs` or pending: a
+        // new peer's discriminator is none of these.
+        let reserved: HashSet<u32> = self.store.held().chain(inherit.values().copied()).collect();
         let added = configs.len().saturating_sub(running.len());
         sessions.reserve(added);
         self.reserve_entries(sessions);
@@ -514,7 +517,7 @@ impl Peers {
                     None => summary.added += 1,
                 }
                 let inherited = inherit.remove(&key);
-                order.push(self.start(now, sessions, config, None, inherited));
+                order.push(self.start(now, sessions, config, None, inherited, &reserved));
             }
         }
         // Removed peers' slots may be reused in the same places by new ones.
@@ -534,11 +537,17 @@ impl Peers {
         }
         self.ports_exhausted.clear();
         let pending = std::mem::take(&mut self.pending);
+        let reserved: HashSet<u32> = self.store.held().collect();
         let mut started = HashMap::new();
         for (key, peer) in pending {
-            if let Configured::Running(id) =
-                self.start(now, sessions, peer.config, Some(peer.error), None)
-            {
+            if let Configured::Running(id) = self.start(
+                now,
+                sessions,
+                peer.config,
+                Some(peer.error),
+                None,
+                &reserved,
+            ) {
                 started.insert(key, id);
             }
         }
@@ -712,8 +721,9 @@ impl Peers {
         config: PeerConfig,
         previous: Option<String>,
         inherited: Option<u32>,
+        reserved: &HashSet<u32>,
     ) -> Configured {
-        match self.try_start(now, sessions, &config, inherited) {
+        match self.try_start(now, sessions, &config, inherited, reserved) {
             Ok((id, tx)) => {
                 debug!(peer = %config.key(), source_port = tx.source_port(), "session started");
                 if self.entries.len() <= id.index() {
@@ -754,6 +764,7 @@ impl Peers {
         sessions: &mut Sessions,
         config: &PeerConfig,
         inherited: Option<u32>,
+        reserved: &HashSet<u32>,
     ) -> Result<(SessionId, TxSocket), String> {
         if let Some(budget) = self.socket_budget {
             if sessions.len() >= budget.sessions {
@@ -799,7 +810,7 @@ impl Peers {
         let wanted = self.store.take(&config.key()).or(inherited);
         let discriminator = wanted.unwrap_or_else(|| loop {
             let d = sessions.unused_discriminator();
-            if !self.store.holds(d) {
+            if !reserved.contains(&d) {
                 break d;
             }
         });
@@ -1684,6 +1695,37 @@ mod tests {
         let drawn = sessions.get(id).map(bfd_core::Session::local_discriminator);
         assert_ne!(drawn, Some(first_draw));
         assert_eq!(table.store.unclaimed(&pending_key), Some(first_draw));
+    }
+
+    /// Nor the one a peer later in the file inherits (the same peer with a local address
+    /// added, its stored discriminator under the old key).
+    #[test]
+    fn a_new_peer_does_not_take_a_discriminator_a_successor_inherits() {
+        let first_draw = Sessions::new(3).unused_discriminator();
+        let old = "[[peer]]\naddress = \"127.0.0.3\"\n";
+        let config = "[[peer]]\naddress = \"127.0.0.2\"\n[[peer]]\naddress = \"127.0.0.3\"\nlocal-address = \"127.0.0.1\"\n";
+        let dir = std::env::temp_dir().join(format!("bfdd-peers-heir-{}", std::process::id()));
+        let _scratch = Scratch(dir.clone());
+        let mut store = DiscriminatorStore::load(&dir).0;
+        store
+            .save([(&peers(old)[0].key(), first_draw)])
+            .expect("state file");
+        drop(store);
+        let (store, _) = DiscriminatorStore::load(&dir);
+        let mut table = Peers::new(store, 7, None);
+        let mut sessions = Sessions::new(3);
+        table.apply(
+            crate::driver::now(),
+            &mut sessions,
+            peers(config),
+            &mut Vec::new(),
+        );
+        let discriminator = |key: &PeerKey| {
+            let id = session_of(&table, &sessions, key).expect("running");
+            sessions.get(id).map(bfd_core::Session::local_discriminator)
+        };
+        assert_eq!(discriminator(&peers(config)[1].key()), Some(first_draw));
+        assert_ne!(discriminator(&peers(config)[0].key()), Some(first_draw));
     }
 
     #[test]

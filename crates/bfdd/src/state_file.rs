@@ -109,11 +109,11 @@ impl DiscriminatorStore {
         self.previous.insert(key.to_string(), discriminator);
     }
 
-    /// Whether a peer not started yet may still claim `discriminator`: a new session must not
-    /// take it, or that peer would come back with another and OVN, which keeps addressing
-    /// the old one, would talk to the wrong session.
-    pub fn holds(&self, discriminator: u32) -> bool {
-        self.previous.values().any(|&d| d == discriminator)
+    /// The discriminators peers not started yet may still claim: a new session must not take
+    /// one, or that peer would come back with another and OVN, which keeps addressing the
+    /// old one, would talk to the wrong session.
+    pub fn held(&self) -> impl Iterator<Item = u32> + '_ {
+        self.previous.values().copied()
     }
 
     /// The discriminator a previous run used for this peer, still unclaimed.
