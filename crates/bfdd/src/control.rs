@@ -83,7 +83,7 @@ pub fn bind(path: &Path) -> io::Result<(std::os::unix::net::UnixListener, Socket
 }
 
 /// `Ok` when the socket file at `path` is stale: connecting is refused, so no process
-/// listens on it. Anything else keeps it: a daemon that answers, one whose listen queue is
+/// listens on it (or the file went meanwhile). Anything else keeps it: a daemon that answers, one whose listen queue is
 /// full (bounded: a plain connect to it would hold the start-up for ever; Linux bounds a Unix
 /// socket's connect by its send timeout), or a socket this process may not connect to.
 fn left_by_a_stopped_daemon(path: &Path) -> io::Result<()> {
@@ -91,7 +91,15 @@ fn left_by_a_stopped_daemon(path: &Path) -> io::Result<()> {
     let socket = socket2::Socket::new(socket2::Domain::UNIX, socket2::Type::STREAM, None)?;
     socket.set_write_timeout(Some(Duration::from_secs(1)))?;
     match socket.connect(&address) {
-        Err(e) if e.kind() == io::ErrorKind::ConnectionRefused => Ok(()),
+        // Refused: nobody listens. Gone: its daemon removed it as it stopped, just now.
+        Err(e)
+            if matches!(
+                e.kind(),
+                io::ErrorKind::ConnectionRefused | io::ErrorKind::NotFound
+            ) =>
+        {
+            Ok(())
+        }
         Ok(()) => Err(io::Error::new(
             io::ErrorKind::AddrInUse,
             "another daemon answers on it",

@@ -124,6 +124,7 @@ impl Driver {
         let now = now();
         let gateways = route_gateways(&driver.config);
         driver.peers.set_gateways(&driver.sessions, gateways);
+        driver.fit_receive_buffers(&driver.config.peers);
         // The peers' settings move into the session tables; the driver keeps the rest.
         let peers_config = std::mem::take(&mut driver.config.peers);
         driver
@@ -524,6 +525,7 @@ impl Driver {
             config.daemon = self.config.daemon.clone();
         }
         let peer_count = config.peers.len();
+        self.fit_receive_buffers(&config.peers);
         let mut summary = self.peers.apply(
             now,
             &mut self.sessions,
@@ -551,6 +553,18 @@ impl Driver {
         self.config = config;
         summary.restart_needed = restart_needed;
         Ok(summary)
+    }
+
+    /// Sizes each listener's receive buffer for the peers it serves.
+    fn fit_receive_buffers(&self, peers: &[crate::config::PeerConfig]) {
+        for socket in &self.rx {
+            let (v6, multihop) = socket.kind();
+            let served = peers
+                .iter()
+                .filter(|p| p.address.is_ipv6() == v6 && p.multihop == multihop)
+                .count();
+            socket.fit_receive_buffer(served);
+        }
     }
 
     /// Binds the listeners the peers of `config` need that start-up did not (it binds only

@@ -25,8 +25,15 @@ pub const SOURCE_PORTS: std::ops::RangeInclusive<u16> = 49152..=65535;
 pub const BFD_TTL: u32 = 255;
 /// DSCP CS6 (network control), as routers mark BFD.
 pub(crate) const TOS_NETWORK_CONTROL: u32 = 0xc0;
-/// Large enough for a burst of thousands of sessions' packets between two driver wake-ups.
-const RX_BUFFER_BYTES: usize = 4 << 20;
+/// A listener's receive buffer, per peer it serves: the kernel doubles what is set and
+/// counts about 1 KiB for each small datagram, so this is room for two packets from every
+/// peer at once (all of them starting together, or the driver held up for an interval).
+const RX_BUFFER_PER_PEER: usize = 1024;
+/// The least a listener asks for: the kernel's usual default (`rmem_default`).
+const RX_BUFFER_MIN: usize = 208 << 10;
+/// The most a listener asks for (10,000 peers and up): a flood at the port can charge the
+/// pod's memory up to twice this.
+const RX_BUFFER_MAX: usize = 8 << 20;
 /// Datagrams read by one `recvmmsg`.
 pub const RX_BATCH: usize = 64;
 /// Room per datagram: a BFD control packet is at most 52 bytes; anything longer than this is
@@ -92,22 +99,6 @@ impl RxSocket {
             setsockopt(&socket, sockopt::Ipv4PacketInfo, &true)?;
             setsockopt(&socket, sockopt::Ipv4RecvTtl, &true)?;
         }
-        // A full buffer drops packets silently; better to ask for room than to flap. Past
-        // `rmem_max` when CAP_NET_ADMIN allows it (the pod has it): the default limit holds a
-        // few hundred datagrams, 10 ms of 10,000 sessions at 300 ms.
-        if setsockopt(&socket, sockopt::RcvBufForce, &RX_BUFFER_BYTES).is_err() {
-            let _ = socket.set_recv_buffer_size(RX_BUFFER_BYTES);
-        }
-        // The kernel reports twice what it grants, and grants at most `rmem_max` unforced.
-        let granted = socket.recv_buffer_size().unwrap_or(0) / 2;
-        if granted < RX_BUFFER_BYTES {
-            tracing::warn!(
-                port = addr.port(),
-                granted_bytes = granted,
-                wanted_bytes = RX_BUFFER_BYTES,
-                "receive buffer smaller than wanted (net.core.rmem_max, and no CAP_NET_ADMIN): a burst beyond it is dropped"
-            );
-        }
         socket.set_nonblocking(true)?;
         socket.bind(&addr.into())?;
         let cmsg = if v6 {
@@ -126,6 +117,25 @@ impl RxSocket {
             headers: MultiHeaders::preallocate(RX_BATCH, Some(cmsg)),
             slots: Box::new([[0; RX_SLOT]; RX_BATCH]),
         })
+    }
+
+    /// Sizes the receive buffer for `peers` peers ([`RX_BUFFER_PER_PEER`] each, within
+    /// bounds). A full buffer drops packets silently, so better to ask for room than to flap;
+    /// past `rmem_max` when CAP_NET_ADMIN allows it (the pod has it), whose default holds a
+    /// few hundred datagrams, 10 ms of 10,000 sessions at 300 ms. A socket few peers use keeps
+    /// the default, so that a flood at it costs the pod no more than that.
+    pub fn fit_receive_buffer(&self, peers: usize) {
+        let (wanted, got) = fit_receive_buffer(&self.socket, peers);
+        if got < wanted {
+            tracing::warn!(
+                multihop = self.multihop,
+                ipv6 = self.v6,
+                peers,
+                granted_bytes = got,
+                wanted_bytes = wanted,
+                "receive buffer smaller than wanted (net.core.rmem_max, and no CAP_NET_ADMIN): a burst beyond it is dropped"
+            );
+        }
     }
 
     /// Whether this is the multihop port.
@@ -504,6 +514,21 @@ impl TxSocket {
     }
 }
 
+/// Sizes `socket`'s receive buffer for `peers` (see [`RxSocket::fit_receive_buffer`]);
+/// returns what it wanted and what the kernel granted.
+fn fit_receive_buffer(socket: &impl std::os::fd::AsFd, peers: usize) -> (usize, usize) {
+    let wanted = peers
+        .saturating_mul(RX_BUFFER_PER_PEER)
+        .clamp(RX_BUFFER_MIN, RX_BUFFER_MAX);
+    let sock = socket2::SockRef::from(socket);
+    // The kernel reports twice what it grants, and grants at most `rmem_max` unforced.
+    let granted = || sock.recv_buffer_size().unwrap_or(0) / 2;
+    if granted() != wanted && setsockopt(socket, sockopt::RcvBufForce, &wanted).is_err() {
+        let _ = sock.set_recv_buffer_size(wanted);
+    }
+    (wanted, granted())
+}
+
 /// A sending socket for `binding`, configured (TTL 255, device) but not bound yet.
 fn unbound_socket(binding: &TxBinding) -> io::Result<Socket> {
     let v6 = binding.peer.is_ipv6();
@@ -523,8 +548,11 @@ fn unbound_socket(binding: &TxBinding) -> io::Result<Socket> {
     // Nothing reads a sending socket (the peer's packets come to the listening port): what
     // reached its port would sit in its buffer, some 200 KiB a socket, until a spray at
     // thousands of them used up the host's UDP memory and the listeners lost the peers'
-    // packets too. The kernel drops it on arrival instead.
-    socket.attach_filter(&[DROP_EVERY_DATAGRAM])?;
+    // packets too. The kernel drops it on arrival instead. Without the filter (a kernel
+    // that refuses it) the socket still sends.
+    if let Err(e) = socket.attach_filter(&[DROP_EVERY_DATAGRAM]) {
+        tracing::debug!(error = %e, "no drop filter on a sending socket");
+    }
     socket.set_nonblocking(true)?;
     Ok(socket)
 }
@@ -721,6 +749,36 @@ mod tests {
         std::thread::sleep(Duration::from_millis(20));
         let (_, from) = peer_socket.recv_from(&mut buf).expect("received");
         assert_eq!(from.port(), port);
+    }
+
+    /// A listener few peers use keeps the kernel's default (a flood at it costs no more);
+    /// one that thousands use gets room for their packets at once, past `rmem_max` (root
+    /// here, as bfdd with CAP_NET_ADMIN), up to a bound; and a reload's fewer peers shrink it.
+    #[test]
+    fn receive_buffers_follow_the_number_of_peers() {
+        if !nix::unistd::geteuid().is_root() {
+            assert!(
+                std::env::var_os("CI").is_none(),
+                "needs root (CAP_NET_ADMIN) in CI"
+            );
+            eprintln!("skipped: needs root (CAP_NET_ADMIN)");
+            return;
+        }
+        let socket = std::net::UdpSocket::bind("127.0.0.1:0").expect("socket");
+        assert_eq!(
+            fit_receive_buffer(&socket, 3),
+            (RX_BUFFER_MIN, RX_BUFFER_MIN)
+        );
+        let many = 4000 * RX_BUFFER_PER_PEER;
+        assert_eq!(fit_receive_buffer(&socket, 4000), (many, many));
+        assert_eq!(
+            fit_receive_buffer(&socket, 100_000),
+            (RX_BUFFER_MAX, RX_BUFFER_MAX)
+        );
+        assert_eq!(
+            fit_receive_buffer(&socket, 3),
+            (RX_BUFFER_MIN, RX_BUFFER_MIN)
+        );
     }
 
     /// What reaches a sending socket's port, even from the peer it is connected to, is
