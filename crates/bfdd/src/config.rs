@@ -33,6 +33,9 @@ pub use prefix::{Prefix, PrefixError};
 
 /// Environment variable overriding `[daemon] control-socket` (see [`Config::apply_env`]).
 pub const SOCKET_ENV: &str = "BFDD_SOCKET";
+/// Environment variable overriding `[daemon] metrics-address`: in a pod, the pod's own address
+/// (known only when it starts), so that the endpoint is not on its other networks.
+pub const METRICS_ENV: &str = "BFDD_METRICS_ADDRESS";
 /// Default `[daemon] control-socket`.
 pub const DEFAULT_CONTROL_SOCKET: &str = "/run/bfdd/bfdd.sock";
 /// Default `[daemon] metrics-address`.
@@ -420,10 +423,30 @@ impl Config {
         resolve::resolve(raw, &origin)
     }
 
-    /// Applies environment overrides ([`SOCKET_ENV`]). Separate from [`Config::parse`] so
-    /// parsing stays a pure function of the file and `--check-config` reports the file alone.
-    pub fn apply_env(&mut self) {
+    /// Applies environment overrides ([`SOCKET_ENV`], [`METRICS_ENV`]). Separate from
+    /// [`Config::parse`] so parsing stays a pure function of the file and `--check-config`
+    /// reports the file alone.
+    pub fn apply_env(&mut self) -> Result<(), String> {
         self.apply_socket_override(std::env::var_os(SOCKET_ENV));
+        self.apply_metrics_override(std::env::var_os(METRICS_ENV))
+    }
+
+    /// Sets the metrics address from the value of [`METRICS_ENV`]; unset or empty changes
+    /// nothing.
+    pub fn apply_metrics_override(&mut self, value: Option<OsString>) -> Result<(), String> {
+        let Some(v) = value.filter(|v| !v.is_empty()) else {
+            return Ok(());
+        };
+        let address = v
+            .to_str()
+            .and_then(|s| s.parse::<SocketAddr>().ok())
+            .ok_or_else(|| {
+                format!(
+                    "{METRICS_ENV}: {v:?} is not an address and port (e.g. 10.244.1.5:9000 or [fd00::5]:9000)"
+                )
+            })?;
+        self.daemon.metrics_address = Some(address);
+        Ok(())
     }
 
     /// Sets the control socket from the value of [`SOCKET_ENV`]; unset or empty changes nothing.

@@ -73,7 +73,10 @@ fn main() -> ExitCode {
             return ExitCode::from(1);
         }
     };
-    config.apply_env();
+    if let Err(e) = config.apply_env() {
+        eprintln!("bfdd: {e}");
+        return ExitCode::from(1);
+    }
     let format = match args.log_format {
         Some(CliLogFormat::Text) => LogFormat::Text,
         Some(CliLogFormat::Json) => LogFormat::Json,

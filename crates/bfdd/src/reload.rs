@@ -75,12 +75,9 @@ impl Reloader {
 /// the runtime this runs on: the services thread's), and hands the result to the driver.
 pub async fn serve(service: ReloadService) {
     serve_with(service, |path| {
-        Config::load(path)
-            .map(|mut config| {
-                config.apply_env();
-                config
-            })
-            .map_err(|e| e.to_string())
+        let mut config = Config::load(path).map_err(|e| e.to_string())?;
+        config.apply_env()?;
+        Ok(config)
     })
     .await;
 }

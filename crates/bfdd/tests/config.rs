@@ -222,6 +222,35 @@ fn socket_env_override_is_separate_from_parse() {
 }
 
 #[test]
+fn metrics_env_override_is_checked() {
+    let mut c = parse("[daemon]\nmetrics-address = \"0.0.0.0:9000\"\n").unwrap();
+    c.apply_metrics_override(None).unwrap();
+    c.apply_metrics_override(Some("".into())).unwrap();
+    assert_eq!(
+        c.daemon.metrics_address,
+        Some("0.0.0.0:9000".parse().unwrap())
+    );
+    c.apply_metrics_override(Some("[fd00::5]:9000".into()))
+        .unwrap();
+    assert_eq!(
+        c.daemon.metrics_address,
+        Some("[fd00::5]:9000".parse().unwrap())
+    );
+    // A pod's IPv6 address without brackets: named, and the address stays.
+    let e = c
+        .apply_metrics_override(Some("fd00::5:9000".into()))
+        .unwrap_err();
+    assert_eq!(
+        e,
+        "BFDD_METRICS_ADDRESS: \"fd00::5:9000\" is not an address and port (e.g. 10.244.1.5:9000 or [fd00::5]:9000)"
+    );
+    assert_eq!(
+        c.daemon.metrics_address,
+        Some("[fd00::5]:9000".parse().unwrap())
+    );
+}
+
+#[test]
 fn unknown_key_at_top_level() {
     assert_invalid(
         "[daemon]\n\n[[peer]]\naddress = \"198.51.100.4\"\n\nfoo = 1\n",
