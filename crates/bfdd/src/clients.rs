@@ -27,7 +27,8 @@ pub const DRIVER_TIMEOUT: Duration = Duration::from_secs(10);
 /// How long a request waits for the route installer, which may be held up by the kernel
 /// (each netlink operation may take up to a second under rtnl contention): `bfdctl routes`
 /// must not keep the slot the liveness probe needs, nor a scrape fail for its route series.
-pub const ROUTES_TIMEOUT: Duration = Duration::from_secs(2);
+/// Under bfdctl's default `--timeout` (2 s), so that bfdctl hears why.
+pub const ROUTES_TIMEOUT: Duration = Duration::from_millis(1500);
 
 /// Large answers (`/metrics`, `bfdctl peers`) are handed to the client in pieces of about
 /// this size, one waiting while the one before is written: what such an answer holds at a

@@ -103,6 +103,18 @@ async fn answer(
         let answer = small_answer(status, extra, "see GET /metrics\n", head_only);
         return send_answer(&mut stream, &answer).await;
     }
+    // HTTP/1.1 clients (Prometheus) get the body chunked, so a cut-off answer shows as one;
+    // HTTP/1.0 clients get it up to the connection's close.
+    // Only to a client that said HTTP/1.1 or later (RFC 9112 §6.1).
+    let chunked = version.starts_with(b"HTTP/1.") && version != b"HTTP/1.0";
+    let head = format!(
+        "HTTP/1.1 200 OK\r\nContent-Type: text/plain; version=0.0.4; charset=utf-8\r\n{}Connection: close\r\n\r\n",
+        if chunked { "Transfer-Encoding: chunked\r\n" } else { "" }
+    );
+    if head_only {
+        // Nothing to render: the driver is not asked.
+        return send_answer(&mut stream, head.as_bytes()).await;
+    }
     // Bounded: a driver that stopped turning must not hold every scrape slot.
     let figures = tokio::time::timeout(DRIVER_TIMEOUT, async {
         // Held until the answer is written.
@@ -122,26 +134,10 @@ async fn answer(
     let (daemon, peers, _scrape) = match figures {
         Ok(figures) => figures,
         Err(cut) => {
-            let answer = small_answer(
-                "503 Service Unavailable",
-                "",
-                &format!("{cut}\n"),
-                head_only,
-            );
+            let answer = small_answer("503 Service Unavailable", "", &format!("{cut}\n"), false);
             return send_answer(&mut stream, &answer).await;
         }
     };
-    // HTTP/1.1 clients (Prometheus) get the body chunked, so a cut-off answer shows as one;
-    // HTTP/1.0 clients get it up to the connection's close.
-    // Only to a client that said HTTP/1.1 or later (RFC 9112 §6.1).
-    let chunked = version.starts_with(b"HTTP/1.") && version != b"HTTP/1.0";
-    let head = format!(
-        "HTTP/1.1 200 OK\r\nContent-Type: text/plain; version=0.0.4; charset=utf-8\r\n{}Connection: close\r\n\r\n",
-        if chunked { "Transfer-Encoding: chunked\r\n" } else { "" }
-    );
-    if head_only {
-        return send_answer(&mut stream, head.as_bytes()).await;
-    }
     // Rendering is O(sessions) and large (about 1.3 KB per session): off the runtime's thread,
     // so a scrape never delays the driver's packets, and in chunks, so it never holds the
     // whole text (13 MB at 10,000 sessions). One chunk waits while the next is written.
