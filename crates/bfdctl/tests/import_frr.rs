@@ -306,12 +306,13 @@ fn missing_file_exits_2() {
 /// the exit status is still 1.
 #[test]
 fn a_closed_stdout_keeps_the_unconverted_lines_reported() {
-    let (reader, writer) = std::io::pipe().unwrap();
+    // A socket whose other end is closed: writing to it fails with EPIPE, as to a pipe.
+    let (writer, reader) = std::os::unix::net::UnixStream::pair().unwrap();
     drop(reader);
     let o = Command::new(env!("CARGO_BIN_EXE_bfdctl"))
         .arg("import-frr")
         .arg(data("unconvertible.frr.conf"))
-        .stdout(Stdio::from(writer))
+        .stdout(Stdio::from(std::os::fd::OwnedFd::from(writer)))
         .stderr(Stdio::piped())
         .output()
         .unwrap();
