@@ -171,6 +171,37 @@ fn rfc5880_6_5_no_poll_to_a_peer_that_timed_out() {
     );
 }
 
+/// Nor does a sequence the operator started while the peer was already silent outlive the
+/// timeout (at 1 s, going Down changes no interval, so nothing else would end it).
+#[test]
+fn rfc5880_6_5_a_poll_running_at_the_timeout_ends_with_it() {
+    let mut pair = Pair::new(172, config(1000, 1000, 3), config(1000, 1000, 3));
+    pair.run_until_cond(ms(10_000), |p| p.both_up());
+    pair.run_for(ms(2000));
+    pair.loss = Box::new(|f| f.from == Side::B);
+    let change = pair.now;
+    pair.a
+        .sessions
+        .set_config(change, pair.a.id, config(1000, 2000, 3))
+        .expect("config");
+    // A longer detection time takes effect at once (6 s).
+    pair.run_until_cond(ms(10_000), |p| p.a.state() == State::Down);
+    assert!(
+        sent_after(&pair.a, change).iter().any(|(_, p)| p.poll),
+        "the change was announced while Up"
+    );
+    let down = pair.now;
+    pair.run_for(ms(5000));
+    let silent = sent_after(&pair.a, down);
+    assert!(silent.len() >= 4, "{} packets in 5 s", silent.len());
+    assert!(
+        silent
+            .iter()
+            .all(|(_, p)| !p.poll && p.required_min_rx == 2_000_000),
+        "{silent:?}"
+    );
+}
+
 #[test]
 fn rfc5880_6_5_poll_rides_on_periodic_packets_no_extra_packets() {
     let mut pair = up_pair(102);
