@@ -1272,8 +1272,13 @@ fn alert_rules_use_only_exported_metrics() -> Result<()> {
         ),
         "{down}"
     );
+    // "Was Up within the hour", not "came Up within the hour": a session Up for days that
+    // drops is the case the alert is for.
     assert!(
-        down.contains(r#"increase(bfd_session_state_changes_total{to="up"}[1h]) > 0"#),
+        down.contains(
+            r#"and on (namespace, pod, peer, local, interface, multihop)
+max_over_time(bfd_session_up[1h]) == 1"#
+        ),
         "{down}"
     );
     let (flap, _) = &alerts["BfdSessionFlapping"];
