@@ -485,6 +485,22 @@ fn deploy_manifests_run_under_podman_kube_play() -> Result<()> {
         c.image
     );
     c.ports = None;
+    // podman 4.3 cannot set a variable from status.podIP, and a pod without a network has no
+    // address but loopback: the metrics listen there.
+    let env = c.env.as_mut().context("pod.yaml sets no environment")?;
+    let before = env.len();
+    env.retain(|e| e.name != "POD_IP");
+    ensure!(env.len() < before, "pod.yaml no longer sets POD_IP");
+    let metrics = env
+        .iter_mut()
+        .find(|e| e.name == "BFDD_METRICS_ADDRESS")
+        .context("pod.yaml no longer sets BFDD_METRICS_ADDRESS")?;
+    ensure!(
+        metrics.value.as_deref() == Some("$(POD_IP)"),
+        "BFDD_METRICS_ADDRESS is {:?}",
+        metrics.value
+    );
+    metrics.value = Some("127.0.0.1".into());
     let c = c.clone();
     let sc = c.security_context.clone().unwrap_or_default();
     let add = sc

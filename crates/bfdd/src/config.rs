@@ -34,7 +34,8 @@ pub use prefix::{Prefix, PrefixError};
 /// Environment variable overriding `[daemon] control-socket` (see [`Config::apply_env`]).
 pub const SOCKET_ENV: &str = "BFDD_SOCKET";
 /// Environment variable overriding `[daemon] metrics-address`: in a pod, the pod's own address
-/// (known only when it starts), so that the endpoint is not on its other networks.
+/// (known only when it starts), so that the endpoint is not on its other networks. An address
+/// alone keeps the configured port, so one manifest serves IPv4 and IPv6 pods.
 pub const METRICS_ENV: &str = "BFDD_METRICS_ADDRESS";
 /// Default `[daemon] control-socket`.
 pub const DEFAULT_CONTROL_SOCKET: &str = "/run/bfdd/bfdd.sock";
@@ -431,21 +432,27 @@ impl Config {
         self.apply_metrics_override(std::env::var_os(METRICS_ENV))
     }
 
-    /// Sets the metrics address from the value of [`METRICS_ENV`]; unset or empty changes
-    /// nothing.
+    /// Sets the metrics address from the value of [`METRICS_ENV`]: an address and port, or an
+    /// address alone, which takes the configured port and leaves an endpoint the file turns
+    /// off (`""`) off. Unset or empty changes nothing.
     pub fn apply_metrics_override(&mut self, value: Option<OsString>) -> Result<(), String> {
         let Some(v) = value.filter(|v| !v.is_empty()) else {
             return Ok(());
         };
-        let address = v
-            .to_str()
-            .and_then(|s| s.parse::<SocketAddr>().ok())
-            .ok_or_else(|| {
-                format!(
-                    "{METRICS_ENV}: {v:?} is not an address and port (e.g. 10.244.1.5:9000 or [fd00::5]:9000)"
-                )
-            })?;
-        self.daemon.metrics_address = Some(address);
+        let text = v.to_str().unwrap_or_default();
+        if let Ok(address) = text.parse::<SocketAddr>() {
+            self.daemon.metrics_address = Some(address);
+            return Ok(());
+        }
+        let bracketed = text.strip_prefix('[').and_then(|r| r.strip_suffix(']'));
+        let Ok(ip) = bracketed.unwrap_or(text).parse::<IpAddr>() else {
+            return Err(format!(
+                "{METRICS_ENV}: {v:?} is not an address, or an address and port (e.g. 10.244.1.5, fd00::5, 10.244.1.5:9000 or [fd00::5]:9000)"
+            ));
+        };
+        if let Some(address) = &mut self.daemon.metrics_address {
+            address.set_ip(ip);
+        }
         Ok(())
     }
 

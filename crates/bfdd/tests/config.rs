@@ -223,30 +223,52 @@ fn socket_env_override_is_separate_from_parse() {
 
 #[test]
 fn metrics_env_override_is_checked() {
-    let mut c = parse("[daemon]\nmetrics-address = \"0.0.0.0:9000\"\n").unwrap();
+    let mut c = parse("[daemon]\nmetrics-address = \"0.0.0.0:9100\"\n").unwrap();
     c.apply_metrics_override(None).unwrap();
     c.apply_metrics_override(Some("".into())).unwrap();
     assert_eq!(
         c.daemon.metrics_address,
-        Some("0.0.0.0:9000".parse().unwrap())
+        Some("0.0.0.0:9100".parse().unwrap())
     );
-    c.apply_metrics_override(Some("[fd00::5]:9000".into()))
+    c.apply_metrics_override(Some("[fd00::5]:9200".into()))
         .unwrap();
     assert_eq!(
         c.daemon.metrics_address,
-        Some("[fd00::5]:9000".parse().unwrap())
+        Some("[fd00::5]:9200".parse().unwrap())
     );
-    // A pod's IPv6 address without brackets: named, and the address stays.
+    // An address alone (a pod's IP, either family) keeps the port.
+    c.apply_metrics_override(Some("10.244.1.5".into())).unwrap();
+    assert_eq!(
+        c.daemon.metrics_address,
+        Some("10.244.1.5:9200".parse().unwrap())
+    );
+    c.apply_metrics_override(Some("fd00::6".into())).unwrap();
+    assert_eq!(
+        c.daemon.metrics_address,
+        Some("[fd00::6]:9200".parse().unwrap())
+    );
+    // Not an address: named, and the address stays.
     let e = c
-        .apply_metrics_override(Some("fd00::5:9000".into()))
+        .apply_metrics_override(Some("gateway:9000".into()))
         .unwrap_err();
     assert_eq!(
         e,
-        "BFDD_METRICS_ADDRESS: \"fd00::5:9000\" is not an address and port (e.g. 10.244.1.5:9000 or [fd00::5]:9000)"
+        "BFDD_METRICS_ADDRESS: \"gateway:9000\" is not an address, or an address and port (e.g. 10.244.1.5, fd00::5, 10.244.1.5:9000 or [fd00::5]:9000)"
     );
     assert_eq!(
         c.daemon.metrics_address,
-        Some("[fd00::5]:9000".parse().unwrap())
+        Some("[fd00::6]:9200".parse().unwrap())
+    );
+    // A file that turns the endpoint off: an address alone leaves it off, a port turns it on.
+    let mut off = parse("[daemon]\nmetrics-address = \"\"\n").unwrap();
+    off.apply_metrics_override(Some("10.244.1.5".into()))
+        .unwrap();
+    assert_eq!(off.daemon.metrics_address, None);
+    off.apply_metrics_override(Some("10.244.1.5:9000".into()))
+        .unwrap();
+    assert_eq!(
+        off.daemon.metrics_address,
+        Some("10.244.1.5:9000".parse().unwrap())
     );
 }
 
