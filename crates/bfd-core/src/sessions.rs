@@ -199,7 +199,7 @@ impl Sessions {
         }
         let discr = match discriminator {
             Some(d) if d != 0 && !self.by_discriminator.contains_key(&d) => d,
-            _ => self.fresh_discriminator(),
+            _ => self.unused_discriminator(),
         };
         let mut session = Session::new(now, discr, config, self.rng.gen())?;
         session.set_timer_slack(self.timer_slack);
@@ -503,13 +503,10 @@ impl Sessions {
         }
     }
 
-    /// A random discriminator no session holds, for a caller that must avoid more values
-    /// than that (those a restart may hand back to peers not started yet).
+    /// A random discriminator no session holds: what `insert` draws when given none, and
+    /// for a caller that must avoid more values than that (those a restart may hand back to
+    /// peers not started yet).
     pub fn unused_discriminator(&mut self) -> u32 {
-        self.fresh_discriminator()
-    }
-
-    fn fresh_discriminator(&mut self) -> u32 {
         loop {
             let d: u32 = self.rng.gen();
             if d != 0 && !self.by_discriminator.contains_key(&d) {

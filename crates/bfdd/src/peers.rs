@@ -1665,21 +1665,13 @@ mod tests {
         assert_eq!(store.unclaimed(&pending_key), Some(first));
     }
 
-    /// A new peer must not draw the discriminator kept for a peer not started yet: when that
-    /// one starts, it would get another, and OVN, still addressing the old one, would talk
-    /// to the new peer's session.
-    #[test]
-    fn a_new_peer_does_not_take_a_discriminator_kept_for_another() {
-        // What a new session draws first (the core's generator, seeded as below).
-        let first_draw = Sessions::new(3).unused_discriminator();
-        let config = "[[peer]]\naddress = \"127.0.0.2\"\n[[peer]]\naddress = \"127.0.0.3\"\ninterface = \"bfdd-absent2\"\n";
-        let dir = std::env::temp_dir().join(format!("bfdd-peers-kept-{}", std::process::id()));
-        let _scratch = Scratch(dir.clone());
-        let pending_key = peers(config)[1].key();
+    /// A table started with `config` after a run that left `stored` in the state file, under
+    /// a scratch directory named for the test.
+    fn restarted(name: &str, stored: (&PeerKey, u32), config: &str) -> (Peers, Sessions, Scratch) {
+        let dir = std::env::temp_dir().join(format!("bfdd-peers-{name}-{}", std::process::id()));
+        let scratch = Scratch(dir.clone());
         let mut store = DiscriminatorStore::load(&dir).0;
-        store
-            .save([(&pending_key, first_draw)])
-            .expect("state file");
+        store.save([stored]).expect("state file");
         drop(store);
         let (store, _) = DiscriminatorStore::load(&dir);
         let mut table = Peers::new(store, 7, None);
@@ -1690,10 +1682,29 @@ mod tests {
             peers(config),
             &mut Vec::new(),
         );
+        (table, sessions, scratch)
+    }
+
+    fn discriminator_of(table: &Peers, sessions: &Sessions, key: &PeerKey) -> Option<u32> {
+        let id = session_of(table, sessions, key).expect("running");
+        sessions.get(id).map(bfd_core::Session::local_discriminator)
+    }
+
+    /// A new peer must not draw the discriminator kept for a peer not started yet: when that
+    /// one starts, it would get another, and OVN, still addressing the old one, would talk
+    /// to the new peer's session.
+    #[test]
+    fn a_new_peer_does_not_take_a_discriminator_kept_for_another() {
+        // What a new session draws first (the core's generator, seeded as in `restarted`).
+        let first_draw = Sessions::new(3).unused_discriminator();
+        let config = "[[peer]]\naddress = \"127.0.0.2\"\n[[peer]]\naddress = \"127.0.0.3\"\ninterface = \"bfdd-absent2\"\n";
+        let pending_key = peers(config)[1].key();
+        let (table, sessions, _scratch) = restarted("kept", (&pending_key, first_draw), config);
         let new_key = peers(config)[0].key();
-        let id = session_of(&table, &sessions, &new_key).expect("running");
-        let drawn = sessions.get(id).map(bfd_core::Session::local_discriminator);
-        assert_ne!(drawn, Some(first_draw));
+        assert_ne!(
+            discriminator_of(&table, &sessions, &new_key),
+            Some(first_draw)
+        );
         assert_eq!(table.store.unclaimed(&pending_key), Some(first_draw));
     }
 
@@ -1702,30 +1713,18 @@ mod tests {
     #[test]
     fn a_new_peer_does_not_take_a_discriminator_a_successor_inherits() {
         let first_draw = Sessions::new(3).unused_discriminator();
-        let old = "[[peer]]\naddress = \"127.0.0.3\"\n";
+        let old = peers("[[peer]]\naddress = \"127.0.0.3\"\n")[0].key();
         let config = "[[peer]]\naddress = \"127.0.0.2\"\n[[peer]]\naddress = \"127.0.0.3\"\nlocal-address = \"127.0.0.1\"\n";
-        let dir = std::env::temp_dir().join(format!("bfdd-peers-heir-{}", std::process::id()));
-        let _scratch = Scratch(dir.clone());
-        let mut store = DiscriminatorStore::load(&dir).0;
-        store
-            .save([(&peers(old)[0].key(), first_draw)])
-            .expect("state file");
-        drop(store);
-        let (store, _) = DiscriminatorStore::load(&dir);
-        let mut table = Peers::new(store, 7, None);
-        let mut sessions = Sessions::new(3);
-        table.apply(
-            crate::driver::now(),
-            &mut sessions,
-            peers(config),
-            &mut Vec::new(),
+        let (table, sessions, _scratch) = restarted("heir", (&old, first_draw), config);
+        let keys: Vec<PeerKey> = peers(config).iter().map(PeerConfig::key).collect();
+        assert_eq!(
+            discriminator_of(&table, &sessions, &keys[1]),
+            Some(first_draw)
         );
-        let discriminator = |key: &PeerKey| {
-            let id = session_of(&table, &sessions, key).expect("running");
-            sessions.get(id).map(bfd_core::Session::local_discriminator)
-        };
-        assert_eq!(discriminator(&peers(config)[1].key()), Some(first_draw));
-        assert_ne!(discriminator(&peers(config)[0].key()), Some(first_draw));
+        assert_ne!(
+            discriminator_of(&table, &sessions, &keys[0]),
+            Some(first_draw)
+        );
     }
 
     #[test]

@@ -190,8 +190,9 @@ async fn start_removes_stale_own_routes_and_leaves_foreign_ones() {
     assert_eq!(h.status().await.len(), 1);
 }
 
-#[tokio::test(start_paused = true)]
-async fn foreign_route_in_the_slot_is_not_overwritten() {
+/// A manager for the static route `198.18.1.0/24 via 198.51.100.2`, whose slot another
+/// protocol's route (returned) holds.
+fn foreign_in_the_slot() -> (FakeBackend, KernelRoute, RouteHandle) {
     let fake = FakeBackend::new();
     let foreign = KernelRoute::new(p("198.18.1.0/24"), TABLE, 4, vec![ip("198.51.100.7")]);
     fake.insert(foreign.clone());
@@ -199,6 +200,12 @@ async fn foreign_route_in_the_slot_is_not_overwritten() {
         config(&[("198.18.1.0/24", "198.51.100.2", false)]),
         fake.clone(),
     );
+    (fake, foreign, h)
+}
+
+#[tokio::test(start_paused = true)]
+async fn foreign_route_in_the_slot_is_not_overwritten() {
+    let (fake, foreign, h) = foreign_in_the_slot();
     settle(&h).await;
     assert_eq!(fake.route(p("198.18.1.0/24"), TABLE), Some(foreign.clone()));
     let status = h.status().await;
@@ -224,13 +231,7 @@ async fn foreign_route_in_the_slot_is_not_overwritten() {
 /// 30 s runs out.
 #[tokio::test(start_paused = true)]
 async fn foreign_route_leaving_the_slot_lets_ours_in_at_once() {
-    let fake = FakeBackend::new();
-    let foreign = KernelRoute::new(p("198.18.1.0/24"), TABLE, 4, vec![ip("198.51.100.7")]);
-    fake.insert(foreign.clone());
-    let h = spawn(
-        config(&[("198.18.1.0/24", "198.51.100.2", false)]),
-        fake.clone(),
-    );
+    let (fake, foreign, h) = foreign_in_the_slot();
     tokio::time::sleep(Duration::from_secs(120)).await;
     assert_eq!(fake.route(p("198.18.1.0/24"), TABLE), Some(foreign.clone()));
     fake.remove(p("198.18.1.0/24"), TABLE);
