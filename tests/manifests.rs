@@ -1036,6 +1036,28 @@ fn pod_annotations_apbr_and_config_agree() -> Result<()> {
     Ok(())
 }
 
+/// `/metrics` on the pod's own address: Kubernetes expands `$(POD_IP)` only from a variable
+/// defined earlier in the list, and bfdd would otherwise get the literal text and not start.
+#[test]
+fn metrics_listen_on_the_pod_address_from_the_downward_api() -> Result<()> {
+    let docs = all_docs()?;
+    let pod = pod(&docs)?;
+    let spec = pod.spec.context("spec")?;
+    let env = spec.containers[0].env.clone().context("no env")?;
+    let at = |name: &str| env.iter().position(|e| e.name == name);
+    let pod_ip = at("POD_IP").context("POD_IP not set")?;
+    let metrics = at("BFDD_METRICS_ADDRESS").context("BFDD_METRICS_ADDRESS not set")?;
+    assert!(pod_ip < metrics, "POD_IP must come before its use");
+    let field = env[pod_ip]
+        .value_from
+        .as_ref()
+        .and_then(|v| v.field_ref.as_ref())
+        .map(|f| f.field_path.clone());
+    assert_eq!(field.as_deref(), Some("status.podIP"));
+    assert_eq!(env[metrics].value.as_deref(), Some("$(POD_IP)"));
+    Ok(())
+}
+
 #[test]
 fn pod_is_unprivileged_with_only_the_capabilities_bfdd_needs() -> Result<()> {
     let docs = all_docs()?;
