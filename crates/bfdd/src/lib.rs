@@ -59,10 +59,12 @@ pub enum StartError {
         source: std::io::Error,
     },
     /// The metrics endpoint could not be bound.
-    #[error("cannot listen for metrics on {address}: {source}")]
+    #[error("cannot listen for metrics on {address}{from}: {source}")]
     Metrics {
         /// Address
         address: std::net::SocketAddr,
+        /// Where the address came from when not the file: " (from BFDD_METRICS_ADDRESS)".
+        from: &'static str,
         /// Why
         #[source]
         source: std::io::Error,
@@ -205,7 +207,15 @@ pub async fn run(
         Some(address) => Some(
             std::net::TcpListener::bind(address)
                 .and_then(|l| l.set_nonblocking(true).map(|()| l))
-                .map_err(|source| StartError::Metrics { address, source })?,
+                .map_err(|source| StartError::Metrics {
+                    address,
+                    from: if std::env::var_os(config::METRICS_ENV).is_some_and(|v| !v.is_empty()) {
+                        " (from BFDD_METRICS_ADDRESS)"
+                    } else {
+                        ""
+                    },
+                    source,
+                })?,
         ),
         None => None,
     };

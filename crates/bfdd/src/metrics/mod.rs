@@ -21,8 +21,9 @@ use crate::routes::RouteHandle;
 use crate::to_driver::ToDriver;
 
 /// Connections open at once (see [`crate::clients`]). Most only send a request head, which
-/// costs little; the listener is often on every address of the pod, the external network's
-/// too, so connections that send nothing must not keep Prometheus out.
+/// costs little; a listener on every address of a pod (`metrics-address` 0.0.0.0 without
+/// `BFDD_METRICS_ADDRESS`) is on its external network too, so connections that send nothing
+/// must not keep Prometheus out.
 const MAX_CONNECTIONS: usize = 64;
 /// Scrapes answered at once: each holds the driver's figures and a rendering thread.
 /// Prometheus makes one at a time.
