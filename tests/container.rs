@@ -575,5 +575,21 @@ fn deploy_manifests_run_under_podman_kube_play() -> Result<()> {
     if sc.allow_privilege_escalation == Some(false) {
         assert_eq!(proc_status(pid, "NoNewPrivs")?, "1");
     }
+    // The metrics on the address BFDD_METRICS_ADDRESS gave (127.0.0.1 here, for the pod IP),
+    // on the configuration's port, and not on every address: the listening sockets of the
+    // pod's network namespace, addresses in the kernel's hex (127.0.0.1:9000 is 0100007F:2328).
+    let tcp = std::fs::read_to_string(format!("/proc/{pid}/net/tcp"))?;
+    let listening: Vec<&str> = tcp
+        .lines()
+        .skip(1)
+        .filter_map(|l| {
+            let fields: Vec<&str> = l.split_whitespace().collect();
+            (fields.get(3) == Some(&"0A")).then(|| fields[1])
+        })
+        .collect();
+    ensure!(
+        listening.contains(&"0100007F:2328") && !listening.contains(&"00000000:2328"),
+        "metrics not on 127.0.0.1:9000 alone; listening: {listening:?}"
+    );
     Ok(())
 }
