@@ -1120,7 +1120,7 @@ mod tests {
     /// An empty peer table and core, with a discriminator file under a scratch directory named
     /// for the test (removed when the returned guard drops).
     fn table(name: &str) -> (Peers, Sessions, Scratch) {
-        let dir = std::env::temp_dir().join(format!("bfdd-peers-{name}-{}", std::process::id()));
+        let dir = scratch_dir(name);
         let (store, _) = DiscriminatorStore::load(&dir);
         (Peers::new(store, 7, None), Sessions::new(3), Scratch(dir))
     }
@@ -1668,21 +1668,15 @@ mod tests {
     /// A table started with `config` after a run that left `stored` in the state file, under
     /// a scratch directory named for the test.
     fn restarted(name: &str, stored: (&PeerKey, u32), config: &str) -> (Peers, Sessions, Scratch) {
-        let dir = std::env::temp_dir().join(format!("bfdd-peers-{name}-{}", std::process::id()));
-        let scratch = Scratch(dir.clone());
-        let mut store = DiscriminatorStore::load(&dir).0;
+        let mut store = DiscriminatorStore::load(&scratch_dir(name)).0;
         store.save([stored]).expect("state file");
         drop(store);
-        let (store, _) = DiscriminatorStore::load(&dir);
-        let mut table = Peers::new(store, 7, None);
-        let mut sessions = Sessions::new(3);
-        table.apply(
-            crate::driver::now(),
-            &mut sessions,
-            peers(config),
-            &mut Vec::new(),
-        );
-        (table, sessions, scratch)
+        started(name, config)
+    }
+
+    /// The scratch directory of the test `name`.
+    fn scratch_dir(name: &str) -> std::path::PathBuf {
+        std::env::temp_dir().join(format!("bfdd-peers-{name}-{}", std::process::id()))
     }
 
     fn discriminator_of(table: &Peers, sessions: &Sessions, key: &PeerKey) -> Option<u32> {
