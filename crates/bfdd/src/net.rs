@@ -36,8 +36,8 @@ const RX_BUFFER_MIN: usize = 208 << 10;
 const RX_BUFFER_MAX: usize = 8 << 20;
 /// Datagrams read by one `recvmmsg`.
 pub const RX_BATCH: usize = 64;
-/// Room per datagram: a BFD control packet is at most 52 bytes; anything longer than this is
-/// not one and is reported truncated rather than read whole.
+/// Room per datagram: more than the Length field can say (255), so that a longer datagram's
+/// first bytes hold its whole control packet; the rest, padding, is not read.
 const RX_SLOT: usize = 256;
 
 /// A datagram as received.
@@ -222,16 +222,15 @@ fn read_batch(
 }
 
 /// One datagram of a batch with its payload, or why it cannot be used.
+///
+/// A datagram longer than [`RX_SLOT`] is handed on truncated: what was read holds more bytes
+/// than the Length field can claim, so the §6.8.6 check "Length greater than the payload"
+/// still holds for the whole datagram, and bytes beyond Length are padding. Peers pad BFD to
+/// the path MTU to prove it (RFC 9764); truncation keeps them working without 9 KiB slots.
 fn receive_one<'a>(
     msg: &nix::sys::socket::RecvMsg<'_, 'a, SockaddrStorage>,
     multihop: bool,
 ) -> io::Result<(Received, &'a [u8])> {
-    if msg.flags.contains(MsgFlags::MSG_TRUNC) {
-        return Err(io::Error::new(
-            io::ErrorKind::InvalidData,
-            "datagram longer than any BFD control packet",
-        ));
-    }
     let received = parse_msg(msg, multihop)?;
     let payload = msg.iovs().next().unwrap_or_default();
     Ok((received, payload))
@@ -850,16 +849,35 @@ mod tests {
         );
     }
 
-    /// A batch mixing an oversized datagram with real ones: the long one is reported unusable
-    /// (not read as a packet from its first bytes), the others come through with their
-    /// addresses and arrival stamps, in order. Loopback only, on the multihop port.
+    /// RFC 9764 / RFC 5880 §6.8.6: a peer pads its packets to the path MTU, Length saying 24.
+    /// The padded datagram comes through with a packet that parses (its padding cut), between
+    /// two plain ones, with addresses and arrival stamps, in order. Loopback only, on the
+    /// multihop port.
     #[tokio::test]
-    async fn oversized_datagram_is_reported_and_the_batch_goes_on() {
+    async fn rfc9764_padded_packet_is_read_and_the_batch_goes_on() {
         let mut rx = RxSocket::bind(false, true).expect("bind 4784 on loopback");
         let tx = std::net::UdpSocket::bind("127.0.0.1:0").expect("sender");
         let to = ("127.0.0.1", MULTIHOP_PORT);
+        let packet = bfd_wire::ControlPacket {
+            diag: bfd_wire::Diagnostic::NoDiagnostic,
+            state: bfd_wire::State::Down,
+            poll: false,
+            final_: false,
+            control_plane_independent: false,
+            demand: false,
+            detect_mult: 3,
+            my_discriminator: 7,
+            your_discriminator: 0,
+            desired_min_tx: 1_000_000,
+            required_min_rx: 300_000,
+            required_min_echo_rx: 0,
+            auth: None,
+        };
+        let mut padded = Vec::new();
+        packet.emit(&mut padded);
+        padded.resize(1400, 0);
         tx.send_to(&[1; 24], to).expect("send");
-        tx.send_to(&[2; RX_SLOT + 100], to).expect("send");
+        tx.send_to(&padded, to).expect("send");
         tx.send_to(&[3; 52], to).expect("send");
         let mut seen = Vec::new();
         while seen.len() < 3 {
@@ -880,8 +898,10 @@ mod tests {
             seen[0].as_ref().expect("first"),
             &(loopback, true, vec![1; 24])
         );
-        let err = seen[1].as_ref().expect_err("oversized");
-        assert_eq!(err.kind(), io::ErrorKind::InvalidData);
+        let (dst, _, payload) = seen[1].as_ref().expect("the padded datagram is read");
+        assert_eq!(*dst, loopback);
+        assert_eq!(payload.len(), RX_SLOT, "read up to the slot, padding cut");
+        assert_eq!(bfd_wire::parse(payload), Ok(packet));
         assert_eq!(
             seen[2].as_ref().expect("third"),
             &(loopback, true, vec![3; 52])
