@@ -107,12 +107,19 @@ fn bind_listeners(config: &Config) -> Result<Vec<RxSocket>, StartError> {
 /// batches (a netlink dump of the rules: a few dozen microseconds).
 const POLICY_RULE_CHECK: std::time::Duration = std::time::Duration::from_secs(2);
 
+/// The seed of the core's generator, from the kernel's entropy: it draws the initial
+/// authentication sequence numbers, which RFC 5880 §6.8.1 wants random, as well as
+/// discriminators and jitter. A clock-based seed could be guessed from the daemon's start time
+/// and the discriminators it sends in clear. The clock stands in only if the kernel will not
+/// say (no `getrandom` system call).
 fn seed() -> u64 {
-    // Discriminators and jitter need variety between runs, not secrecy.
-    let t = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_nanos() as u64);
-    t ^ (u64::from(std::process::id()) << 32)
+    getrandom::u64().unwrap_or_else(|e| {
+        warn!(error = %e, "no random seed from the kernel: seeding from the clock");
+        let t = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos() as u64);
+        t ^ (u64::from(std::process::id()) << 32)
+    })
 }
 
 /// The raw socket for batched sending, if configured and permitted; the log says which way
