@@ -48,15 +48,15 @@ struct Cli {
     )]
     socket: OsString,
 
-    /// How long to wait for bfdd's answer: "2s", "500ms" or plain seconds.
+    /// How long to wait for bfdd's answer: "2s", "500ms" or plain seconds [default: 2s;
+    /// reload: 15s].
     #[arg(
         long,
         global = true,
         value_name = "DURATION",
-        default_value = "2s",
         value_parser = format::parse_timeout
     )]
-    timeout: Duration,
+    timeout: Option<Duration>,
 
     #[command(subcommand)]
     command: Command,
@@ -89,6 +89,21 @@ enum Command {
     ImportFrr(cmd::import_frr::Args),
 }
 
+/// The wait for an answer when `--timeout` is not given.
+const DEFAULT_TIMEOUT: Duration = Duration::from_secs(2);
+/// A reload waits longer: bfdd itself gives up on a held-up reload after 10 s and says whether
+/// it may still apply, which a shorter wait would hide behind "did not answer".
+const RELOAD_TIMEOUT: Duration = Duration::from_secs(15);
+
+impl Cli {
+    fn timeout(&self) -> Duration {
+        self.timeout.unwrap_or(match self.command {
+            Command::Reload(_) => RELOAD_TIMEOUT,
+            _ => DEFAULT_TIMEOUT,
+        })
+    }
+}
+
 fn main() -> ExitCode {
     run(std::env::args_os())
 }
@@ -107,9 +122,9 @@ fn run(args: impl IntoIterator<Item = OsString>) -> ExitCode {
     let socket = if cli.socket.is_empty() {
         PathBuf::from(bfd_control::DEFAULT_SOCKET)
     } else {
-        PathBuf::from(cli.socket)
+        PathBuf::from(&cli.socket)
     };
-    let client = Client::new(socket, cli.timeout);
+    let client = Client::new(socket, cli.timeout());
     let result = match cli.command {
         Command::Peers(args) => cmd::peers::run(&client, &args),
         Command::Peer(args) => cmd::peer::run(&client, &args),
@@ -147,7 +162,21 @@ mod tests {
         ])
         .unwrap();
         assert_eq!(cli.socket, PathBuf::from("/tmp/x.sock"));
-        assert_eq!(cli.timeout, Duration::from_millis(250));
+        assert_eq!(cli.timeout(), Duration::from_millis(250));
+    }
+
+    /// A reload outwaits bfdd's own 10 s limit, so its "may still be applied" is heard; an
+    /// explicit --timeout still rules.
+    #[test]
+    fn reload_waits_longer_than_bfdd_does_unless_told() {
+        let timeout = |args: &[&str]| Cli::try_parse_from(args).unwrap().timeout();
+        assert_eq!(timeout(&["bfdctl", "peers"]), Duration::from_secs(2));
+        assert_eq!(timeout(&["bfdctl", "ready"]), Duration::from_secs(2));
+        assert_eq!(timeout(&["bfdctl", "reload"]), Duration::from_secs(15));
+        assert_eq!(
+            timeout(&["bfdctl", "reload", "--timeout", "1s"]),
+            Duration::from_secs(1)
+        );
     }
 
     #[test]

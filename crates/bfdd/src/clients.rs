@@ -21,7 +21,7 @@ pub const ACCEPT_RETRY: Duration = Duration::from_millis(10);
 /// comes).
 pub const ANSWER_TIMEOUT: Duration = Duration::from_secs(10);
 /// How long a request waits for the driver (figures, an answer): a driver that stopped
-/// turning must not hold every client slot.
+/// turning must not hold every client slot. `bfdctl reload` waits 15 s, to hear this answer.
 pub const DRIVER_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// How long a request waits for the route installer, which may be held up by the kernel
