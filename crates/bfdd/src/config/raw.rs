@@ -224,12 +224,13 @@ impl StrValue for IfName {
             return Err(format!("{s:?} is not an interface name"));
         }
         // The kernel's test is byte-wise, with its own isspace (which counts 0xa0); a NUL
-        // would cut the name short.
+        // would cut the name short. Control characters the kernel allows, but in bfdctl's
+        // table, probe output and the log they would act on the terminal: refused too.
         if s.bytes()
-            .any(|b| matches!(b, 0 | b'/' | b':' | b' ' | b'\t'..=b'\r' | 0xa0))
+            .any(|b| matches!(b, 0..=0x1f | 0x7f | b'/' | b':' | b' ' | 0xa0))
         {
             return Err(format!(
-                "{s:?} is not an interface name (no '/', ':', NUL or whitespace)"
+                "{s:?} is not an interface name (no '/', ':', whitespace or control characters)"
             ));
         }
         Ok(IfName(s.to_owned()))
@@ -406,6 +407,8 @@ mod tests {
             ".",
             "..",
             "a\tb",
+            "a\u{1b}[2J",
+            "a\u{7f}",
         ] {
             assert!(IfName::parse(bad).is_err(), "{bad:?}");
         }
