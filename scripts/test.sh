@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Every test: installs the real BFD peers (FRR, BIRD 2, OVN) from Debian, lints, runs all tests.
 # .ci/run calls this; README.md shows it. Needs root (network namespaces, apt-get).
-# Runs as root with CI=true; the integration tests then fail instead of skipping when a
-# tool is missing.
+# .ci/run sets CI=true; the integration tests then fail instead of skipping when a tool is
+# missing. Run by hand without it, they skip what this machine cannot do.
 set -euo pipefail
 
 cd "$(dirname "$0")/.."
@@ -25,6 +25,15 @@ cleanup_policy() {
 }
 trap cleanup_policy EXIT
 
+# The packages' daemons already running: a host that uses FRR, BIRD or OVS keeps them.
+daemons='/usr/sbin/bird /usr/lib/frr/watchfrr /usr/lib/frr/zebra /usr/lib/frr/bgpd
+    /usr/lib/frr/staticd /usr/lib/frr/bfdd /usr/sbin/ovsdb-server /usr/sbin/ovs-vswitchd
+    /usr/bin/ovn-northd /usr/bin/ovn-controller'
+running_before=" "
+for exe in $daemons; do
+    running_before+="$(pgrep -x -f "$exe( .*)?" 2>/dev/null | tr '\n' ' ' || true)"
+done
+
 echo "== apt-get install"
 apt-get update -qq
 # catatonit: podman kube play builds its pause image around it (a Recommends of podman).
@@ -35,16 +44,16 @@ apt-get install -y -qq --no-install-recommends frr bird2 iproute2 procps python3
 cleanup_policy
 created_policy=0
 
-# Belt and braces: if some service got started anyway (e.g. a systemd without policy-rc.d
-# support), stop it. Only the system daemons started from their packaged paths are matched.
-for exe in /usr/sbin/bird /usr/lib/frr/watchfrr /usr/lib/frr/zebra /usr/lib/frr/bgpd \
-    /usr/lib/frr/staticd /usr/lib/frr/bfdd /usr/sbin/ovsdb-server /usr/sbin/ovs-vswitchd \
-    /usr/bin/ovn-northd /usr/bin/ovn-controller; do
+# Belt and braces: if the install started some service anyway (e.g. a systemd without
+# policy-rc.d support), stop it. Only the system daemons started from their packaged paths, in
+# the root namespace, and not running before the install are matched.
+for exe in $daemons; do
     for pid in $(pgrep -x -f "$exe( .*)?" 2>/dev/null || true); do
+        case "$running_before" in *" $pid "*) continue ;; esac
         # Test daemons run inside network namespaces with their own directories; the system
         # service instances run in the root namespace with their packaged defaults.
         if [ "$(readlink /proc/"$pid"/ns/net 2>/dev/null)" = "$(readlink /proc/1/ns/net)" ]; then
-            echo "stopping system daemon $exe (pid $pid)"
+            echo "stopping system daemon $exe (pid $pid), started by the install"
             kill "$pid" 2>/dev/null || true
         fi
     done
