@@ -23,8 +23,9 @@ use std::time::{Duration, Instant};
 
 use anyhow::{bail, ensure, Context, Result};
 use bfdd_integration::{
-    check_test_prefix, control_exchange, is_ci, metric, python3, require_bfdd, require_frr,
-    require_tools, wait_until, workspace_root, FrrBfdd, FrrPeer, TestDir, Topology, A_V4, B_V4,
+    check_test_addr, check_test_prefix, control_exchange, is_ci, metric, python3, require_bfdd,
+    require_frr, require_tools, wait_until, workspace_root, FrrBfdd, FrrPeer, TestDir, Topology,
+    A_V4, B_V4,
 };
 use k8s_openapi::api::core::v1::{Container, Pod};
 
@@ -186,6 +187,19 @@ fn deploy_pod() -> Result<Pod> {
 }
 
 /// The exec command of a probe.
+/// Every IP address written in `text` (words of digits, hex, dots and colons that parse as
+/// one, with any `/len` cut off), so that no address escapes the test ranges unseen.
+fn ip_literals(text: &str) -> Vec<std::net::IpAddr> {
+    text.split(|c: char| !(c.is_ascii_hexdigit() || c == '.' || c == ':' || c == '/'))
+        .filter_map(|word| {
+            let word = word.split('/').next()?;
+            word.parse()
+                .ok()
+                .or_else(|| word.parse::<std::net::SocketAddr>().ok().map(|a| a.ip()))
+        })
+        .collect()
+}
+
 fn probe_command(c: &Container, readiness: bool) -> Result<Vec<String>> {
     let probe = if readiness {
         &c.readiness_probe
@@ -478,6 +492,12 @@ fn deploy_manifests_run_under_podman_kube_play() -> Result<()> {
     let name = format!("{NAME_PREFIX}{}-ext-gw", std::process::id());
     pod.metadata.name = Some(name.clone());
     let spec = pod.spec.as_mut().context("pod spec")?;
+    // `--network none` is what keeps the pod's packets and routes off this machine's network;
+    // a pod in the host's namespace would have neither.
+    ensure!(
+        spec.host_network != Some(true),
+        "pod.yaml asks for the host network: not played here"
+    );
     let c = spec.containers.first_mut().context("no container")?;
     ensure!(
         c.image.as_deref() == Some(image.as_str()),
@@ -521,6 +541,17 @@ fn deploy_manifests_run_under_podman_kube_play() -> Result<()> {
     let configmap = std::fs::read_to_string(workspace_root().join("deploy/configmap.yaml"))?
         .replace("172.18.0.", "198.18.0.")
         .replace("10.244.", "198.19.");
+    // Loopback and the wildcard are where the daemon listens, not where packets go.
+    let addrs = ip_literals(&configmap);
+    ensure!(
+        addrs.len() > 10,
+        "found only {addrs:?} in deploy/configmap.yaml"
+    );
+    for addr in addrs {
+        if !addr.is_loopback() && !addr.is_unspecified() {
+            check_test_addr(addr).context("deploy/configmap.yaml after moving its addresses")?;
+        }
+    }
     let configmap_file = dir.join("configmap.yaml");
     std::fs::write(&configmap_file, configmap)?;
     let o = run(Command::new("podman")
