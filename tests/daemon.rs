@@ -1197,14 +1197,10 @@ fn rfc5883_multihop_sessions_between_two_bfdd_come_up_on_port_4784() -> Result<(
 }
 
 /// Whether something in `ns` listens on UDP `port`.
-fn udp_listening(ns: &Netns, port: u16) -> Result<bool> {
-    let out = ns.exec(&["ss", "-Hulnp", &format!("sport = :{port}")])?;
-    Ok(!out.trim().is_empty())
-}
-
-/// Start-up binds only the listeners its peers need when one fails (here another program
-/// holds the multihop port). A reload that adds a peer needing it binds it then, or, while
-/// it still cannot, is refused with the reason and the running configuration kept.
+/// Start-up binds only the listeners its peers need when one fails (here other programs hold
+/// the multihop port). A reload that adds peers needing it binds it then, or, while it still
+/// cannot, is refused with the reason and the running configuration kept, with no listener of
+/// the refused configuration left bound (IPv4 4784 here, freed meanwhile, while IPv6 is not).
 #[test]
 fn reload_binds_the_listener_a_new_multihop_peer_needs() -> Result<()> {
     if !require_bfdd() {
@@ -1212,26 +1208,43 @@ fn reload_binds_the_listener_a_new_multihop_peer_needs() -> Result<()> {
     }
     let topo = Topology::new()?;
     let dir = TestDir::new("udp-holder")?;
-    let script = "import socket, time\n\
-                  s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)\n\
-                  s.bind(('0.0.0.0', 4784))\n\
-                  time.sleep(300)\n";
-    let mut holder = Process::spawn(
-        &topo.a,
-        "udp-holder",
-        &[python3(), "-c", script],
-        dir.path(),
-    )?;
+    let hold = |family: &str, wildcard: &str| -> Result<Process> {
+        let script = format!(
+            "import socket, time\n\
+             s = socket.socket(socket.{family}, socket.SOCK_DGRAM)\n\
+             if s.family == socket.AF_INET6: s.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)\n\
+             s.bind(('{wildcard}', 4784))\n\
+             time.sleep(300)\n"
+        );
+        Process::spawn(
+            &topo.a,
+            "udp-holder",
+            &[python3(), "-c", &script],
+            dir.path(),
+        )
+    };
+    let mut holder_v4 = hold("AF_INET", "0.0.0.0")?;
+    let mut holder_v6 = hold("AF_INET6", "::")?;
+    let holders_bound = || -> Result<usize> {
+        let out = topo.a.exec(&["ss", "-Hulnp", "sport = :4784"])?;
+        Ok(out.lines().filter(|l| l.contains("python")).count())
+    };
     ensure!(
         wait_until(Duration::from_secs(5), Duration::from_millis(20), || {
-            udp_listening(&topo.a, 4784).unwrap_or(false)
+            holders_bound().is_ok_and(|n| n == 2)
         }),
-        "the holder never bound 4784"
+        "the holders never bound 4784"
     );
+    let bfdd_on_4784 = || -> Result<String> {
+        let out = topo.a.exec(&["ss", "-Hulnp", "sport = :4784"])?;
+        Ok(out.lines().filter(|l| l.contains("bfdd")).collect())
+    };
     let (a, _b) = up_pair(&topo, |p| p)?;
+    holder_v4.terminate(Duration::from_secs(2))?;
     let mut text = std::fs::read_to_string(a.config_path())?;
     text.push_str(&format!(
-        "\n[[peer]]\naddress = \"{B_V4}\"\nlocal-address = \"{A_V4}\"\nmultihop = true\n"
+        "\n[[peer]]\naddress = \"{B_V4}\"\nlocal-address = \"{A_V4}\"\nmultihop = true\n\
+         \n[[peer]]\naddress = \"{B_V6}\"\nlocal-address = \"{A_V6}\"\nmultihop = true\n"
     ));
     a.write_config_text(&text)?;
     let message = match a.reload()? {
@@ -1242,18 +1255,20 @@ fn reload_binds_the_listener_a_new_multihop_peer_needs() -> Result<()> {
         other => bail!("reload while 4784 is taken answered {other:?}"),
     };
     ensure!(
-        message.contains("cannot listen on UDP 4784 (IPv4)") && message.contains(B_V4),
+        message.contains("cannot listen on UDP 4784 (IPv6)") && message.contains(B_V6),
         "{message}"
     );
     ensure!(a.peers()?.len() == 2, "running configuration kept");
+    let left = bfdd_on_4784()?;
+    ensure!(left.is_empty(), "the refused reload left bound: {left}");
 
-    holder.terminate(Duration::from_secs(2))?;
+    holder_v6.terminate(Duration::from_secs(2))?;
     match a.reload()? {
-        Response::Reloaded(s) => ensure!(s.added == 1 && s.unchanged == 2, "{s:?}"),
+        Response::Reloaded(s) => ensure!(s.added == 2 && s.unchanged == 2, "{s:?}"),
         other => bail!("reload after 4784 was freed answered {other:?}"),
     }
-    let listening = topo.a.exec(&["ss", "-Hulnp", "sport = :4784"])?;
-    ensure!(listening.contains("bfdd"), "{listening}");
+    let listening = bfdd_on_4784()?;
+    ensure!(listening.matches("bfdd").count() == 2, "{listening}");
     Ok(())
 }
 

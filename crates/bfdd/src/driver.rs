@@ -568,8 +568,10 @@ impl Driver {
     }
 
     /// Binds the listeners the peers of `config` need that start-up did not (it binds only
-    /// what its peers need when one fails, as multihop's port taken by another daemon).
+    /// what its peers need when one fails, as multihop's port taken by another daemon). All or
+    /// none: a refused reload leaves no port of its configuration bound.
     fn listen_for(&mut self, config: &Config) -> Result<(), String> {
+        let mut bound = Vec::new();
         for (v6, multihop) in [(false, false), (true, false), (false, true), (true, true)] {
             if self.rx.iter().any(|s| s.kind() == (v6, multihop)) {
                 continue;
@@ -593,6 +595,9 @@ impl Driver {
                     peer.key()
                 )
             })?;
+            bound.push((socket, port, family));
+        }
+        for (socket, port, family) in bound {
             info!(port, family, "now listening");
             self.rx.push(socket);
         }
