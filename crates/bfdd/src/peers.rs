@@ -120,6 +120,26 @@ pub struct PendingPeer {
     pub config: PeerConfig,
     /// Why it is not running.
     pub error: String,
+    /// The key of the session it replaces, whose discriminator is kept for it under that key:
+    /// should it be replaced in turn before it starts (an interface name mistyped, then
+    /// fixed), the next peer inherits from the session the remote end knows, not from a peer
+    /// that never ran. `None`: kept under its own key, if at all.
+    pub successor_of: Option<PeerKey>,
+}
+
+impl PendingPeer {
+    /// Where the store keeps its discriminator, if it has one.
+    fn held_under(&self) -> PeerKey {
+        self.successor_of
+            .clone()
+            .unwrap_or_else(|| self.config.key())
+    }
+}
+
+/// A discriminator handed down to a peer, with the key of the session it belonged to.
+struct Inherited {
+    from: PeerKey,
+    discriminator: u32,
 }
 
 /// A place in the configuration order.
@@ -208,7 +228,7 @@ impl Successors {
     }
 
     /// The discriminator each of `new_keys` inherits, where the pairing is certain.
-    fn pair<'a>(&self, new_keys: impl Iterator<Item = &'a PeerKey>) -> HashMap<PeerKey, u32> {
+    fn pair<'a>(&self, new_keys: impl Iterator<Item = &'a PeerKey>) -> HashMap<PeerKey, Inherited> {
         let mut new_by_peer: HashMap<(IpAddr, bool), Vec<&PeerKey>> = HashMap::new();
         for key in new_keys {
             if self.by_peer.contains_key(&(key.address, key.multihop)) {
@@ -228,7 +248,11 @@ impl Successors {
                     continue;
                 };
                 if new.iter().filter(|k| may_succeed(old_key, k)).count() == 1 {
-                    pairs.insert((*key).clone(), *discriminator);
+                    let inherited = Inherited {
+                        from: old_key.clone(),
+                        discriminator: *discriminator,
+                    };
+                    pairs.insert((*key).clone(), inherited);
                 }
             }
         }
@@ -489,7 +513,11 @@ impl Peers {
         };
         // Kept for peers that have not claimed them yet, later in `configs` or pending: a
         // new peer's discriminator is none of these.
-        let reserved: HashSet<u32> = self.store.held().chain(inherit.values().copied()).collect();
+        let reserved: HashSet<u32> = self
+            .store
+            .held()
+            .chain(inherit.values().map(|i| i.discriminator))
+            .collect();
         let added = configs.len().saturating_sub(running.len());
         sessions.reserve(added);
         self.reserve_entries(sessions);
@@ -510,14 +538,24 @@ impl Peers {
                     Err(e) => warn!(peer = %key, error = %e, "cannot apply new settings"),
                 }
             } else {
-                // A pending peer tried again with the same settings is unchanged.
-                match self.pending.remove(&key) {
-                    Some(old) if old.config == config => summary.unchanged += 1,
-                    Some(_) => summary.changed += 1,
-                    None => summary.added += 1,
-                }
+                // A pending peer tried again with the same settings is unchanged, and the
+                // same reason it cannot start is not worth another warning.
+                let previous = match self.pending.remove(&key) {
+                    Some(old) if old.config == config => {
+                        summary.unchanged += 1;
+                        Some(old.error)
+                    }
+                    Some(_) => {
+                        summary.changed += 1;
+                        None
+                    }
+                    None => {
+                        summary.added += 1;
+                        None
+                    }
+                };
                 let inherited = inherit.remove(&key);
-                order.push(self.start(now, sessions, config, None, inherited, &reserved));
+                order.push(self.start(now, sessions, config, previous, inherited, &reserved));
             }
         }
         // Removed peers' slots may be reused in the same places by new ones.
@@ -540,12 +578,19 @@ impl Peers {
         let reserved: HashSet<u32> = self.store.held().collect();
         let mut started = HashMap::new();
         for (key, peer) in pending {
+            let inherited = peer.successor_of.and_then(|from| {
+                let discriminator = self.store.take(&from)?;
+                Some(Inherited {
+                    from,
+                    discriminator,
+                })
+            });
             if let Configured::Running(id) = self.start(
                 now,
                 sessions,
                 peer.config,
                 Some(peer.error),
-                None,
+                inherited,
                 &reserved,
             ) {
                 started.insert(key, id);
@@ -720,10 +765,11 @@ impl Peers {
         sessions: &mut Sessions,
         config: PeerConfig,
         previous: Option<String>,
-        inherited: Option<u32>,
+        inherited: Option<Inherited>,
         reserved: &HashSet<u32>,
     ) -> Configured {
-        match self.try_start(now, sessions, &config, inherited, reserved) {
+        let discriminator = inherited.as_ref().map(|i| i.discriminator);
+        match self.try_start(now, sessions, &config, discriminator, reserved) {
             Ok((id, tx)) => {
                 debug!(peer = %config.key(), source_port = tx.source_port(), "session started");
                 if self.entries.len() <= id.index() {
@@ -746,13 +792,23 @@ impl Peers {
                 } else {
                     warn!(peer = %key, %error, "cannot start session yet; retrying");
                 }
-                if let Some(discriminator) = inherited {
-                    // Kept for it as a previous run's would be: taken when it starts, saved
-                    // meanwhile.
-                    self.store.hold(&key, discriminator);
-                }
-                self.pending
-                    .insert(key.clone(), PendingPeer { config, error });
+                // Kept for it as a previous run's would be: taken when it starts, saved
+                // meanwhile, under the key of the session it belonged to.
+                let successor_of = inherited.map(
+                    |Inherited {
+                         from,
+                         discriminator,
+                     }| {
+                        self.store.hold(&from, discriminator);
+                        from
+                    },
+                );
+                let pending = PendingPeer {
+                    config,
+                    error,
+                    successor_of,
+                };
+                self.pending.insert(key.clone(), pending);
                 Configured::Pending(Box::new(key))
             }
         }
@@ -842,7 +898,12 @@ impl Peers {
         buf: &mut Vec<u8>,
     ) {
         let old = sessions.get(id).map(bfd_core::Session::state);
-        // Tell the peer before going: it sees AdminDown instead of waiting out a timeout.
+        // Tell the peer before going: it sees AdminDown instead of waiting out a timeout. A
+        // peer is often removed because its address or interface went away; its last send
+        // failing is no news for the next tick's warning.
+        if let Some(entry) = self.entries.get_mut(id.index()).and_then(Option::as_mut) {
+            entry.warned = true;
+        }
         sessions.shutdown_session(now, id);
         self.send_due(|| now, sessions, buf);
         // The session's events go with it, so account for and log its last transition here.
@@ -880,8 +941,8 @@ impl Peers {
         let store = &self.store;
         let running = self.iter(sessions).filter_map(|p| match p {
             PeerRef::Running { session, .. } => Some((p.key(), session.local_discriminator())),
-            PeerRef::Pending(_) => {
-                let key = p.key();
+            PeerRef::Pending(pending) => {
+                let key = pending.held_under();
                 store.unclaimed(&key).map(|d| (key, d))
             }
         });
@@ -1548,16 +1609,7 @@ mod tests {
                 .tx_packets
         };
         let before = sent_figure(&table, &sessions);
-        // Its local address gone: the socket is left unbound and refuses every packet.
-        let gone = crate::net::TxBinding {
-            peer: key.address,
-            local: Some("192.0.2.123".parse().expect("address")),
-            interface: None,
-        };
-        let entry = table.entries[id.index()].as_mut().expect("entry");
-        let mut ports = SourcePorts::new(0);
-        let to = std::net::SocketAddr::new(key.address, crate::net::SINGLE_HOP_PORT);
-        assert!(entry.tx.rebind(&gone, &mut ports, to).is_err());
+        break_socket(&mut table, &key, id);
         let later = crate::driver::now() + Duration::from_secs(3);
         sessions.handle_timeout(later);
         table.send_due(|| later, &mut sessions, &mut Vec::new());
@@ -1568,6 +1620,36 @@ mod tests {
         assert!(refused >= 1);
         assert!(sessions.get(id).expect("session").stats().tx_packets >= before + refused);
         assert_eq!(sent_figure(&table, &sessions), before);
+    }
+
+    /// Leaves the session's socket unbound, as when its local address is gone: it refuses
+    /// every packet.
+    fn break_socket(table: &mut Peers, key: &PeerKey, id: SessionId) {
+        let gone = crate::net::TxBinding {
+            peer: key.address,
+            local: Some("192.0.2.123".parse().expect("address")),
+            interface: None,
+        };
+        let entry = table.entries[id.index()].as_mut().expect("entry");
+        let mut ports = SourcePorts::new(0);
+        let to = std::net::SocketAddr::new(key.address, crate::net::SINGLE_HOP_PORT);
+        assert!(entry.tx.rebind(&gone, &mut ports, to).is_err());
+    }
+
+    /// A peer removed because its address went away cannot send its AdminDown; that is no
+    /// news to warn about on the next tick, naming a peer `bfdctl peers` no longer lists.
+    #[test]
+    fn a_removed_peer_failing_its_last_send_is_not_reported() {
+        let config = "[[peer]]\naddress = \"127.0.0.2\"\nlocal-address = \"127.0.0.1\"\n";
+        let (mut table, mut sessions, _scratch) = started("tx-removed", config);
+        let key = peers(config).remove(0).key();
+        let id = session_of(&table, &sessions, &key).expect("running");
+        break_socket(&mut table, &key, id);
+        let now = crate::driver::now();
+        table.apply(now, &mut sessions, Vec::new(), &mut Vec::new());
+        assert_eq!(sessions.len(), 0);
+        assert_eq!(table.new_send_failures.count, 0);
+        assert_eq!(table.new_send_failures.first, None);
     }
 
     /// A peer shut down in the configuration whose interface is missing reads AdminDown, as
@@ -1646,23 +1728,108 @@ mod tests {
     }
 
     /// A peer whose new key cannot start yet (its interface is missing) still holds the
-    /// discriminator it inherited, in the state file too.
+    /// discriminator it inherited, in the state file too; and when that peer is replaced in
+    /// turn before it ever ran (the interface name fixed), by a reload or across a restart,
+    /// the next one inherits it: the remote end still addresses the session that ran.
     #[test]
     fn a_pending_successor_holds_its_inherited_discriminator() {
         let plain = "[[peer]]\naddress = \"127.0.0.2\"\n";
-        let (mut table, mut sessions, scratch) = started("pending-successor", plain);
-        let key = peers(plain).remove(0).key();
-        let id = session_of(&table, &sessions, &key).expect("running");
-        let first = sessions.get(id).expect("session").local_discriminator();
         let missing = "[[peer]]\naddress = \"127.0.0.2\"\ninterface = \"bfdd-absent9\"\n";
+        let fixed = "[[peer]]\naddress = \"127.0.0.2\"\ninterface = \"lo\"\n";
+        let fixed_key = peers(fixed).remove(0).key();
+        let now = crate::driver::now();
+        for restart in [false, true] {
+            let name = format!("pending-successor-{restart}");
+            let (mut table, mut sessions, scratch) = started(&name, plain);
+            let key = peers(plain).remove(0).key();
+            let first = discriminator_of(&table, &sessions, &key).expect("running");
+            table.apply(now, &mut sessions, peers(missing), &mut Vec::new());
+            assert_eq!(sessions.len(), 0, "pending");
+            if restart {
+                // Written by the store's own thread: dropping the table (a clean exit) waits
+                // for it.
+                drop(table);
+                let (store, _) = DiscriminatorStore::load(&scratch.0);
+                assert_eq!(
+                    store.held().collect::<Vec<_>>(),
+                    [first],
+                    "in the state file"
+                );
+                let mut sessions = Sessions::new(4);
+                table = Peers::new(store, 7, None);
+                table.apply(now, &mut sessions, peers(fixed), &mut Vec::new());
+                let got = discriminator_of(&table, &sessions, &fixed_key);
+                assert_eq!(got, Some(first), "across a restart");
+            } else {
+                table.apply(now, &mut sessions, peers(fixed), &mut Vec::new());
+                let got = discriminator_of(&table, &sessions, &fixed_key);
+                assert_eq!(got, Some(first), "by a reload");
+            }
+        }
+    }
+
+    /// A pending peer retried while its interface is still missing keeps the discriminator
+    /// it inherited: a retry takes it from the store to start with and must give it back.
+    #[test]
+    fn a_pending_successor_keeps_its_discriminator_through_retries() {
+        let plain = "[[peer]]\naddress = \"127.0.0.2\"\n";
+        let (mut table, mut sessions, _scratch) = started("pending-retried", plain);
+        let key = peers(plain).remove(0).key();
+        let first = discriminator_of(&table, &sessions, &key).expect("running");
+        let missing = "[[peer]]\naddress = \"127.0.0.2\"\ninterface = \"bfdd-absent8\"\n";
         let now = crate::driver::now();
         table.apply(now, &mut sessions, peers(missing), &mut Vec::new());
-        assert_eq!(sessions.len(), 0, "pending");
-        let pending_key = peers(missing).remove(0).key();
-        // Written by the store's own thread: dropping the table (a clean exit) waits for it.
-        drop(table);
-        let (store, _) = DiscriminatorStore::load(&scratch.0);
-        assert_eq!(store.unclaimed(&pending_key), Some(first));
+        for _ in 0..2 {
+            assert_eq!(table.retry_pending(now, &mut sessions), 0, "still missing");
+            assert_eq!(table.store.held().collect::<Vec<_>>(), [first]);
+        }
+    }
+
+    /// What `f` logs at WARN and above, as text.
+    fn warnings_of(f: impl FnOnce()) -> String {
+        #[derive(Clone, Default)]
+        struct Captured(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
+        impl std::io::Write for Captured {
+            fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
+                self.0.lock().expect("log buffer").extend_from_slice(b);
+                Ok(b.len())
+            }
+            fn flush(&mut self) -> std::io::Result<()> {
+                Ok(())
+            }
+        }
+        let captured = Captured::default();
+        let writer = captured.clone();
+        let subscriber = tracing_subscriber::fmt()
+            .with_max_level(tracing::Level::WARN)
+            .with_ansi(false)
+            .with_writer(move || writer.clone())
+            .finish();
+        tracing::subscriber::with_default(subscriber, f);
+        let text = captured.0.lock().expect("log buffer").clone();
+        String::from_utf8_lossy(&text).into_owned()
+    }
+
+    /// A reload that leaves a waiting peer as it was does not warn again that it cannot
+    /// start: with a hundred peers waiting for their interface, every SIGHUP wrote a hundred
+    /// warnings. A changed peer that still cannot start is worth one.
+    #[test]
+    fn a_reload_warns_once_for_a_peer_still_waiting() {
+        let missing = "[[peer]]\naddress = \"127.0.0.2\"\ninterface = \"bfdd-absent6\"\n";
+        let (mut table, mut sessions, _scratch) = table("waiting-warned");
+        let now = crate::driver::now();
+        let warned = |table: &mut Peers, sessions: &mut Sessions, config: &str| {
+            let config = peers(config);
+            warnings_of(|| {
+                table.apply(now, sessions, config, &mut Vec::new());
+            })
+            .matches("cannot start session yet")
+            .count()
+        };
+        assert_eq!(warned(&mut table, &mut sessions, missing), 1, "first apply");
+        assert_eq!(warned(&mut table, &mut sessions, missing), 0, "same again");
+        let changed = format!("{missing}desired-min-tx = \"1s\"\n");
+        assert_eq!(warned(&mut table, &mut sessions, &changed), 1, "changed");
     }
 
     /// A table started with `config` after a run that left `stored` in the state file, under
