@@ -526,13 +526,14 @@ fn bad_addresses_and_interfaces() {
         "no '/'",
     );
     // What the kernel's dev_valid_name() refuses too: a NUL cuts the name short, and its
-    // isspace() counts byte 0xa0 (here inside U+00A0) and vertical tab.
-    for name in ["a\\u0000b", "net\\u00a01", "net\\u000b1"] {
+    // isspace() counts byte 0xa0 (here inside U+00A0) and vertical tab. And control
+    // characters, which it allows, but which would act on the terminal that shows them.
+    for name in ["a\\u0000b", "net\\u00a01", "net\\u000b1", "a\\u001b[2J"] {
         assert_invalid(
             &format!("[[peer]]\naddress = \"198.51.100.4\"\ninterface = \"{name}\"\n"),
             3,
             "peer[0].interface",
-            "is not an interface name (no '/', ':', NUL or whitespace)",
+            "is not an interface name (no '/', ':', whitespace or control characters)",
         );
     }
     assert!(parse("[[peer]]\naddress = \"198.51.100.4\"\ninterface = \"vlan.é\"\n").is_ok());
