@@ -4,7 +4,7 @@
 use std::fmt::Write as _;
 use std::net::IpAddr;
 
-use super::parse::{Frr, Peer, Problem, Profile, RouteBfd, Set, Settings};
+use super::parse::{Frr, Problem, Profile, RouteBfd, Set, Settings};
 
 /// The converted file and the problems found while resolving (undefined profiles, ...).
 #[derive(Debug)]
@@ -33,6 +33,32 @@ struct Session<'a> {
     profile: Option<&'a Profile>,
 }
 
+/// A session written, as far as telling paths apart goes: bfdd keeps one session per path
+/// (address and hop mode; local address and interface where both give one).
+struct Path<'a> {
+    address: IpAddr,
+    multihop: bool,
+    local: Option<IpAddr>,
+    interface: Option<&'a str>,
+    /// Where it came from.
+    line: usize,
+    /// The profile it uses.
+    profile: Option<&'a str>,
+}
+
+impl Path<'_> {
+    /// Whether bfdd would take `other` for the same path (and refuse the file).
+    fn overlaps(&self, other: &Path<'_>) -> bool {
+        fn agree<T: PartialEq>(a: Option<T>, b: Option<T>) -> bool {
+            a.is_none() || b.is_none() || a == b
+        }
+        self.address == other.address
+            && self.multihop == other.multihop
+            && agree(self.local, other.local)
+            && agree(self.interface, other.interface)
+    }
+}
+
 /// `s` as a TOML string literal.
 fn quote(s: &str) -> String {
     toml::Value::String(s.to_owned()).to_string()
@@ -47,7 +73,30 @@ pub fn convert(frr: &Frr, source: &str) -> Converted {
     );
     let find_profile = |name: &str| frr.profiles.iter().find(|p| p.name == name);
 
+    let mut written: Vec<Path<'_>> = Vec::new();
     for peer in frr.peers.iter().filter(|p| p.convert) {
+        let path = Path {
+            address: peer.address,
+            multihop: peer.multihop,
+            local: peer.local,
+            interface: peer.interface.as_deref(),
+            line: peer.line,
+            profile: peer.profile.as_ref().map(|p| p.value.as_str()),
+        };
+        if let Some(first) = written.iter().find(|w| w.overlaps(&path)) {
+            problems.push(Problem {
+                line: peer.line,
+                block_end: None,
+                text: peer.header.clone(),
+                reason: format!(
+                    "the same path as the peer of line {} for bfdd, which keeps one session per \
+                     path: give both a local-address or an interface; left out",
+                    first.line
+                ),
+            });
+            continue;
+        }
+        written.push(path);
         let profile = match &peer.profile {
             Some(set) => {
                 let found = find_profile(&set.value);
@@ -80,18 +129,48 @@ pub fn convert(frr: &Frr, source: &str) -> Converted {
     }
 
     // FRR's staticd asks bfdd for a session to a route's gateway when the route says `bfd`;
-    // bfdd wants that session spelled out as a [[peer]].
-    let mut implied: Vec<IpAddr> = Vec::new();
+    // bfdd wants that session spelled out as a [[peer]], unless one is already there. What the
+    // route asks of a session already there, and bfdd cannot give it, is reported.
     for route in &frr.routes {
         let Some(bfd) = &route.bfd else { continue };
-        let explicit = frr
-            .peers
-            .iter()
-            .any(|p: &Peer| p.convert && p.address == route.gateway);
-        if explicit || implied.contains(&route.gateway) {
+        let path = Path {
+            address: route.gateway,
+            multihop: bfd.multihop,
+            local: bfd.source,
+            interface: None,
+            line: route.line,
+            profile: bfd.profile.as_deref(),
+        };
+        if let Some(session) = written.iter().find(|w| w.overlaps(&path)) {
+            let mut not_applied = |reason: String| {
+                problems.push(Problem {
+                    line: route.line,
+                    block_end: None,
+                    text: route.text.clone(),
+                    reason,
+                })
+            };
+            if let Some(name) = bfd.profile.as_deref() {
+                if session.profile != Some(name) {
+                    not_applied(format!(
+                        "bfd profile {name} is not applied: the session to {} is the one of line \
+                         {}, which does not use it (FRR applies the route's profile to it)",
+                        route.gateway, session.line
+                    ));
+                }
+            }
+            if let Some(source) = bfd.source {
+                if session.local != Some(source) {
+                    not_applied(format!(
+                        "bfd source {source}: the session to {} is the one of line {}, from \
+                         another local address; FRR runs a second session, which bfdd cannot \
+                         tell apart from it",
+                        route.gateway, session.line
+                    ));
+                }
+            }
             continue;
         }
-        implied.push(route.gateway);
         let profile = bfd.profile.as_deref().and_then(|name| {
             let found = find_profile(name);
             if found.is_none() {
@@ -109,6 +188,7 @@ pub fn convert(frr: &Frr, source: &str) -> Converted {
             found
         });
         let local = implied_local(bfd, route.gateway, route.line, &route.text, &mut problems);
+        written.push(Path { local, ..path });
         let session = Session {
             comment: format!(
                 "{source}:{}: session implied by \"bfd\" on \"{}\"",
@@ -177,12 +257,14 @@ fn write_peer(out: &mut String, s: &Session<'_>, source: &str, problems: &mut Ve
     if s.multihop {
         out.push_str("multihop = true\n");
     }
-    let get = |f: &dyn Fn(&Settings) -> Option<Set<u32>>| resolve(s.own, s.profile, f);
+    let get = |default: u32, f: &dyn Fn(&Settings) -> Option<Set<u32>>| {
+        resolve(s.own, s.profile, default, f)
+    };
     let from = |v: &Value<'_>| match v.profile {
         Some(name) => format!("  # {source}:{} (profile {name})", v.line),
         None => format!("  # {source}:{}", v.line),
     };
-    if let Some(v) = get(&|x| widen(&x.minimum_ttl)) {
+    if let Some(v) = get(254, &|x| widen(&x.minimum_ttl)) {
         if s.multihop {
             let _ = writeln!(out, "minimum-ttl = {}{}", v.value, from(&v));
         } else if v.profile.is_none() {
@@ -197,19 +279,19 @@ fn write_peer(out: &mut String, s: &Session<'_>, source: &str, problems: &mut Ve
             });
         }
     }
-    if let Some(v) = get(&|x| x.transmit_interval.clone()) {
+    if let Some(v) = get(300, &|x| x.transmit_interval.clone()) {
         let _ = writeln!(out, "desired-min-tx = \"{}ms\"{}", v.value, from(&v));
     }
-    if let Some(v) = get(&|x| x.receive_interval.clone()) {
+    if let Some(v) = get(300, &|x| x.receive_interval.clone()) {
         let _ = writeln!(out, "required-min-rx = \"{}ms\"{}", v.value, from(&v));
     }
-    if let Some(v) = get(&|x| widen(&x.detect_multiplier)) {
+    if let Some(v) = get(3, &|x| widen(&x.detect_multiplier)) {
         let _ = writeln!(out, "detect-multiplier = {}{}", v.value, from(&v));
     }
-    if let Some(v) = get(&|x| flag(&x.passive)) {
+    if let Some(v) = get(0, &|x| flag(&x.passive)) {
         let _ = writeln!(out, "passive = {}{}", v.value != 0, from(&v));
     }
-    if let Some(v) = get(&|x| flag(&x.shutdown)) {
+    if let Some(v) = get(0, &|x| flag(&x.shutdown)) {
         let _ = writeln!(out, "shutdown = {}{}", v.value != 0, from(&v));
     }
 }
@@ -228,26 +310,32 @@ fn flag(set: &Option<Set<bool>>) -> Option<Set<u32>> {
     })
 }
 
-/// The session's own setting if it has one, else its profile's: FRR applies the profile
-/// first and the peer's own commands over it.
+/// The setting in force as FRR's bfdd decides it (`bfd_session_apply`): the peer's own value
+/// where it differs from FRR's `default`, else the profile's, else the peer's own (the
+/// default, written out). A peer's `no shutdown` or `detect-multiplier 3` does not override
+/// a profile's `shutdown` or `detect-multiplier 5`.
 fn resolve<'a>(
     own: Option<&'a Settings>,
     profile: Option<&'a Profile>,
+    default: u32,
     field: &dyn Fn(&Settings) -> Option<Set<u32>>,
 ) -> Option<Value<'a>> {
-    if let Some(set) = own.and_then(field) {
-        return Some(Value {
-            value: set.value,
-            line: set.line,
-            profile: None,
-        });
-    }
-    let p = profile?;
-    field(&p.settings).map(|set| Value {
+    let own = own.and_then(field).map(|set| Value {
         value: set.value,
         line: set.line,
-        profile: Some(p.name.as_str()),
-    })
+        profile: None,
+    });
+    if own.as_ref().is_some_and(|v| v.value != default) {
+        return own;
+    }
+    let from_profile = profile.and_then(|p| {
+        field(&p.settings).map(|set| Value {
+            value: set.value,
+            line: set.line,
+            profile: Some(p.name.as_str()),
+        })
+    });
+    from_profile.or(own)
 }
 
 #[cfg(test)]
@@ -283,10 +371,69 @@ mod tests {
         let c = convert(&frr, "f.conf");
         let doc: toml::Table = c.toml.parse().unwrap();
         let peers = doc["peer"].as_array().unwrap();
-        assert_eq!(peers.len(), 1);
+        // A multihop and a single-hop session to one gateway are two sessions, in FRR too.
+        assert_eq!(peers.len(), 2);
         assert_eq!(peers[0]["address"].as_str(), Some("192.0.2.1"));
         assert_eq!(peers[0]["local-address"].as_str(), Some("192.0.2.9"));
         assert_eq!(peers[0]["multihop"].as_bool(), Some(true));
+        assert_eq!(peers[1]["address"].as_str(), Some("192.0.2.1"));
+        assert_eq!(peers[1].get("multihop"), None);
         assert_eq!(doc["route"].as_array().unwrap().len(), 2);
+        assert!(c.problems.is_empty(), "{:?}", c.problems);
+    }
+
+    /// FRR's `bfd_session_apply`: a peer's own value overrides its profile's only where it
+    /// differs from FRR's default; `no shutdown` or `detect-multiplier 3` on the peer leave
+    /// the profile's `shutdown` and `detect-multiplier 5` in force.
+    #[test]
+    fn a_peer_value_at_frr_default_leaves_the_profile_in_force() {
+        let frr = parse(
+            "bfd\n profile down\n  shutdown\n  detect-multiplier 5\n  passive-mode\n !\n peer 192.0.2.1\n  profile down\n  no shutdown\n  detect-multiplier 3\n  no passive-mode\n  receive-interval 200\n",
+        );
+        let c = convert(&frr, "f");
+        assert!(c.problems.is_empty(), "{:?}", c.problems);
+        assert!(
+            c.toml.contains("shutdown = true  # f:3 (profile down)\n"),
+            "{}",
+            c.toml
+        );
+        assert!(c
+            .toml
+            .contains("detect-multiplier = 5  # f:4 (profile down)\n"));
+        assert!(c.toml.contains("passive = true  # f:5 (profile down)\n"));
+        assert!(c.toml.contains("required-min-rx = \"200ms\"  # f:12\n"));
+    }
+
+    /// A route's `bfd profile` or `source` that the session already written for its gateway
+    /// does not have is reported, not dropped silently.
+    #[test]
+    fn route_bfd_options_a_configured_peer_lacks_are_reported() {
+        let frr = parse(
+            "bfd\n profile slow\n  receive-interval 1000\n !\n peer 192.0.2.1\n !\n!\nip route 10.0.0.0/8 192.0.2.1 bfd profile slow\nip route 10.1.0.0/16 192.0.2.1 bfd source 192.0.2.9\nip route 10.2.0.0/16 192.0.2.1 bfd\n",
+        );
+        let c = convert(&frr, "f");
+        let lines: Vec<usize> = c.problems.iter().map(|p| p.line).collect();
+        assert_eq!(lines, [8, 9], "{:?}", c.problems);
+        assert!(c.problems[0].reason.contains("profile slow is not applied"));
+        assert!(c.problems[1].reason.contains("bfd source 192.0.2.9"));
+        let doc: toml::Table = c.toml.parse().unwrap();
+        assert_eq!(doc["peer"].as_array().unwrap().len(), 1);
+    }
+
+    /// Two peers bfdd would take for one path (one with a local address, one without) are
+    /// reported and the second left out, so the file loads.
+    #[test]
+    fn peers_on_one_path_for_bfdd_are_reported() {
+        let frr = parse("bfd\n peer 192.0.2.1\n !\n peer 192.0.2.1 local-address 192.0.2.10\n");
+        let c = convert(&frr, "f");
+        assert_eq!(c.problems.len(), 1, "{:?}", c.problems);
+        assert_eq!(c.problems[0].line, 4);
+        assert!(
+            c.problems[0].reason.contains("line 2"),
+            "{}",
+            c.problems[0].reason
+        );
+        let doc: toml::Table = c.toml.parse().unwrap();
+        assert_eq!(doc["peer"].as_array().unwrap().len(), 1);
     }
 }

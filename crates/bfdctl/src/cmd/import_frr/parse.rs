@@ -138,6 +138,9 @@ enum Node {
     /// A block bfdd has no use for (`interface`, `router ...`, `vrf`, ...); the index is that
     /// of its [`Problem`], whose `block_end` grows with each line consumed.
     Foreign(usize),
+    /// A `vrf NAME` block: foreign, but FRR's vrf node has `ip route`, so routes stay in it
+    /// however they are indented.
+    Vrf(usize),
 }
 
 #[derive(Clone, Copy, Debug)]
@@ -261,18 +264,21 @@ impl Parser {
             Node::Bfd => self.take_bfd(line),
             Node::Peer(i) => self.take_session(Target::Peer(i), line),
             Node::Profile(i) => self.take_session(Target::Profile(i), line),
-            Node::LineVty => self.take_foreign(None, line),
-            Node::Foreign(i) => self.take_foreign(Some(i), line),
+            Node::LineVty => self.take_foreign(None, false, line),
+            Node::Foreign(i) => self.take_foreign(Some(i), false, line),
+            Node::Vrf(i) => self.take_foreign(Some(i), true, line),
         }
     }
 
     /// Lines inside a block bfdd has no use for: indented ones belong to it, and so does
-    /// anything the config node does not know.
-    fn take_foreign(&mut self, problem: Option<usize>, line: &Line<'_>) -> Took {
+    /// anything the config node does not know. A `vrf` block keeps its static routes however
+    /// they are indented, as FRR's vrf node has `ip route` and indentation means nothing to FRR.
+    fn take_foreign(&mut self, problem: Option<usize>, vrf: bool, line: &Line<'_>) -> Took {
         let block_indent = self.stack.last().map_or(0, |f| f.indent);
         let first = line.words.first().copied().unwrap_or("");
         let ends = (first == "exit" && line.indent <= block_indent) || first == "exit-vrf";
-        if !ends && line.indent <= block_indent && config_knows(&line.words) {
+        let vrf_route = vrf && matches!(line.words.as_slice(), ["ip" | "ipv6", "route", ..]);
+        if !ends && !vrf_route && line.indent <= block_indent && config_knows(&line.words) {
             return Took::No;
         }
         if let Some(i) = problem {
@@ -302,9 +308,17 @@ impl Parser {
                 self.problem(line, reason);
                 let index = self.frr.problems.len() - 1;
                 self.frr.problems[index].block_end = Some(line.number);
-                self.push(Node::Foreign(index), line);
+                if w.first() == Some(&"vrf") {
+                    self.push(Node::Vrf(index), line);
+                } else {
+                    self.push(Node::Foreign(index), line);
+                }
             }
-            ["no", ..] => self.problem(line, "negated commands are not converted"),
+            // A negated command the config node has; an unknown one is reported where it
+            // stands, as FRR does, without leaving the block it is in.
+            ["no", rest @ ..] if config_knows(rest) => {
+                self.problem(line, "negated commands are not converted")
+            }
             _ => return Took::No,
         }
         Took::Yes
@@ -852,6 +866,38 @@ mod tests {
                 .value,
             4
         );
+    }
+
+    /// The same for an unknown negated line: the config node's `no ...` does not take it
+    /// (and end the peer's block with it), nothing does, so it is reported where it stands.
+    #[test]
+    fn unknown_negated_line_keeps_the_node() {
+        let frr = parse(
+            "bfd\n peer 192.0.2.1\n  no frobnicate\n  detect-multiplier 4\n peer 192.0.2.2\n",
+        );
+        assert_eq!(frr.problems.len(), 1, "{:?}", frr.problems);
+        assert_eq!(frr.problems[0].line, 3);
+        assert_eq!(frr.peers.len(), 2);
+        let multiplier = frr.peers[0].settings.detect_multiplier.as_ref();
+        assert_eq!(multiplier.map(|s| s.value), Some(4));
+        // A negated command the config node has is still its own, and reported.
+        let frr = parse("bfd\n peer 192.0.2.1\n!\nno ip route 10.0.0.0/8 192.0.2.1\n");
+        assert_eq!(frr.problems.len(), 1, "{:?}", frr.problems);
+        assert!(frr.problems[0].reason.contains("negated"));
+    }
+
+    /// FRR's vrf node has `ip route`: a route in a `vrf` block stays in that VRF, which bfdd
+    /// does not convert, also when it is not indented; the block ends at `exit-vrf`.
+    #[test]
+    fn routes_in_a_vrf_block_stay_there_however_indented() {
+        let frr = parse(
+            "vrf red\nip route 10.0.0.0/8 192.0.2.1 bfd\nexit-vrf\nip route 10.1.0.0/16 192.0.2.2\n",
+        );
+        assert_eq!(frr.routes.len(), 1, "{:?}", frr.routes);
+        assert_eq!(frr.routes[0].destination, "10.1.0.0/16");
+        assert_eq!(frr.problems.len(), 1, "{:?}", frr.problems);
+        assert_eq!(frr.problems[0].line, 1);
+        assert_eq!(frr.problems[0].block_end, Some(3));
     }
 
     #[test]
