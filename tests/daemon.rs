@@ -268,7 +268,7 @@ fn bfdctl_peers_check_table_and_json_agree_with_metrics() -> Result<()> {
         let detect =
             metric(&m, "bfd_session_detection_time_seconds", &l).context("no detection")?;
         ensure!(
-            Some((detect * 1e6).round() as u32) == d.detection_time_us,
+            Some((detect * 1e6).round() as u64) == d.detection_time_us,
             "detection {detect} s vs {:?} us",
             d.detection_time_us
         );

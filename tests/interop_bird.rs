@@ -93,11 +93,11 @@ fn rfc5880_6_8_4_bird_stop_detected_as_control_expired() -> Result<()> {
     let mut bird = Bird::start(&topo.b, bird_config())?;
     let bfdd = Bfdd::start(&topo.a, bfdd_config(None))?;
     wait_all_up(&bfdd, &bird)?;
-    let detect_ms = f64::from(
-        bfdd.peer(B_V4)?
-            .detection_time_us
-            .context("no detection time")?,
-    ) / 1000.0;
+    let detect_ms = bfdd
+        .peer(B_V4)?
+        .detection_time_us
+        .context("no detection time")? as f64
+        / 1000.0;
 
     // BIRD's SIGTERM sends no AdminDown.
     let t_signal = SystemTime::now();

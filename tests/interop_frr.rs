@@ -122,7 +122,7 @@ fn rfc5880_6_8_4_frr_stop_detected_within_detection_time_and_restart_recovers() 
         .peer(B_V4)?
         .detection_time_us
         .context("no detection time while Up")?;
-    let detect_ms = f64::from(detect_us) / 1000.0;
+    let detect_ms = detect_us as f64 / 1000.0;
     // FRR transmits every 300 ms less up to 25 % jitter: its last packet left at most one
     // interval before the signal, and at the latest when it exited.
     let frr_tx_ms = 300.0;

@@ -116,7 +116,7 @@ fn ovn_gateway_router_session_comes_up_on_ovn_defaults_and_follows_timer_changes
         );
         ensure!(d.tx_interval_us == OVN_INTERVAL_US, "{d:?}");
         ensure!(
-            d.detection_time_us == Some(u32::from(OVN_MULT) * OVN_INTERVAL_US),
+            d.detection_time_us == Some(u64::from(OVN_MULT) * u64::from(OVN_INTERVAL_US)),
             "{d:?}"
         );
         rx_before.push(d.rx_packets);

@@ -128,8 +128,9 @@ pub struct PeerDetail {
     pub advertised_min_tx_us: u32,
     /// Negotiated transmit interval, microseconds.
     pub tx_interval_us: u32,
-    /// Detection time, microseconds, once the peer has been heard.
-    pub detection_time_us: Option<u32>,
+    /// Detection time, microseconds, once the peer has been heard. 64 bits: a peer may ask
+    /// for up to 255 x 71 minutes.
+    pub detection_time_us: Option<u64>,
     /// The peer's state.
     pub remote_state: String,
     /// The peer's diagnostic.

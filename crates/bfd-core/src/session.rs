@@ -489,7 +489,7 @@ impl Session {
         if packet.poll {
             if let Some(poll) = &mut self.poll {
                 poll.current_values_sent = true;
-                self.unanswered_polls += 1;
+                self.unanswered_polls = self.unanswered_polls.saturating_add(1);
                 self.last_poll_sent = Some(at);
             }
         }
@@ -717,7 +717,7 @@ impl Session {
     /// Polls already sent belong to an older sequence: their Finals must not count for the next.
     fn retire_polls(&mut self) {
         if self.unanswered_polls > 0 {
-            self.stale_finals += self.unanswered_polls;
+            self.stale_finals = self.stale_finals.saturating_add(self.unanswered_polls);
             self.unanswered_polls = 0;
             // A Final later than a Detection Time after our last Poll is no longer in flight.
             let window = self.detection_time().unwrap_or(SLOW_TX_INTERVAL * 3);

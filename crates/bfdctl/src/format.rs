@@ -53,7 +53,7 @@ pub fn format_seconds(total: u64) -> String {
 }
 
 /// Microseconds as milliseconds, FRR's unit: `300ms`, `1.5ms`, `0.01ms`.
-pub fn format_us_as_ms(us: u32) -> String {
+pub fn format_us_as_ms(us: u64) -> String {
     let (ms, frac) = (us / 1000, us % 1000);
     if frac == 0 {
         format!("{ms}ms")
@@ -140,6 +140,11 @@ mod tests {
         assert_eq!(format_us_as_ms(1_500), "1.5ms");
         assert_eq!(format_us_as_ms(10), "0.01ms");
         assert_eq!(format_us_as_ms(1_000_000), "1000ms");
+        // The longest detection time a peer can ask for: 255 x 0xFFFFFFFF µs.
+        assert_eq!(
+            format_us_as_ms(255 * u64::from(u32::MAX)),
+            "1095216660.225ms"
+        );
     }
 
     #[test]

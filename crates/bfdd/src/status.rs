@@ -14,6 +14,10 @@ fn us(d: Duration) -> u32 {
     u32::try_from(d.as_micros()).unwrap_or(u32::MAX)
 }
 
+fn us64(d: Duration) -> u64 {
+    u64::try_from(d.as_micros()).unwrap_or(u64::MAX)
+}
+
 /// One session's figures, copied by the driver with nothing formatted: `bfdctl peers` and
 /// `/metrics` are written from them on other threads, so a query at thousands of sessions
 /// holds the driver's packets back as little as possible.
@@ -215,7 +219,7 @@ pub fn peer_detail(
         detect_multiplier: config.detect_multiplier,
         advertised_min_tx_us: session.map_or(0, |s| us(s.advertised_desired_min_tx())),
         tx_interval_us: session.map_or(0, |s| us(s.transmit_interval())),
-        detection_time_us: session.and_then(Session::detection_time).map(us),
+        detection_time_us: session.and_then(Session::detection_time).map(us64),
         remote_state: remote.map_or(State::Down, |r| r.state).as_str().to_string(),
         remote_diag: remote
             .map_or(bfd_core::Diagnostic::NoDiagnostic, |r| r.diag)

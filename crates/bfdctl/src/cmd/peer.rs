@@ -161,15 +161,15 @@ pub fn detail(p: &PeerDetail) -> String {
     line(format!("\t\t\tDetect-multiplier: {}", p.detect_multiplier));
     line(format!(
         "\t\t\tReceive interval: {}",
-        format_us_as_ms(p.required_min_rx_us)
+        format_us_as_ms(u64::from(p.required_min_rx_us))
     ));
     line(format!(
         "\t\t\tTransmission interval: {}",
-        format_us_as_ms(p.desired_min_tx_us)
+        format_us_as_ms(u64::from(p.desired_min_tx_us))
     ));
     line(format!(
         "\t\t\tAdvertised transmission interval: {}",
-        format_us_as_ms(p.advertised_min_tx_us)
+        format_us_as_ms(u64::from(p.advertised_min_tx_us))
     ));
     line("\t\t\tEcho receive interval: disabled".to_owned());
     line("\t\t\tEcho transmission interval: disabled".to_owned());
@@ -180,24 +180,24 @@ pub fn detail(p: &PeerDetail) -> String {
     ));
     line(format!(
         "\t\t\tReceive interval: {}",
-        format_us_as_ms(p.remote_min_rx_us)
+        format_us_as_ms(u64::from(p.remote_min_rx_us))
     ));
     line(format!(
         "\t\t\tTransmission interval: {}",
-        format_us_as_ms(p.remote_min_tx_us)
+        format_us_as_ms(u64::from(p.remote_min_tx_us))
     ));
     line(if p.remote_min_echo_rx_us == 0 {
         "\t\t\tEcho receive interval: disabled".to_owned()
     } else {
         format!(
             "\t\t\tEcho receive interval: {}",
-            format_us_as_ms(p.remote_min_echo_rx_us)
+            format_us_as_ms(u64::from(p.remote_min_echo_rx_us))
         )
     });
     line("\t\tNegotiated timers:".to_owned());
     line(format!(
         "\t\t\tTransmission interval: {}",
-        format_us_as_ms(p.tx_interval_us)
+        format_us_as_ms(u64::from(p.tx_interval_us))
     ));
     line(match p.detection_time_us {
         Some(us) => format!("\t\t\tDetection time: {}", format_us_as_ms(us)),
