@@ -46,6 +46,15 @@ pub async fn serve(
     .await;
 }
 
+/// Whether `head` holds the blank line ending a request head (bare LF endings too, for
+/// hand-typed requests), looking only at what came after the first `searched` bytes and the
+/// three before them: a client sending its head a byte at a time must not cost a scan of the
+/// whole head per byte.
+fn head_ends(head: &[u8], searched: usize) -> bool {
+    let tail = &head[searched.saturating_sub(3)..];
+    tail.windows(4).any(|w| w == b"\r\n\r\n") || tail.windows(2).any(|w| w == b"\n\n")
+}
+
 async fn answer(
     mut stream: TcpStream,
     driver: ToDriver<FiguresRequest>,
@@ -55,12 +64,12 @@ async fn answer(
     let mut head = Vec::with_capacity(512);
     let mut chunk = [0u8; 1024];
     let read_head = async {
-        // The blank line ending the head; bare LF endings too (hand-typed requests).
-        while !(head.windows(4).any(|w| w == b"\r\n\r\n") || head.windows(2).any(|w| w == b"\n\n"))
-        {
+        let mut searched = 0;
+        while !head_ends(&head, searched) {
             if head.len() >= MAX_HEAD {
                 return Ok(false);
             }
+            searched = head.len();
             let n = stream.read(&mut chunk).await?;
             if n == 0 {
                 // What came before the client's half-close is the request.
@@ -195,6 +204,36 @@ fn small_answer(status: &str, extra: &str, body: &str, head_only: bool) -> Vec<u
 mod tests {
     use super::*;
     use tokio::io::AsyncWriteExt;
+
+    /// The head's end is found when it arrives a byte at a time, the blank line split across
+    /// reads, with only the new bytes (and the three before them) searched each time.
+    #[tokio::test]
+    async fn a_head_sent_a_byte_at_a_time_is_answered() {
+        for ending in ["\r\n\r\n", "\n\n"] {
+            let head = format!("GET /metrics HTTP/1.1{ending}");
+            let mut seen = Vec::new();
+            let mut searched = 0;
+            let mut ended_at = None;
+            for (i, &b) in head.as_bytes().iter().enumerate() {
+                seen.push(b);
+                if head_ends(&seen, searched) {
+                    ended_at = Some(i + 1);
+                    break;
+                }
+                searched = seen.len();
+            }
+            assert_eq!(ended_at, Some(head.len()), "{ending:?}");
+        }
+        let address = server().await;
+        let mut stream = TcpStream::connect(address).await.expect("connect");
+        stream.set_nodelay(true).expect("nodelay");
+        for b in b"GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n" {
+            stream.write_all(&[*b]).await.expect("write");
+        }
+        let mut answer = String::new();
+        stream.read_to_string(&mut answer).await.expect("read");
+        assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+    }
 
     /// A metrics server over a driver that answers every scrape with no peers.
     async fn server() -> std::net::SocketAddr {
