@@ -342,27 +342,8 @@ fn routes(
         None => DEFAULT_ROUTE_TABLE,
     };
     let protocol = match settings.protocol {
-        Some(p) if *p.get_ref() <= 4 => {
-            return Err(origin.invalid(
-                p.span(),
-                "routes.protocol",
-                format!(
-                    "{} is reserved (0-4: unspec, redirect, kernel, boot, static); use e.g. {DEFAULT_ROUTE_PROTOCOL}",
-                    p.get_ref()
-                ),
-            ))
-        }
-        Some(p) => match protocol_owner(*p.get_ref()) {
-            Some(owner) => {
-                return Err(origin.invalid(
-                    p.span(),
-                    "routes.protocol",
-                    format!(
-                        "{} is {owner}'s: bfdd would take that daemon's routes in the table for its own and delete them; use e.g. {DEFAULT_ROUTE_PROTOCOL}",
-                        p.get_ref()
-                    ),
-                ))
-            }
+        Some(p) => match route_protocol_problem(*p.get_ref()) {
+            Some(problem) => return Err(origin.invalid(p.span(), "routes.protocol", problem)),
             None => p.into_inner(),
         },
         None => DEFAULT_ROUTE_PROTOCOL,
@@ -460,6 +441,20 @@ fn decode_hex(text: &str) -> Option<Vec<u8>> {
 
 /// The routing daemon a protocol id belongs to: the kernel's `RTPROT_*` list and FRR's
 /// `rt_protos.d` (bfdd treats every route of its id in its table as its own).
+/// Why `protocol` cannot mark bfdd's routes, if it cannot: every route of its protocol in the
+/// table is taken for bfdd's own and may be deleted.
+pub(crate) fn route_protocol_problem(protocol: u8) -> Option<String> {
+    if protocol <= 4 {
+        return Some(format!(
+            "{protocol} is reserved (0-4: unspec, redirect, kernel, boot, static); use e.g. {DEFAULT_ROUTE_PROTOCOL}"
+        ));
+    }
+    let owner = protocol_owner(protocol)?;
+    Some(format!(
+        "{protocol} is {owner}'s: bfdd would take that daemon's routes in the table for its own and delete them; use e.g. {DEFAULT_ROUTE_PROTOCOL}"
+    ))
+}
+
 fn protocol_owner(id: u8) -> Option<&'static str> {
     Some(match id {
         8 => "gated",

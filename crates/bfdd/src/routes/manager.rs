@@ -796,7 +796,24 @@ impl<B: RouteBackend> Manager<B> {
             table: self.config.table,
             protocol: self.config.protocol,
         };
-        let previous = file.read();
+        let previous = file.read().filter(|old| {
+            // The file is not the config: a damaged or planted one must not make bfdd delete
+            // the kernel's or another daemon's routes, which the config would have refused.
+            let problem = match old.table {
+                0 => Some("0 is not a routing table".to_owned()),
+                _ => crate::config::route_protocol_problem(old.protocol),
+            };
+            if let Some(problem) = &problem {
+                warn!(
+                    path = %file.path().display(),
+                    table = old.table,
+                    protocol = old.protocol,
+                    %problem,
+                    "ignoring the previous run's table and protocol: not bfdd's to clean up"
+                );
+            }
+            problem.is_none()
+        });
         if let Some(old) = previous.filter(|old| *old != now) {
             if !self.withdraw_slot(old).await {
                 return;

@@ -286,6 +286,48 @@ async fn lost_notifications_and_removed_addresses_check_our_routes() {
     assert_eq!(nexthops(&fake, "198.18.1.0/24"), ips(&["198.51.100.2"]));
 }
 
+/// The recorded table and protocol come from a file, not the config: one the config would
+/// refuse (the kernel's protocol, another daemon's, table 0) is not cleaned up, or a damaged
+/// or planted `routes.json` would have bfdd delete routes that are not its own.
+#[tokio::test(start_paused = true)]
+async fn a_recorded_slot_the_config_would_refuse_is_left_alone() {
+    for (table, protocol) in [(254, 2), (254, 11), (0, 200)] {
+        let dir = std::env::temp_dir().join(format!(
+            "bfdd-routes-bad-slot-{}-{table}-{protocol}",
+            std::process::id()
+        ));
+        let file = SlotFile::in_dir(&dir);
+        file.write(Slot { table, protocol }).expect("write");
+        let fake = FakeBackend::new();
+        let theirs = KernelRoute::new(p("198.18.9.0/24"), table, protocol, vec![]);
+        fake.insert(theirs.clone());
+        let options = ManagerOptions {
+            slot_file: Some(file.clone()),
+            ..ManagerOptions::default()
+        };
+        let h = spawn_with(
+            config(&[("198.18.1.0/24", "198.51.100.2", false)]),
+            fake.clone(),
+            options,
+        );
+        settle(&h).await;
+        assert_eq!(
+            fake.route(p("198.18.9.0/24"), table),
+            Some(theirs),
+            "table {table} protocol {protocol}"
+        );
+        assert_eq!(
+            file.read(),
+            Some(Slot {
+                table: TABLE,
+                protocol: PROTO
+            }),
+            "our own recorded instead"
+        );
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+}
+
 /// A restart with another table or protocol configured (keep-on-exit, or after a crash)
 /// removes the routes left under the old ones: nothing would ever list them again.
 #[tokio::test(start_paused = true)]
