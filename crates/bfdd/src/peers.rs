@@ -227,6 +227,10 @@ impl Successors {
         self.by_peer.is_empty()
     }
 
+    fn into_entries(self) -> impl Iterator<Item = (PeerKey, u32)> {
+        self.by_peer.into_values().flatten()
+    }
+
     /// The discriminator each of `new_keys` inherits, where the pairing is certain.
     fn pair<'a>(&self, new_keys: impl Iterator<Item = &'a PeerKey>) -> HashMap<PeerKey, Inherited> {
         let mut new_by_peer: HashMap<(IpAddr, bool), Vec<&PeerKey>> = HashMap::new();
@@ -509,7 +513,15 @@ impl Peers {
                 .map(PeerConfig::key)
                 .filter(|key| !running.contains_key(key) && self.store.unclaimed(key).is_none())
                 .collect();
-            successors.pair(starting.iter())
+            let inherit = successors.pair(starting.iter());
+            // The rest are kept for when their peers come back.
+            let inherited: HashSet<u32> = inherit.values().map(|i| i.discriminator).collect();
+            for (key, discriminator) in successors.into_entries() {
+                if !inherited.contains(&discriminator) {
+                    self.store.retire(&key, discriminator);
+                }
+            }
+            inherit
         };
         // Kept for peers that have not claimed them yet, later in `configs` or pending: a
         // new peer's discriminator is none of these.
@@ -1764,6 +1776,39 @@ mod tests {
                 table.apply(now, &mut sessions, peers(fixed), &mut Vec::new());
                 let got = discriminator_of(&table, &sessions, &fixed_key);
                 assert_eq!(got, Some(first), "by a reload");
+            }
+        }
+    }
+
+    /// OVN holds on to the discriminator it last heard (AdminDown, when a peer is removed or
+    /// shut down) and keeps addressing it: a peer removed and added back, by a reload or
+    /// across restarts (one of them without the peer), must come back with it.
+    #[test]
+    fn a_peer_removed_and_added_again_gets_its_discriminator_back() {
+        let two = "[[peer]]\naddress = \"127.0.0.2\"\n[[peer]]\naddress = \"127.0.0.3\"\n";
+        let one = "[[peer]]\naddress = \"127.0.0.2\"\n";
+        let key = peers(two)[1].key();
+        let now = crate::driver::now();
+        let (mut table, mut sessions, scratch) = started("removed-added", two);
+        let first = discriminator_of(&table, &sessions, &key).expect("running");
+        table.apply(now, &mut sessions, peers(one), &mut Vec::new());
+        table.apply(now, &mut sessions, peers(two), &mut Vec::new());
+        assert_eq!(
+            discriminator_of(&table, &sessions, &key),
+            Some(first),
+            "by reloads"
+        );
+        // Removed, then two restarts: the first without the peer, the second with it.
+        table.apply(now, &mut sessions, peers(one), &mut Vec::new());
+        drop(table);
+        for (config, restart) in [(one, 4), (two, 5)] {
+            let (store, _) = DiscriminatorStore::load(&scratch.0);
+            let mut sessions = Sessions::new(restart);
+            let mut table = Peers::new(store, 7, None);
+            table.apply(now, &mut sessions, peers(config), &mut Vec::new());
+            if config == two {
+                let got = discriminator_of(&table, &sessions, &key);
+                assert_eq!(got, Some(first), "across restarts");
             }
         }
     }
