@@ -20,7 +20,9 @@ use std::process::Command;
 use anyhow::{anyhow, bail, ensure, Context, Result};
 use bfdd_integration::{bfdctl_bin, bfdd_bin, is_ci, workspace_root, TestDir};
 use k8s_openapi::api::core::v1::{ConfigMap, Namespace, Pod};
+use k8s_openapi::api::networking::v1::NetworkPolicy;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
+use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 use serde::de::DeserializeOwned;
 use serde::Deserialize;
 use serde_json::{json, Value};
@@ -203,12 +205,23 @@ fn strict<T: DeserializeOwned>(value: serde_yaml::Value, what: &str) -> Result<T
     Ok(t)
 }
 
+/// Kinds of Kubernetes itself (k8s-openapi has their types), as opposed to custom resources.
+fn is_core(doc: &Doc) -> bool {
+    matches!(
+        (doc.api_version(), doc.kind()),
+        ("v1", _) | ("networking.k8s.io/v1", "NetworkPolicy")
+    )
+}
+
 fn strict_core(doc: &Doc) -> Result<()> {
     let what = doc.name();
     match (doc.api_version(), doc.kind()) {
         ("v1", "Namespace") => strict::<Namespace>(doc.yaml.clone(), &what).map(drop),
         ("v1", "ConfigMap") => strict::<ConfigMap>(doc.yaml.clone(), &what).map(drop),
         ("v1", "Pod") => strict::<Pod>(doc.yaml.clone(), &what).map(drop),
+        ("networking.k8s.io/v1", "NetworkPolicy") => {
+            strict::<NetworkPolicy>(doc.yaml.clone(), &what).map(drop)
+        }
         (v, k) => bail!("{what}: {v} {k} is not a core kind this test knows"),
     }
 }
@@ -786,7 +799,7 @@ fn kustomization_lists_every_manifest_and_only_existing_files() -> Result<()> {
 fn core_kinds_parse_strictly_into_k8s_openapi_types() -> Result<()> {
     let docs = all_docs()?;
     let mut kinds = BTreeMap::new();
-    for d in docs.iter().filter(|d| d.api_version() == "v1") {
+    for d in docs.iter().filter(|d| is_core(d)) {
         strict_core(d)?;
         *kinds.entry(d.kind().to_string()).or_insert(0) += 1;
     }
@@ -795,6 +808,7 @@ fn core_kinds_parse_strictly_into_k8s_openapi_types() -> Result<()> {
         BTreeMap::from([
             ("ConfigMap".to_string(), 1),
             ("Namespace".to_string(), 2),
+            ("NetworkPolicy".to_string(), 1),
             ("Pod".to_string(), 1)
         ])
     );
@@ -805,7 +819,7 @@ fn core_kinds_parse_strictly_into_k8s_openapi_types() -> Result<()> {
 fn custom_resources_match_their_upstream_schemas() -> Result<()> {
     let docs = all_docs()?;
     let mut seen = BTreeSet::new();
-    for d in docs.iter().filter(|d| d.api_version() != "v1") {
+    for d in docs.iter().filter(|d| !is_core(d)) {
         check_custom_resource(d)?;
         seen.insert(d.kind().to_string());
     }
@@ -1055,6 +1069,49 @@ fn metrics_listen_on_the_pod_address_from_the_downward_api() -> Result<()> {
         .map(|f| f.field_path.clone());
     assert_eq!(field.as_deref(), Some("status.podIP"));
     assert_eq!(env[metrics].value.as_deref(), Some("$(POD_IP)"));
+    Ok(())
+}
+
+/// The pod's cluster-network address admits the scrape only: the policy selects the pod,
+/// restricts ingress, and opens exactly the metrics port the ConfigMap serves, over TCP.
+#[test]
+fn cluster_network_admits_only_the_metrics_port() -> Result<()> {
+    let docs = all_docs()?;
+    let d = find(&docs, "NetworkPolicy", "ext-gw")?;
+    let policy: NetworkPolicy = strict(d.yaml.clone(), &d.name())?;
+    let spec = policy.spec.context("spec")?;
+    let pod_labels = pod(&docs)?.metadata.labels.context("pod labels")?;
+    let pod_selector = spec.pod_selector.context("podSelector")?;
+    let selector = pod_selector.match_labels.context("matchLabels")?;
+    ensure!(!selector.is_empty(), "selects every pod");
+    for (k, v) in &selector {
+        ensure!(pod_labels.get(k) == Some(v), "{k}={v} is not the pod's");
+    }
+    ensure!(
+        pod_selector.match_expressions.is_none(),
+        "expressions not checked"
+    );
+    ensure!(spec.policy_types == Some(vec!["Ingress".to_string()]));
+    let rules = spec.ingress.context("ingress")?;
+    let (_, toml) = bfdd_toml(&docs)?;
+    let metrics = toml["daemon"]["metrics-address"]
+        .as_str()
+        .context("metrics-address")?;
+    let port: i32 = metrics
+        .rsplit(':')
+        .next()
+        .and_then(|p| p.parse().ok())
+        .context("metrics port")?;
+    let open: Vec<(Option<String>, Option<IntOrString>)> = rules
+        .iter()
+        .flat_map(|r| r.ports.clone().unwrap_or_default())
+        .map(|p| (p.protocol, p.port))
+        .collect();
+    ensure!(
+        rules.iter().all(|r| r.ports.is_some()),
+        "a rule without ports opens every port"
+    );
+    assert_eq!(open, [(Some("TCP".into()), Some(IntOrString::Int(port)))]);
     Ok(())
 }
 
