@@ -27,6 +27,17 @@ pub enum RxError {
         /// Source address
         peer: IpAddr,
     },
+    /// The discriminator names a session bound to another local address or interface than
+    /// the packet arrived at (RFC 5881 §3: a single-hop session is bound to its interface).
+    #[error("discriminator {discriminator} belongs to a session bound elsewhere, not to {local} on interface {ifindex:?}")]
+    PathMismatch {
+        /// Your Discriminator of the packet
+        discriminator: u32,
+        /// Destination address
+        local: IpAddr,
+        /// Arrival interface
+        ifindex: Option<u32>,
+    },
     /// RFC 5881 §5 / RFC 5883 §2: TTL below what the session accepts.
     #[error("TTL {ttl} below the required {min}")]
     Ttl {
@@ -93,7 +104,8 @@ impl RxError {
             RxError::Malformed(_) => "malformed",
             RxError::UnknownDiscriminator(_)
             | RxError::NoSessionForPeer { .. }
-            | RxError::PeerMismatch { .. } => "unknown_session",
+            | RxError::PeerMismatch { .. }
+            | RxError::PathMismatch { .. } => "unknown_session",
             RxError::Ttl { .. } | RxError::TtlUnknown => "ttl",
             RxError::HopModeMismatch { .. } => "hop_mode",
             RxError::AuthMissing
@@ -152,6 +164,11 @@ mod tests {
             RxError::PeerMismatch {
                 discriminator: 7,
                 peer: ip,
+            },
+            RxError::PathMismatch {
+                discriminator: 7,
+                local: ip,
+                ifindex: Some(3),
             },
             RxError::Ttl { ttl: 1, min: 255 },
             RxError::TtlUnknown,

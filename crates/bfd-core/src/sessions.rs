@@ -373,16 +373,28 @@ impl Sessions {
                 .by_discriminator
                 .get(&packet.your_discriminator)
                 .ok_or(RxError::UnknownDiscriminator(packet.your_discriminator))?;
-            // The discriminator alone selects the session (RFC 5881 §6: a single-hop peer may
-            // change its source address; the TTL check keeps off-link senders out). Multihop
-            // has no such guard, so there the source must also be the configured peer.
-            if self
-                .slot(id)
-                .is_some_and(|s| s.key.multihop && s.key.peer != meta.src)
-            {
+            // The discriminator selects the session, whatever the source (RFC 5881 §6: a
+            // single-hop peer may change its source address; the TTL check keeps off-link
+            // senders out). Multihop has no such guard, so there the source must also be the
+            // configured peer. Our own end is another matter: a session bound to a local
+            // address or interface takes packets arriving there only (RFC 5881 §3), so a
+            // sender on another link cannot reach it by guessing its discriminator.
+            let Some(key) = self.slot(id).map(|s| &s.key) else {
+                return Ok(id);
+            };
+            if key.multihop && key.peer != meta.src {
                 return Err(RxError::PeerMismatch {
                     discriminator: packet.your_discriminator,
                     peer: meta.src,
+                });
+            }
+            if key.local.is_some_and(|l| l != meta.dst)
+                || key.ifindex.is_some_and(|i| Some(i) != meta.ifindex)
+            {
+                return Err(RxError::PathMismatch {
+                    discriminator: packet.your_discriminator,
+                    local: meta.dst,
+                    ifindex: meta.ifindex,
                 });
             }
             return Ok(id);

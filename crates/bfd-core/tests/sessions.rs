@@ -188,6 +188,40 @@ fn rfc5881_6_single_hop_demultiplexes_by_discriminator_alone() {
     ));
 }
 
+/// RFC 5881 §3: a session bound to a local address or interface takes packets arriving there
+/// only, also when they carry its discriminator: a sender on another link (TTL 255 there too)
+/// cannot take it down by guessing one.
+#[test]
+fn rfc5881_3_a_bound_session_takes_its_discriminator_only_where_it_is_bound() {
+    let now = origin();
+    let mut s = Sessions::new(1);
+    let bound = PeerKey {
+        local: Some(ADDR_A),
+        ifindex: Some(3),
+        ..key(ADDR_B)
+    };
+    let id = s
+        .insert(now, bound, SessionConfig::default(), None)
+        .unwrap();
+    let d = s.get(id).unwrap().local_discriminator();
+    let at_home = meta(ADDR_B, ADDR_A);
+    assert_eq!(s.handle_datagram(now, &at_home, &down_packet(9, d)), Ok(id));
+    let mut other_address = meta(v6(5), v6(1));
+    other_address.ifindex = Some(3);
+    assert!(matches!(
+        s.handle_datagram(now, &other_address, &down_packet(9, d)),
+        Err(RxError::PathMismatch { .. })
+    ));
+    let mut other_link = at_home;
+    other_link.ifindex = Some(4);
+    let refused = s.handle_datagram(now, &other_link, &down_packet(9, d));
+    assert!(
+        matches!(refused, Err(RxError::PathMismatch { .. })),
+        "{refused:?}"
+    );
+    assert_eq!(refused.map_err(|e| e.reason()), Err("unknown_session"));
+}
+
 #[test]
 fn rfc5883_multihop_session_accepts_lower_ttl_but_not_below_minimum() {
     let now = origin();
