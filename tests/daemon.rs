@@ -366,7 +366,9 @@ fn daemon_settings_change_on_restart_not_on_reload() -> Result<()> {
     let frr_series = |a: &Bfdd<'_>| a.metrics().map(|m| m.contains("frr_bfd_peer_state"));
     ensure!(!frr_series(&a)?);
     let text = std::fs::read_to_string(a.config_path())?;
-    a.write_config_text(&text.replace("[daemon]\n", "[daemon]\nfrr-exporter-metrics = true\n"))?;
+    // shutdown-drain is read at exit: a reload applies it at once.
+    let changed = "[daemon]\nfrr-exporter-metrics = true\nshutdown-drain = \"1s\"\n";
+    a.write_config_text(&text.replace("[daemon]\n", changed))?;
     for reloads in 1..=2 {
         // The answer names what waits for the restart, each time.
         match a.reload()? {
@@ -383,7 +385,13 @@ fn daemon_settings_change_on_restart_not_on_reload() -> Result<()> {
             "{warned} warnings after {reloads} reloads"
         );
     }
+    let stopping = std::time::Instant::now();
     a.stop()?;
+    ensure!(
+        stopping.elapsed() >= Duration::from_secs(1),
+        "the drain set by the reload was not applied: stopped in {:?}",
+        stopping.elapsed()
+    );
     a.spawn()?;
     ensure!(frr_series(&a)?, "[daemon] not applied on restart");
     Ok(())

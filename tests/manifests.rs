@@ -1072,6 +1072,29 @@ fn metrics_listen_on_the_pod_address_from_the_downward_api() -> Result<()> {
     Ok(())
 }
 
+/// The drain ends, and the routes are withdrawn (at most a second), before the kubelet's
+/// SIGKILL: a killed bfdd leaves its routes behind until the pod's network goes.
+#[test]
+fn shutdown_drain_fits_the_termination_grace() -> Result<()> {
+    let docs = all_docs()?;
+    let grace = pod(&docs)?
+        .spec
+        .context("spec")?
+        .termination_grace_period_seconds
+        .context("terminationGracePeriodSeconds")?;
+    let (_, toml) = bfdd_toml(&docs)?;
+    let drain = toml["daemon"]["shutdown-drain"]
+        .as_str()
+        .context("shutdown-drain")?;
+    let drain: i64 = drain
+        .strip_suffix('s')
+        .and_then(|s| s.parse().ok())
+        .with_context(|| format!("{drain:?}: whole seconds expected here"))?;
+    ensure!(drain > 0, "no drain");
+    ensure!(drain + 2 <= grace, "drain {drain} s, grace {grace} s");
+    Ok(())
+}
+
 /// The pod's cluster-network address admits the scrape only: the policy selects the pod,
 /// restricts ingress, and opens exactly the metrics port the ConfigMap serves, over TCP.
 #[test]

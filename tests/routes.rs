@@ -778,6 +778,67 @@ fn daemon_routes_follow_sessions_and_survive_interference() -> Result<()> {
     Ok(())
 }
 
+/// `shutdown-drain`: on SIGTERM, AdminDown goes out at once and keeps going out, and the
+/// routes, BFD-tracked ones too, stay until the drain ends; then they go and bfdd exits. A
+/// peer that acts on AdminDown late (OVN batches its status writes) keeps a way back meanwhile.
+#[test]
+fn daemon_shutdown_drain_keeps_routes_while_admin_down_goes_out() -> Result<()> {
+    if !require_bfdd() {
+        return Ok(());
+    }
+    let topo = Topology::new()?;
+    let a_ns = &topo.a;
+    let b = Bfdd::start(
+        &topo.b,
+        BfddConfig::new().peer(fast(BfddPeer::new(A_V4).local(B_V4))),
+    )?;
+    let config = BfddConfig::new()
+        .peer(fast(BfddPeer::new(B_V4).local(A_V4)))
+        .shutdown_drain(3_000);
+    let routes =
+        RoutesToml::new()
+            .route("198.18.3.0/24", B_V4, true)
+            .route("198.18.1.0/24", B_V4, false);
+    let mut a = start_bfdd_with_routes(a_ns, config, &routes)?;
+    wait_peers_up(&a, &[B_V4])?;
+    wait_gateways(a_ns, "198.18.3.0/24", &[B_V4], FOLLOW)?;
+
+    a.signal("TERM")?;
+    let signalled = Instant::now();
+    b.wait_peer_state(A_V4, "down", Duration::from_secs(1))
+        .context("B never heard AdminDown")?;
+    let heard = b.peer(A_V4)?.rx_packets;
+    std::thread::sleep(Duration::from_millis(1_500));
+    ensure!(
+        signalled.elapsed() < Duration::from_millis(2_500),
+        "the machine stalled; the drain may be over"
+    );
+    a.ensure_running()
+        .context("bfdd exited before its drain ended")?;
+    for dst in ["198.18.3.0/24", "198.18.1.0/24"] {
+        ensure!(
+            route_gateways(a_ns, MAIN, PROTO, dst)? == Some(sorted(&[B_V4])),
+            "{dst} withdrawn during the drain"
+        );
+    }
+    let more = b.peer(A_V4)?.rx_packets;
+    ensure!(
+        more > heard,
+        "no AdminDown during the drain ({heard} packets, then {more})"
+    );
+    let status = a
+        .wait_exit(Duration::from_secs(5))
+        .context("bfdd did not exit after its drain")?;
+    ensure!(status.success(), "{status}");
+    ensure!(
+        signalled.elapsed() >= Duration::from_secs(3),
+        "drain cut short"
+    );
+    let ours = shown_routes(a_ns, MAIN, Some(PROTO))?;
+    ensure!(ours.is_empty(), "left after exit: {ours:?}");
+    Ok(())
+}
+
 #[test]
 fn daemon_restart_and_reload_remove_stale_routes() -> Result<()> {
     if !require_bfdd() {

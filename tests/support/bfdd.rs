@@ -384,6 +384,8 @@ pub struct BfddConfig {
     pub batched_transmit: Option<bool>,
     /// `[daemon] realtime-priority`.
     pub realtime_priority: Option<u8>,
+    /// `[daemon] shutdown-drain` (ms).
+    pub shutdown_drain_ms: Option<u32>,
     /// `[[peer]]`s.
     pub peers: Vec<BfddPeer>,
 }
@@ -425,6 +427,12 @@ impl BfddConfig {
         self
     }
 
+    /// Sets `[daemon] shutdown-drain`.
+    pub fn shutdown_drain(mut self, ms: u32) -> Self {
+        self.shutdown_drain_ms = Some(ms);
+        self
+    }
+
     fn validate(&self) -> Result<()> {
         self.peers.iter().try_for_each(BfddPeer::validate)
     }
@@ -448,6 +456,9 @@ impl BfddConfig {
         }
         if let Some(p) = self.realtime_priority {
             let _ = writeln!(s, "realtime-priority = {p}");
+        }
+        if let Some(ms) = self.shutdown_drain_ms {
+            let _ = writeln!(s, "shutdown-drain = \"{ms}ms\"");
         }
         s.push_str("\n[defaults]\n");
         if let Some(ms) = self.desired_min_tx_ms {

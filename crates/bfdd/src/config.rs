@@ -95,6 +95,10 @@ pub struct DaemonConfig {
     /// SCHED_FIFO priority (1..=99) of the thread that runs the sessions; `None` leaves it at
     /// normal priority.
     pub realtime_priority: Option<u8>,
+    /// How long bfdd keeps sending AdminDown, with its routes in place, before it withdraws
+    /// them and exits on SIGTERM: a peer that acts on AdminDown late (OVN writes status
+    /// changes at most once per 5 s) still has a route back through the gateway meanwhile.
+    pub shutdown_drain: Duration,
 }
 
 impl Default for DaemonConfig {
@@ -107,6 +111,7 @@ impl Default for DaemonConfig {
             log_format: LogFormat::Text,
             batched_transmit: true,
             realtime_priority: None,
+            shutdown_drain: Duration::ZERO,
         }
     }
 }
@@ -124,6 +129,8 @@ impl DaemonConfig {
             log_format,
             batched_transmit,
             realtime_priority,
+            // Read at exit: a reload applies it at once.
+            shutdown_drain: _,
         } = self;
         [
             (*control_socket != other.control_socket, "control-socket"),

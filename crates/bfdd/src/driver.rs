@@ -301,10 +301,15 @@ impl Driver {
         }
         let now = now();
         let withdraw = !self.config.routes.keep_on_exit;
-        // With keep-on-exit the routes outlive bfdd: the AdminDown it sends its peers now is
-        // no gateway failing, so the installer does not hear of it (it would withdraw every
-        // `bfd = true` route before the shutdown reached it).
-        let kept = if withdraw { None } else { self.routes.take() };
+        let drain = self.config.daemon.shutdown_drain;
+        // With keep-on-exit the routes outlive bfdd, and with a drain they outlive the
+        // AdminDown: either way it is no gateway failing, so the installer does not hear of it
+        // (it would withdraw every `bfd = true` route at once).
+        let kept = if withdraw && drain.is_zero() {
+            None
+        } else {
+            self.routes.take()
+        };
         self.sessions.shutdown(now);
         let sent = self
             .peers
@@ -313,13 +318,41 @@ impl Driver {
         info!(
             sessions = self.sessions.len(),
             admin_down_sent = sent,
+            drain = ?drain,
             "bfdd stopping"
         );
+        if !drain.is_zero() {
+            self.send_admin_down_for(now, drain).await;
+        }
         // AdminDown first, so OVN stops using the gateway before its routes go.
         if let Some(routes) = self.routes.take().or(kept) {
             routes.shutdown(withdraw).await;
             info!(withdrawn = withdraw, "routes done");
         }
+    }
+
+    /// Keeps every session sending AdminDown at its pace (RFC 5880 §6.8.16: for at least a
+    /// detection time) until `drain` has passed since `start`. Nothing received matters now.
+    async fn send_admin_down_for(&mut self, start: Instant, drain: Duration) {
+        let until = start + drain;
+        loop {
+            // Never a deadline in the past: one that sending could not clear would spin.
+            let next = self
+                .sessions
+                .poll_timeout()
+                .map_or(until, |at| at.min(until))
+                .max(now() + Duration::from_millis(1));
+            tokio::time::sleep_until(tokio::time::Instant::from_std(next)).await;
+            let now = now();
+            if now >= until {
+                break;
+            }
+            self.sessions.handle_timeout(now);
+            self.peers
+                .send_due(|| now, &mut self.sessions, &mut self.tx_buf);
+            self.drain_events(now);
+        }
+        info!(drain = ?drain, "AdminDown sent throughout the drain");
     }
 
     /// Serves the deadlines due at `now`, the earliest of them `deadline`, after reading what
@@ -521,8 +554,11 @@ impl Driver {
                 keys = restart_needed.join(", "),
                 "[daemon] settings changed; they take effect when bfdd restarts"
             );
-            // The running ones stay, all of them, so the next reload still sees the change.
+            // The running ones stay, all of them, so the next reload still sees the change;
+            // but for those read only at exit.
+            let shutdown_drain = config.daemon.shutdown_drain;
             config.daemon = self.config.daemon.clone();
+            config.daemon.shutdown_drain = shutdown_drain;
         }
         let peer_count = config.peers.len();
         self.fit_receive_buffers(&config.peers);

@@ -147,6 +147,7 @@ state-dir = "/tmp/state"
 frr-exporter-metrics = true
 log-format = "json"
 realtime-priority = 10
+shutdown-drain = "5s"
 "#,
     )
     .unwrap();
@@ -160,6 +161,10 @@ realtime-priority = 10
     assert_eq!(c.daemon.log_format, LogFormat::Json);
     assert_eq!(c.daemon.realtime_priority, Some(10));
     assert_eq!(parse("").unwrap().daemon.realtime_priority, None);
+    assert_eq!(c.daemon.shutdown_drain, Duration::from_secs(5));
+    assert_eq!(parse("").unwrap().daemon.shutdown_drain, Duration::ZERO);
+    let zero = parse("[daemon]\nshutdown-drain = \"0s\"\n").unwrap();
+    assert_eq!(zero.daemon.shutdown_drain, Duration::ZERO);
 }
 
 #[test]
@@ -200,6 +205,24 @@ fn bad_daemon_values() {
             2,
             "daemon.realtime-priority",
             &format!("{bad} is out of range: a real-time priority is 1..=99"),
+        );
+    }
+    for (bad, why) in [
+        ("61s", "\"61s\" is out of range: 0s..=60s"),
+        (
+            "5",
+            "\"5\" is not a duration (use e.g. \"300ms\" or \"1s\")",
+        ),
+        (
+            "-1s",
+            "\"-1s\" is not a duration (use e.g. \"300ms\" or \"1s\")",
+        ),
+    ] {
+        assert_invalid(
+            &format!("[daemon]\nshutdown-drain = \"{bad}\"\n"),
+            2,
+            "daemon.shutdown-drain",
+            why,
         );
     }
     assert_invalid(

@@ -55,6 +55,7 @@ pub(super) struct RawDaemon {
     pub log_format: LogFormat,
     pub batched_transmit: Option<bool>,
     pub realtime_priority: Option<RealtimePriority>,
+    pub shutdown_drain: Option<DrainTime>,
 }
 
 #[derive(Deserialize, Default)]
@@ -147,6 +148,7 @@ macro_rules! deserialize_from_str {
 
 deserialize_from_str!(
     Interval,
+    DrainTime,
     Ip,
     IfName,
     AuthTypeName,
@@ -168,17 +170,7 @@ impl StrValue for Interval {
     const EXPECTING: &'static str = "a duration such as \"300ms\" or \"1s\"";
 
     fn parse(s: &str) -> Result<Self, String> {
-        let bad = || format!("{s:?} is not a duration (use e.g. \"300ms\" or \"1s\")");
-        let digits = s.bytes().take_while(u8::is_ascii_digit).count();
-        let (number, unit) = s.split_at(digits);
-        let number: u64 = number.parse().map_err(|_| bad())?;
-        let d = match unit {
-            "us" => Some(Duration::from_micros(number)),
-            "ms" => number.checked_mul(1_000).map(Duration::from_micros),
-            "s" => number.checked_mul(1_000_000).map(Duration::from_micros),
-            _ => return Err(bad()),
-        };
-        match d {
+        match duration(s)? {
             Some(d) if (MIN_INTERVAL..=MAX_INTERVAL).contains(&d) => Ok(Interval(d)),
             _ => Err(format!(
                 "{s:?} is out of range: intervals must be 10ms..=60s"
@@ -186,6 +178,38 @@ impl StrValue for Interval {
         }
     }
 }
+
+/// A whole number with unit `us`, `ms` or `s`; `None` when it does not fit a `Duration`.
+fn duration(s: &str) -> Result<Option<Duration>, String> {
+    let bad = || format!("{s:?} is not a duration (use e.g. \"300ms\" or \"1s\")");
+    let digits = s.bytes().take_while(u8::is_ascii_digit).count();
+    let (number, unit) = s.split_at(digits);
+    let number: u64 = number.parse().map_err(|_| bad())?;
+    Ok(match unit {
+        "us" => Some(Duration::from_micros(number)),
+        "ms" => number.checked_mul(1_000).map(Duration::from_micros),
+        "s" => number.checked_mul(1_000_000).map(Duration::from_micros),
+        _ => return Err(bad()),
+    })
+}
+
+/// `[daemon] shutdown-drain`: 0s..=60s. Longer would outlast any container runtime's patience
+/// (Kubernetes' default grace is 30 s) and end in SIGKILL, without the routes' withdrawal.
+#[derive(Clone, Copy, Debug)]
+pub(super) struct DrainTime(pub Duration);
+
+impl StrValue for DrainTime {
+    const EXPECTING: &'static str = "a duration such as \"5s\"";
+
+    fn parse(s: &str) -> Result<Self, String> {
+        match duration(s)? {
+            Some(d) if d <= MAX_DRAIN => Ok(DrainTime(d)),
+            _ => Err(format!("{s:?} is out of range: 0s..=60s")),
+        }
+    }
+}
+
+const MAX_DRAIN: Duration = Duration::from_secs(60);
 
 /// A unicast IPv4 or IPv6 address: a peer, local address or gateway is never a wildcard,
 /// multicast or broadcast address.

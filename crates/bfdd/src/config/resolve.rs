@@ -34,6 +34,10 @@ pub(super) fn resolve(raw: RawConfig, origin: &Origin<'_>) -> Result<Config, Con
             .batched_transmit
             .unwrap_or(defaults.batched_transmit),
         realtime_priority: raw.daemon.realtime_priority.map(|p| p.0),
+        shutdown_drain: raw
+            .daemon
+            .shutdown_drain
+            .map_or(defaults.shutdown_drain, |d| d.0),
     };
     let peers = peers(raw.peer, &raw.defaults, origin)?;
     let routes = routes(raw.routes, raw.route, &peers, origin)?;
