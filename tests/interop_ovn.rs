@@ -265,6 +265,41 @@ fn rfc5880_6_8_16_stop_takes_ovn_down_at_once_and_restarts_come_back() -> Result
     Ok(())
 }
 
+/// A new pod: bfdd stopped cleanly (its AdminDown sent throughout a drain), its state lost,
+/// started again with new discriminators. OVN holds on to the discriminator it heard
+/// AdminDown from; the new bfdd must still come Up with it.
+#[test]
+fn ovn_comes_up_with_a_new_gateway_after_a_drained_stop() -> Result<()> {
+    if !require_ovn() || !require_bfdd() {
+        return Ok(());
+    }
+    let topo = topology()?;
+    let ovn = start_ovn(&topo)?;
+    for drain_ms in [0, 3_000] {
+        let mut bfdd = Bfdd::start(&topo.a, bfdd_config().shutdown_drain(drain_ms))?;
+        let ids = wait_both_up(&ovn, &bfdd)?;
+        bfdd.stop()?;
+        for (_, row) in PAIRS {
+            ovn.wait_bfd_status(row, "Down", |s| s != "up", Duration::from_secs(10))?;
+        }
+        std::thread::sleep(Duration::from_secs(2));
+        std::fs::remove_dir_all(bfdd.state_dir()).context("removing the state directory")?;
+        bfdd.spawn()?;
+        let again = wait_both_up(&ovn, &bfdd)
+            .with_context(|| format!("after a stop with a {drain_ms} ms drain"))?;
+        let adopted = again.iter().zip(&ids).filter(|(a, b)| a == b).count();
+        eprintln!(
+            "MEASURED ovn: after a {drain_ms} ms drain and the state lost, {adopted} of {} sessions came back Up under the discriminator OVN held",
+            ids.len()
+        );
+        bfdd.stop()?;
+        for (_, row) in PAIRS {
+            ovn.wait_bfd_status(row, "Down", |s| s != "up", Duration::from_secs(10))?;
+        }
+    }
+    Ok(())
+}
+
 /// Starts bfdd again; both sides must come Up with bfdd's discriminators still `ids`.
 fn restart_keeping(ovn: &Ovn<'_>, bfdd: &mut Bfdd<'_>, ids: &[u32], after: &str) -> Result<()> {
     bfdd.spawn()?;

@@ -14,4 +14,13 @@ pub enum Event {
     },
     /// A Poll sequence we started was answered: the peer has our new intervals.
     PollCompleted,
+    /// The session took the discriminator its peer addresses, one of ours from before the
+    /// peer lost track of us (see [`crate::Sessions::handle_datagram`]): keep it, as for any
+    /// new discriminator.
+    DiscriminatorAdopted {
+        /// bfd.LocalDiscr before.
+        old: u32,
+        /// bfd.LocalDiscr now.
+        new: u32,
+    },
 }

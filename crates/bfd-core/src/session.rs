@@ -564,6 +564,15 @@ impl Session {
     pub fn local_discriminator(&self) -> u32 {
         self.local_discr
     }
+    /// Whether the session may take a discriminator its peer addresses in place of its own:
+    /// Down and never having heard the peer (so no peer knows the current one), and without
+    /// authentication (which would have to vouch for the packet before the change).
+    pub(crate) fn may_adopt_discriminator(&self) -> bool {
+        self.state == State::Down && self.remote.discriminator == 0 && self.auth.is_none()
+    }
+    pub(crate) fn set_local_discriminator(&mut self, discriminator: u32) {
+        self.local_discr = discriminator;
+    }
     /// What the peer last told us.
     pub fn remote(&self) -> &RemoteParams {
         &self.remote

@@ -355,7 +355,12 @@ impl Sessions {
         payload: &[u8],
     ) -> Result<SessionId, RxError> {
         let packet = bfd_wire::parse(payload)?;
-        let id = self.demultiplex(meta, &packet)?;
+        let id = match self.demultiplex(meta, &packet) {
+            Err(RxError::UnknownDiscriminator(wanted)) => self
+                .adopt_discriminator(meta, &packet, wanted)
+                .ok_or(RxError::UnknownDiscriminator(wanted))?,
+            other => other?,
+        };
         let raw = &payload[..packet.buffer_len().min(payload.len())];
         let result = match self.slot_mut(id) {
             Some(slot) => slot
@@ -405,6 +410,44 @@ impl Sessions {
                 peer: meta.src,
                 local: meta.dst,
             })
+    }
+
+    /// A peer that addresses a discriminator we do not have, from exactly the path of one
+    /// session that has never heard it, is looking for that session under the discriminator a
+    /// previous run gave it. OVN holds on to one it heard AdminDown from, and never lets go:
+    /// a restart that lost its state (a new pod) would stay Down for good (design/ovn-peer.md,
+    /// "Stale discriminator"). RFC 5880 §6.8.6 discards such a packet; bfd-core instead gives
+    /// the session that discriminator, which is nobody else's, and takes the packet. Only
+    /// from a peer saying Down, and not for authenticated sessions.
+    fn adopt_discriminator(
+        &mut self,
+        meta: &RxMeta,
+        packet: &ControlPacket,
+        wanted: u32,
+    ) -> Option<SessionId> {
+        if packet.state != bfd_wire::State::Down || self.by_discriminator.contains_key(&wanted) {
+            return None;
+        }
+        let id = {
+            let mut matching = self
+                .with_peer(meta.src)
+                .filter(|&id| self.slot(id).is_some_and(|s| s.key.matches(meta)));
+            match (matching.next(), matching.next()) {
+                (Some(id), None) => id,
+                _ => return None,
+            }
+        };
+        let slot = self.slot_mut(id)?;
+        if !slot.session.may_adopt_discriminator() {
+            return None;
+        }
+        let old = slot.session.local_discriminator();
+        slot.session.set_local_discriminator(wanted);
+        self.by_discriminator.remove(&old);
+        self.by_discriminator.insert(wanted, id);
+        self.events
+            .push_back((id, Event::DiscriminatorAdopted { old, new: wanted }));
+        Some(id)
     }
 
     /// Acts on every session deadline due at `now`.

@@ -100,15 +100,84 @@ fn duplicate_peer_key_is_refused() {
     );
 }
 
+/// §6.8.6 discards a packet whose Your Discriminator names no session; bfd-core's one
+/// exception (below) does not apply to any of these: a packet from a path no session is on,
+/// one not saying Down, one to a session that has heard its peer, or to an authenticated one.
 #[test]
 fn rfc5880_6_8_6_unknown_your_discriminator_is_discarded() {
     let now = origin();
     let mut s = Sessions::new(1);
-    s.insert(now, key(ADDR_B), SessionConfig::default(), None)
+    let id = s
+        .insert(now, key(ADDR_B), SessionConfig::default(), None)
         .unwrap();
+    let unknown = Err(RxError::UnknownDiscriminator(12345));
+    let elsewhere = meta(v6(5), v6(1));
     assert_eq!(
-        s.handle_datagram(now, &meta(ADDR_B, ADDR_A), &down_packet(9, 12345)),
+        s.handle_datagram(now, &elsewhere, &down_packet(9, 12345)),
+        unknown
+    );
+    let mut init = down_packet(9, 12345);
+    init[1] = (init[1] & 0x3f) | (2 << 6);
+    let home = meta(ADDR_B, ADDR_A);
+    assert_eq!(s.handle_datagram(now, &home, &init), unknown);
+    // The session hears its peer (which now knows its discriminator): no longer.
+    assert_eq!(s.handle_datagram(now, &home, &down_packet(9, 0)), Ok(id));
+    assert_eq!(
+        s.handle_datagram(now, &home, &down_packet(9, 12345)),
+        unknown
+    );
+    let authenticated = SessionConfig {
+        auth: Some(bfd_core::AuthKey {
+            auth_type: bfd_wire::AuthType::KeyedSha1,
+            key_id: 1,
+            secret: b"k".to_vec(),
+        }),
+        ..SessionConfig::default()
+    };
+    s.insert(now, key(v6(7)), authenticated, None).unwrap();
+    assert_eq!(
+        s.handle_datagram(now, &meta(v6(7), v6(1)), &down_packet(9, 12345)),
         Err(RxError::UnknownDiscriminator(12345))
+    );
+}
+
+/// ovn-peer.md, "Stale discriminator": OVN holds on to the discriminator it heard AdminDown
+/// from and keeps addressing it. A session on exactly that path, which has never heard its
+/// peer, takes that discriminator (nobody else's) and the packet: a restart that lost its
+/// state still comes Up. Said once as an event, for the daemon to keep it.
+#[test]
+fn a_stale_discriminator_is_taken_by_the_session_its_peer_is_looking_for() {
+    let now = origin();
+    let mut s = Sessions::new(1);
+    let bound = PeerKey {
+        local: Some(ADDR_A),
+        ..key(ADDR_B)
+    };
+    let id = s
+        .insert(now, bound, SessionConfig::default(), None)
+        .unwrap();
+    let old = s.get(id).unwrap().local_discriminator();
+    let stale = old.wrapping_add(1).max(1);
+    let home = meta(ADDR_B, ADDR_A);
+    assert_eq!(
+        s.handle_datagram(now, &home, &down_packet(9, stale)),
+        Ok(id)
+    );
+    let session = s.get(id).unwrap();
+    assert_eq!(session.local_discriminator(), stale);
+    assert_eq!(session.state(), State::Init, "the packet was taken");
+    let events: Vec<_> = std::iter::from_fn(|| s.poll_event()).collect();
+    assert!(
+        events.contains(&(
+            id,
+            bfd_core::Event::DiscriminatorAdopted { old, new: stale }
+        )),
+        "{events:?}"
+    );
+    assert_eq!(
+        s.handle_datagram(now, &home, &down_packet(9, old)),
+        Err(RxError::UnknownDiscriminator(old)),
+        "the old one is gone"
     );
 }
 

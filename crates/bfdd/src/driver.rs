@@ -465,9 +465,15 @@ impl Driver {
     /// is the changes' timestamp, from which the withdraw latency is measured.
     fn drain_events(&mut self, now: Instant) {
         while let Some((id, event)) = self.sessions.poll_event() {
-            if let Event::StateChanged { old, new, diag } = event {
-                self.log_state_change(id, old, new, diag);
-                self.peers.note_transition(&self.sessions, id, old, new);
+            match event {
+                Event::StateChanged { old, new, diag } => {
+                    self.log_state_change(id, old, new, diag);
+                    self.peers.note_transition(&self.sessions, id, old, new);
+                }
+                Event::DiscriminatorAdopted { old, new } => {
+                    self.peers.note_adopted(&self.sessions, id, old, new);
+                }
+                Event::PollCompleted => {}
             }
         }
         self.report_gateways(now);

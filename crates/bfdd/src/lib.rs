@@ -22,6 +22,8 @@ pub mod routes;
 pub mod services;
 pub mod state_file;
 pub mod status;
+#[cfg(test)]
+mod test_packets;
 pub mod to_driver;
 pub mod transmit_timing;
 

@@ -858,21 +858,7 @@ mod tests {
         let mut rx = RxSocket::bind(false, true).expect("bind 4784 on loopback");
         let tx = std::net::UdpSocket::bind("127.0.0.1:0").expect("sender");
         let to = ("127.0.0.1", MULTIHOP_PORT);
-        let packet = bfd_wire::ControlPacket {
-            diag: bfd_wire::Diagnostic::NoDiagnostic,
-            state: bfd_wire::State::Down,
-            poll: false,
-            final_: false,
-            control_plane_independent: false,
-            demand: false,
-            detect_mult: 3,
-            my_discriminator: 7,
-            your_discriminator: 0,
-            desired_min_tx: 1_000_000,
-            required_min_rx: 300_000,
-            required_min_echo_rx: 0,
-            auth: None,
-        };
+        let packet = crate::test_packets::down(7, 0);
         let mut padded = Vec::new();
         packet.emit(&mut padded);
         padded.resize(1400, 0);

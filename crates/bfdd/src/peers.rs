@@ -169,6 +169,8 @@ pub struct Peers {
     /// 16,384 ports again, which at thousands of peers held the driver for minutes.
     ports_exhausted: HashSet<(Option<IpAddr>, Option<String>, bool)>,
     new_send_failures: NewSendFailures,
+    /// A session took another discriminator since the last save.
+    unsaved: bool,
     /// Where the next retry tick's socket check starts (see [`Peers::check_sockets`]).
     check_cursor: usize,
     store: DiscriminatorStore,
@@ -352,6 +354,7 @@ impl Peers {
             pending: BTreeMap::new(),
             ports_exhausted: HashSet::new(),
             new_send_failures: NewSendFailures::default(),
+            unsaved: false,
             check_cursor: 0,
             ports: SourcePorts::new(port_seed),
             store,
@@ -940,16 +943,34 @@ impl Peers {
         }
     }
 
-    /// Saves the discriminators again if the last write failed (called on the retry tick).
+    /// Saves the discriminators again if the last write failed, or one changed since (called
+    /// on the retry tick).
     pub fn retry_persist(&mut self, sessions: &Sessions) {
-        if self.store.failed() {
+        if self.store.failed() || self.unsaved {
             self.persist(sessions);
         }
+    }
+
+    /// A session took the discriminator its peer addresses (bfd-core's answer to a peer that
+    /// holds on to one from before bfdd lost its state). Kept from the next retry tick on, not
+    /// at once: after a state loss every session may do so within a second, and each save
+    /// costs milliseconds at thousands of sessions.
+    pub fn note_adopted(&mut self, sessions: &Sessions, id: SessionId, old: u32, new: u32) {
+        self.store.release(new);
+        self.unsaved = true;
+        let peer = self.config_of(sessions, id).map(|c| c.key());
+        info!(
+            peer = ?peer.map(|k| k.to_string()),
+            old,
+            new,
+            "the peer addresses a discriminator of ours from before (a state lost); taken"
+        );
     }
 
     /// Saves the running sessions' discriminators, and those a pending peer has not claimed
     /// yet: restarted before its interface appears, it still gets the one its peer knows.
     fn persist(&mut self, sessions: &Sessions) {
+        self.unsaved = false;
         let store = &self.store;
         let running = self.iter(sessions).filter_map(|p| match p {
             PeerRef::Running { session, .. } => Some((p.key(), session.local_discriminator())),
@@ -1811,6 +1832,39 @@ mod tests {
                 assert_eq!(got, Some(first), "across restarts");
             }
         }
+    }
+
+    /// A session that takes the discriminator its peer addresses (bfd-core, after a state
+    /// lost) has it saved on the next retry tick, and only the one.
+    #[test]
+    fn an_adopted_discriminator_is_saved_on_the_retry_tick() {
+        let config = "[[peer]]\naddress = \"127.0.0.2\"\n";
+        let key = peers(config).remove(0).key();
+        let (mut table, mut sessions, scratch) = started("adopted", config);
+        let id = session_of(&table, &sessions, &key).expect("running");
+        let old = discriminator_of(&table, &sessions, &key).expect("running");
+        let stale = old.wrapping_add(1).max(1);
+        let packet = crate::test_packets::down(9, stale);
+        let mut payload = Vec::new();
+        packet.emit(&mut payload);
+        let meta = bfd_core::RxMeta {
+            src: "127.0.0.2".parse().expect("address"),
+            dst: "127.0.0.1".parse().expect("address"),
+            ifindex: Some(1),
+            ttl: Some(255),
+            multihop: false,
+        };
+        let now = crate::driver::now();
+        assert_eq!(sessions.handle_datagram(now, &meta, &payload), Ok(id));
+        while let Some((id, event)) = sessions.poll_event() {
+            if let bfd_core::Event::DiscriminatorAdopted { old, new } = event {
+                table.note_adopted(&sessions, id, old, new);
+            }
+        }
+        table.retry_persist(&sessions);
+        drop(table);
+        let (store, _) = DiscriminatorStore::load(&scratch.0);
+        assert_eq!(store.unclaimed(&key), Some(stale));
     }
 
     /// A pending peer retried while its interface is still missing keeps the discriminator

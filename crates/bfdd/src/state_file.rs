@@ -134,6 +134,12 @@ impl DiscriminatorStore {
         }
     }
 
+    /// Forgets `discriminator` wherever it is kept for a peer: a running session has it.
+    pub fn release(&mut self, discriminator: u32) {
+        self.unretire(discriminator);
+        self.previous.retain(|_, d| *d != discriminator);
+    }
+
     fn unretire(&mut self, discriminator: u32) {
         if let Some(key) = self.retired_keys.remove(&discriminator) {
             self.retired.remove(&key);
