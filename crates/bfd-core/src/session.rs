@@ -463,6 +463,10 @@ impl Session {
     /// used when the daemon exits, so peers see AdminDown instead of waiting out a timeout.
     pub fn shutdown(&mut self, now: Instant) {
         self.set_admin_down(now, true);
+        // Nothing is read any more: a detection timeout now would forget the peer, and the
+        // AdminDown still to go out (a drain) would lose its Your Discriminator, or, passive,
+        // stop altogether.
+        self.timers.stop(Timer::Detect);
         // §6.8.7: a passive session that knows no peer MUST NOT transmit, not even this.
         if !(self.config.passive && self.remote.discriminator == 0) {
             self.timers.set(Timer::Immediate, now);
@@ -565,10 +569,11 @@ impl Session {
         self.local_discr
     }
     /// Whether the session may take a discriminator its peer addresses in place of its own:
-    /// Down and never having heard the peer (so no peer knows the current one), and without
-    /// authentication (which would have to vouch for the packet before the change).
+    /// Down and never having accepted a packet (so no peer knows the current one; a timeout
+    /// forgets the peer's discriminator, not that it was heard), and without authentication
+    /// (which would have to vouch for the packet before the change).
     pub(crate) fn may_adopt_discriminator(&self) -> bool {
-        self.state == State::Down && self.remote.discriminator == 0 && self.auth.is_none()
+        self.state == State::Down && self.stats.rx_packets == 0 && self.auth.is_none()
     }
     pub(crate) fn set_local_discriminator(&mut self, discriminator: u32) {
         self.local_discr = discriminator;

@@ -355,17 +355,34 @@ impl Sessions {
         payload: &[u8],
     ) -> Result<SessionId, RxError> {
         let packet = bfd_wire::parse(payload)?;
-        let id = match self.demultiplex(meta, &packet) {
-            Err(RxError::UnknownDiscriminator(wanted)) => self
-                .adopt_discriminator(meta, &packet, wanted)
-                .ok_or(RxError::UnknownDiscriminator(wanted))?,
-            other => other?,
+        let (id, adopting) = match self.demultiplex(meta, &packet) {
+            Err(RxError::UnknownDiscriminator(wanted)) => {
+                let id = self
+                    .adoption_candidate(meta, &packet, wanted)
+                    .ok_or(RxError::UnknownDiscriminator(wanted))?;
+                (id, true)
+            }
+            other => (other?, false),
         };
         let raw = &payload[..packet.buffer_len().min(payload.len())];
         let result = match self.slot_mut(id) {
-            Some(slot) => slot
-                .session
-                .handle_packet(now, meta.ttl, meta.multihop, &packet, raw),
+            Some(slot) => {
+                let old = slot.session.local_discriminator();
+                if adopting {
+                    slot.session
+                        .set_local_discriminator(packet.your_discriminator);
+                }
+                let result = slot
+                    .session
+                    .handle_packet(now, meta.ttl, meta.multihop, &packet, raw);
+                match (adopting, &result) {
+                    // Only a packet the session accepts (TTL, hop mode) moves it.
+                    (true, Err(_)) => slot.session.set_local_discriminator(old),
+                    (true, Ok(())) => self.adopted(id, old, packet.your_discriminator),
+                    _ => {}
+                }
+                result
+            }
             None => Err(RxError::UnknownDiscriminator(packet.your_discriminator)),
         };
         self.after_input(id);
@@ -417,10 +434,10 @@ impl Sessions {
     /// previous run gave it. OVN holds on to one it heard AdminDown from, and never lets go:
     /// a restart that lost its state (a new pod) would stay Down for good (design/ovn-peer.md,
     /// "Stale discriminator"). RFC 5880 §6.8.6 discards such a packet; bfd-core instead gives
-    /// the session that discriminator, which is nobody else's, and takes the packet. Only
-    /// from a peer saying Down, and not for authenticated sessions.
-    fn adopt_discriminator(
-        &mut self,
+    /// the session that discriminator, which is nobody else's, if the session accepts the
+    /// packet. Only from a peer saying Down, and not for authenticated sessions.
+    fn adoption_candidate(
+        &self,
         meta: &RxMeta,
         packet: &ControlPacket,
         wanted: u32,
@@ -428,26 +445,23 @@ impl Sessions {
         if packet.state != bfd_wire::State::Down || self.by_discriminator.contains_key(&wanted) {
             return None;
         }
-        let id = {
-            let mut matching = self
-                .with_peer(meta.src)
-                .filter(|&id| self.slot(id).is_some_and(|s| s.key.matches(meta)));
-            match (matching.next(), matching.next()) {
-                (Some(id), None) => id,
-                _ => return None,
-            }
-        };
-        let slot = self.slot_mut(id)?;
-        if !slot.session.may_adopt_discriminator() {
-            return None;
+        let mut matching = self
+            .with_peer(meta.src)
+            .filter(|&id| self.slot(id).is_some_and(|s| s.key.matches(meta)));
+        match (matching.next(), matching.next()) {
+            (Some(id), None) => self
+                .slot(id)
+                .is_some_and(|s| s.session.may_adopt_discriminator())
+                .then_some(id),
+            _ => None,
         }
-        let old = slot.session.local_discriminator();
-        slot.session.set_local_discriminator(wanted);
+    }
+
+    fn adopted(&mut self, id: SessionId, old: u32, new: u32) {
         self.by_discriminator.remove(&old);
-        self.by_discriminator.insert(wanted, id);
+        self.by_discriminator.insert(new, id);
         self.events
-            .push_back((id, Event::DiscriminatorAdopted { old, new: wanted }));
-        Some(id)
+            .push_back((id, Event::DiscriminatorAdopted { old, new }));
     }
 
     /// Acts on every session deadline due at `now`.

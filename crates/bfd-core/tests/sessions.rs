@@ -5,7 +5,7 @@ mod harness;
 use std::collections::HashSet;
 use std::net::{IpAddr, Ipv6Addr};
 
-use bfd_core::{InsertError, PeerKey, RxError, RxMeta, SessionConfig, Sessions, State};
+use bfd_core::{InsertError, PeerKey, RxError, RxMeta, SessionConfig, SessionId, Sessions, State};
 use bfd_wire::{ControlPacket, Diagnostic};
 use harness::*;
 
@@ -47,6 +47,15 @@ fn down_packet(my: u32, your: u32) -> Vec<u8> {
     let mut b = Vec::new();
     p.emit(&mut b);
     b
+}
+
+/// A container holding one session, on `key`, with the default settings.
+fn one_session(key: PeerKey) -> (Sessions, SessionId) {
+    let mut s = Sessions::new(1);
+    let id = s
+        .insert(origin(), key, SessionConfig::default(), None)
+        .expect("an empty container takes a session");
+    (s, id)
 }
 
 fn v6(last: u16) -> IpAddr {
@@ -106,10 +115,7 @@ fn duplicate_peer_key_is_refused() {
 #[test]
 fn rfc5880_6_8_6_unknown_your_discriminator_is_discarded() {
     let now = origin();
-    let mut s = Sessions::new(1);
-    let id = s
-        .insert(now, key(ADDR_B), SessionConfig::default(), None)
-        .unwrap();
+    let (mut s, id) = one_session(key(ADDR_B));
     let unknown = Err(RxError::UnknownDiscriminator(12345));
     let elsewhere = meta(v6(5), v6(1));
     assert_eq!(
@@ -148,14 +154,10 @@ fn rfc5880_6_8_6_unknown_your_discriminator_is_discarded() {
 #[test]
 fn a_stale_discriminator_is_taken_by_the_session_its_peer_is_looking_for() {
     let now = origin();
-    let mut s = Sessions::new(1);
-    let bound = PeerKey {
+    let (mut s, id) = one_session(PeerKey {
         local: Some(ADDR_A),
         ..key(ADDR_B)
-    };
-    let id = s
-        .insert(now, bound, SessionConfig::default(), None)
-        .unwrap();
+    });
     let old = s.get(id).unwrap().local_discriminator();
     let stale = old.wrapping_add(1).max(1);
     let home = meta(ADDR_B, ADDR_A);
@@ -181,17 +183,81 @@ fn a_stale_discriminator_is_taken_by_the_session_its_peer_is_looking_for() {
     );
 }
 
+/// The discriminator moves only with a packet the session accepts: one an off-link sender
+/// forges (TTL below 255) leaves it alone, so the sender cannot keep moving it away from the
+/// one the real peer learns.
+#[test]
+fn a_stale_discriminator_is_not_taken_from_a_packet_the_session_refuses() {
+    let now = origin();
+    let (mut s, id) = one_session(key(ADDR_B));
+    let old = s.get(id).unwrap().local_discriminator();
+    let stale = old.wrapping_add(1).max(1);
+    let mut off_link = meta(ADDR_B, ADDR_A);
+    off_link.ttl = Some(254);
+    assert!(matches!(
+        s.handle_datagram(now, &off_link, &down_packet(9, stale)),
+        Err(RxError::Ttl { .. })
+    ));
+    assert_eq!(s.get(id).unwrap().local_discriminator(), old);
+    assert_eq!(
+        s.handle_datagram(now, &meta(ADDR_B, ADDR_A), &down_packet(9, old)),
+        Ok(id),
+        "the old one still selects it"
+    );
+    assert!(std::iter::from_fn(|| s.poll_event())
+        .all(|(_, e)| !matches!(e, bfd_core::Event::DiscriminatorAdopted { .. })));
+}
+
+/// A session that has heard its peer, and timed it out since, does not take another: the
+/// peer knew the current one.
+#[test]
+fn a_session_that_timed_its_peer_out_keeps_its_discriminator() {
+    let now = origin();
+    let (mut s, id) = one_session(key(ADDR_B));
+    let old = s.get(id).unwrap().local_discriminator();
+    let home = meta(ADDR_B, ADDR_A);
+    assert_eq!(s.handle_datagram(now, &home, &down_packet(9, 0)), Ok(id));
+    let later = now + ms(60_000);
+    s.handle_timeout(later);
+    assert_eq!(s.get(id).unwrap().remote().discriminator, 0, "forgotten");
+    let stale = old.wrapping_add(1).max(1);
+    assert_eq!(
+        s.handle_datagram(later, &home, &down_packet(9, stale)),
+        Err(RxError::UnknownDiscriminator(stale))
+    );
+}
+
+/// At exit (a drain), AdminDown keeps going out addressed to the peer: nothing is read any
+/// more, so no detection timeout may forget it.
+#[test]
+fn rfc5880_6_8_16_admin_down_at_exit_keeps_addressing_the_peer() {
+    let now = origin();
+    let (mut s, id) = one_session(key(ADDR_B));
+    assert_eq!(
+        s.handle_datagram(now, &meta(ADDR_B, ADDR_A), &down_packet(9, 0)),
+        Ok(id)
+    );
+    s.shutdown(now);
+    let mut buf = Vec::new();
+    let mut sent = Vec::new();
+    for step in 0..=20 {
+        let at = now + ms(step * 500);
+        s.handle_timeout(at);
+        while let Some(t) = s.poll_transmit(at, &mut buf) {
+            sent.push((t.packet.state, t.packet.your_discriminator));
+        }
+    }
+    assert!(sent.len() >= 5, "{sent:?}");
+    assert!(sent.iter().all(|&p| p == (State::AdminDown, 9)), "{sent:?}");
+}
+
 #[test]
 fn rfc5880_6_8_6_zero_your_discriminator_selects_by_addresses() {
     let now = origin();
-    let mut s = Sessions::new(1);
-    let bound = PeerKey {
+    let (mut s, id) = one_session(PeerKey {
         local: Some(ADDR_A),
         ..key(ADDR_B)
-    };
-    let id = s
-        .insert(now, bound, SessionConfig::default(), None)
-        .unwrap();
+    });
     assert_eq!(
         s.handle_datagram(now, &meta(ADDR_B, ADDR_A), &down_packet(9, 0)),
         Ok(id)
@@ -230,10 +296,7 @@ fn rfc5881_6_single_hop_demultiplexes_by_discriminator_alone() {
     // A single-hop peer may change its source address; the discriminator still selects the
     // session. A multihop session, without the TTL guard, also requires the configured source.
     let now = origin();
-    let mut s = Sessions::new(1);
-    let id = s
-        .insert(now, key(ADDR_B), SessionConfig::default(), None)
-        .unwrap();
+    let (mut s, id) = one_session(key(ADDR_B));
     let d = s.get(id).unwrap().local_discriminator();
     assert_eq!(
         s.handle_datagram(now, &meta(v6(5), v6(1)), &down_packet(9, d)),
@@ -336,10 +399,7 @@ fn malformed_datagram_is_an_error_not_a_panic() {
 #[test]
 fn removed_session_leaves_no_trace() {
     let now = origin();
-    let mut s = Sessions::new(1);
-    let id = s
-        .insert(now, key(ADDR_B), SessionConfig::default(), None)
-        .unwrap();
+    let (mut s, id) = one_session(key(ADDR_B));
     let d = s.get(id).unwrap().local_discriminator();
     assert!(s.remove(id).is_some());
     assert!(s.is_empty());
