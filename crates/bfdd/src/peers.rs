@@ -878,7 +878,12 @@ impl Peers {
                 }
                 format!("cannot bind a sending socket: {e}")
             })?;
-        let wanted = self.store.take(&config.key()).or(inherited);
+        // Its own from the state file; else the one of the session it succeeds, which its peer
+        // knows now; else the one it had when it was removed.
+        let key = config.key();
+        let own = self.store.take(&key);
+        let retired = self.store.take_retired(&key);
+        let wanted = own.or(inherited).or(retired);
         let discriminator = wanted.unwrap_or_else(|| loop {
             let d = sessions.unused_discriminator();
             if !reserved.contains(&d) {
@@ -1832,6 +1837,29 @@ mod tests {
                 assert_eq!(got, Some(first), "across restarts");
             }
         }
+    }
+
+    /// A peer whose key changes (a local address dropped) to that of a peer removed earlier
+    /// succeeds the session that runs now, whose discriminator its peer knows, not the one
+    /// removed long ago.
+    #[test]
+    fn a_successor_takes_the_running_sessions_discriminator_over_a_retired_one() {
+        let plain = "[[peer]]\naddress = \"127.0.0.2\"\n";
+        let local = "[[peer]]\naddress = \"127.0.0.2\"\nlocal-address = \"127.0.0.1\"\n";
+        let now = crate::driver::now();
+        let (mut table, mut sessions, _scratch) = started("succeeds-retired", plain);
+        let plain_key = peers(plain).remove(0).key();
+        let retired = discriminator_of(&table, &sessions, &plain_key).expect("running");
+        table.apply(now, &mut sessions, Vec::new(), &mut Vec::new());
+        table.apply(now, &mut sessions, peers(local), &mut Vec::new());
+        let local_key = peers(local).remove(0).key();
+        let running = discriminator_of(&table, &sessions, &local_key).expect("running");
+        assert_ne!(running, retired);
+        table.apply(now, &mut sessions, peers(plain), &mut Vec::new());
+        assert_eq!(
+            discriminator_of(&table, &sessions, &plain_key),
+            Some(running)
+        );
     }
 
     /// A session that takes the discriminator its peer addresses (bfd-core, after a state

@@ -12,11 +12,11 @@ use tracing::{info, warn};
 
 use crate::config::{PeerConfig, PeerKey};
 
-const FILE_NAME: &str = "discriminators.json";
+mod retired;
 
-/// Discriminators of removed peers kept at most: enough for every node of a large cluster to
-/// come and go, a few hundred kilobytes of file.
-pub const RETIRED_MAX: usize = 4096;
+pub use retired::Retired;
+
+const FILE_NAME: &str = "discriminators.json";
 
 #[derive(Debug, Default, Serialize, Deserialize)]
 struct Stored {
@@ -36,13 +36,8 @@ struct Stored {
 pub struct DiscriminatorStore {
     path: PathBuf,
     previous: BTreeMap<String, u32>,
-    /// Removed peers' discriminators by key, with the order they were retired in: OVN holds
-    /// on to a discriminator it heard AdminDown from and addresses it, not a new one, when the
-    /// peer comes back (design/ovn-peer.md, "Stale discriminator").
-    retired: BTreeMap<String, (u64, u32)>,
-    /// The keys of `retired` by discriminator: one discriminator is kept for one key only.
-    retired_keys: std::collections::HashMap<u32, String>,
-    retired_count: u64,
+    /// Removed peers' discriminators.
+    retired: Retired,
     written: Option<u64>,
     /// Writes the file off the session thread; `None` if that thread could not be started,
     /// and the file is then written in place.
@@ -79,71 +74,43 @@ impl DiscriminatorStore {
         let mut store = DiscriminatorStore {
             path,
             previous: stored.sessions,
-            retired: BTreeMap::new(),
-            retired_keys: std::collections::HashMap::new(),
-            retired_count: 0,
+            retired: Retired::default(),
             written: None,
             writer,
             in_place_failed: false,
         };
         for (key, discriminator) in stored.retired {
-            store.retire_text(key, discriminator);
+            store.retired.insert(key, discriminator);
         }
         (store, warning)
     }
 
-    /// The discriminator a previous run used for this peer, or the one it had when it was
-    /// removed, handed out once.
+    /// The discriminator a previous run used for this peer, handed out once.
     pub fn take(&mut self, key: &PeerKey) -> Option<u32> {
-        if self.previous.is_empty() && self.retired.is_empty() {
+        if self.previous.is_empty() {
             return None;
         }
-        let text = key.to_string();
-        self.previous.remove(&text).or_else(|| {
-            let (_, d) = self.retired.remove(&text)?;
-            self.retired_keys.remove(&d);
-            Some(d)
-        })
+        self.previous.remove(&key.to_string())
+    }
+
+    /// The discriminator this peer had when it was removed, handed out once.
+    pub fn take_retired(&mut self, key: &PeerKey) -> Option<u32> {
+        if self.retired.is_empty() {
+            return None;
+        }
+        self.retired.take(&key.to_string())
     }
 
     /// Keeps the discriminator of a peer removed from the configuration (or left in the file
-    /// by a run that had it), for when it comes back; the oldest go past [`RETIRED_MAX`].
+    /// by a run that had it), for when it comes back; the oldest go past [`Retired::MAX`].
     pub fn retire(&mut self, key: &PeerKey, discriminator: u32) {
-        self.retire_text(key.to_string(), discriminator);
-    }
-
-    fn retire_text(&mut self, key: String, discriminator: u32) {
-        self.unretire(discriminator);
-        self.retired_count += 1;
-        if let Some((_, replaced)) = self
-            .retired
-            .insert(key.clone(), (self.retired_count, discriminator))
-        {
-            self.retired_keys.remove(&replaced);
-        }
-        self.retired_keys.insert(discriminator, key);
-        if self.retired.len() > RETIRED_MAX {
-            let oldest = self
-                .retired
-                .values()
-                .min_by_key(|(order, _)| *order)
-                .map(|(_, d)| *d);
-            if let Some(oldest) = oldest {
-                self.unretire(oldest);
-            }
-        }
+        self.retired.insert(key.to_string(), discriminator);
     }
 
     /// Forgets `discriminator` wherever it is kept for a peer: a running session has it.
     pub fn release(&mut self, discriminator: u32) {
-        self.unretire(discriminator);
+        self.retired.release(discriminator);
         self.previous.retain(|_, d| *d != discriminator);
-    }
-
-    fn unretire(&mut self, discriminator: u32) {
-        if let Some(key) = self.retired_keys.remove(&discriminator) {
-            self.retired.remove(&key);
-        }
     }
 
     /// Takes out what a previous run left under keys none of `configs` has: the peers of
@@ -172,7 +139,7 @@ impl DiscriminatorStore {
     /// Holds `discriminator` for `key` until a session takes it, as if a previous run had
     /// left it (a pending peer that inherited it from the one it replaced).
     pub fn hold(&mut self, key: &PeerKey, discriminator: u32) {
-        self.unretire(discriminator);
+        self.retired.release(discriminator);
         self.previous.insert(key.to_string(), discriminator);
     }
 
@@ -180,21 +147,18 @@ impl DiscriminatorStore {
     /// one, or that peer would come back with another and OVN, which keeps addressing the
     /// old one, would talk to the wrong session.
     pub fn held(&self) -> impl Iterator<Item = u32> + '_ {
-        let retired = self.retired.values().map(|(_, d)| *d);
-        self.previous.values().copied().chain(retired)
+        self.previous
+            .values()
+            .copied()
+            .chain(self.retired.discriminators())
     }
 
-    /// The discriminator a previous run used for this peer, or it had when removed, still
-    /// unclaimed.
+    /// The discriminator a previous run used for this peer, still unclaimed.
     pub fn unclaimed(&self, key: &PeerKey) -> Option<u32> {
-        if self.previous.is_empty() && self.retired.is_empty() {
+        if self.previous.is_empty() {
             return None;
         }
-        let text = key.to_string();
-        self.previous
-            .get(&text)
-            .copied()
-            .or_else(|| self.retired.get(&text).map(|(_, d)| *d))
+        self.previous.get(&key.to_string()).copied()
     }
 
     /// Replaces the stored set with the sessions running now (and the removed peers'
@@ -208,18 +172,16 @@ impl DiscriminatorStore {
         &mut self,
         sessions: impl IntoIterator<Item = (&'a PeerKey, u32)>,
     ) -> io::Result<()> {
-        let mut retired: Vec<(u64, String, u32)> = self
-            .retired
-            .iter()
-            .map(|(key, (order, d))| (*order, key.clone(), *d))
-            .collect();
-        retired.sort_unstable();
         let stored = Stored {
             sessions: sessions
                 .into_iter()
                 .map(|(k, d)| (k.to_string(), d))
                 .collect(),
-            retired: retired.into_iter().map(|(_, key, d)| (key, d)).collect(),
+            retired: self
+                .retired
+                .in_order()
+                .map(|(key, d)| (key.to_owned(), d))
+                .collect(),
         };
         let text = serde_json::to_vec_pretty(&stored).map_err(io::Error::other)?;
         let digest = {
@@ -377,7 +339,7 @@ mod tests {
     use super::*;
 
     /// Removed peers' discriminators survive a save and a load, are not drawn for new peers
-    /// (`held`), and past [`RETIRED_MAX`] the oldest go first.
+    /// (`held`), and past [`Retired::MAX`] the oldest go first.
     #[test]
     fn retired_discriminators_are_kept_bounded_and_oldest_go_first() {
         let dir = std::env::temp_dir().join(format!("bfdd-retired-{}", std::process::id()));
@@ -387,7 +349,7 @@ mod tests {
                 .expect("peer key")
         };
         let (mut store, _) = DiscriminatorStore::load(&dir);
-        let last = u32::try_from(RETIRED_MAX).expect("small") + 1;
+        let last = u32::try_from(Retired::MAX).expect("small") + 1;
         for i in 0..=last {
             store.retire(&key(i), 1_000 + i);
         }
@@ -395,12 +357,13 @@ mod tests {
         store.sync();
         let (mut store, warning) = DiscriminatorStore::load(&dir);
         assert_eq!(warning, None);
-        assert_eq!(store.held().count(), RETIRED_MAX);
+        assert_eq!(store.held().count(), Retired::MAX);
         assert!(store.held().any(|d| d == 1_000 + last));
-        assert_eq!(store.unclaimed(&key(0)), None, "the oldest went first");
-        assert_eq!(store.unclaimed(&key(1)), None);
-        assert_eq!(store.take(&key(2)), Some(1_002));
-        assert_eq!(store.take(&key(2)), None, "handed out once");
+        assert_eq!(store.take_retired(&key(0)), None, "the oldest went first");
+        assert_eq!(store.take_retired(&key(1)), None);
+        assert_eq!(store.take_retired(&key(2)), Some(1_002));
+        assert_eq!(store.take_retired(&key(2)), None, "handed out once");
+        assert_eq!(store.take(&key(3)), None, "not a previous run's own");
         let _ = std::fs::remove_dir_all(&dir);
     }
 
