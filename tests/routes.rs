@@ -836,6 +836,26 @@ fn daemon_shutdown_drain_keeps_routes_while_admin_down_goes_out() -> Result<()> 
     );
     let ours = shown_routes(a_ns, MAIN, Some(PROTO))?;
     ensure!(ours.is_empty(), "left after exit: {ours:?}");
+
+    // A second SIGTERM ends the drain: the routes go and bfdd exits at once.
+    a.spawn()?;
+    wait_peers_up(&a, &[B_V4])?;
+    wait_gateways(a_ns, "198.18.3.0/24", &[B_V4], FOLLOW)?;
+    a.signal("TERM")?;
+    let signalled = Instant::now();
+    std::thread::sleep(Duration::from_millis(300));
+    a.signal("TERM")?;
+    let status = a
+        .wait_exit(Duration::from_secs(5))
+        .context("bfdd did not exit on the second SIGTERM")?;
+    ensure!(status.success(), "{status}");
+    ensure!(
+        signalled.elapsed() < Duration::from_millis(2_500),
+        "the second SIGTERM did not end the 3 s drain ({:?})",
+        signalled.elapsed()
+    );
+    let ours = shown_routes(a_ns, MAIN, Some(PROTO))?;
+    ensure!(ours.is_empty(), "left after exit: {ours:?}");
     Ok(())
 }
 

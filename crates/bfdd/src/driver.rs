@@ -332,9 +332,25 @@ impl Driver {
     }
 
     /// Keeps every session sending AdminDown at its pace (RFC 5880 §6.8.16: for at least a
-    /// detection time) until `drain` has passed since `start`. Nothing received matters now.
+    /// detection time) until `drain` has passed since `start`, or a second SIGTERM or SIGINT
+    /// says not to wait. Nothing received matters now.
     async fn send_admin_down_for(&mut self, start: Instant, drain: Duration) {
+        use tokio::signal::unix::{signal, SignalKind};
         let until = start + drain;
+        let mut term = signal(SignalKind::terminate()).ok();
+        let mut int = signal(SignalKind::interrupt()).ok();
+        let again = async {
+            match (term.as_mut(), int.as_mut()) {
+                (Some(term), Some(int)) => {
+                    tokio::select! {
+                        _ = term.recv() => {}
+                        _ = int.recv() => {}
+                    }
+                }
+                _ => std::future::pending::<()>().await,
+            }
+        };
+        tokio::pin!(again);
         loop {
             // Never a deadline in the past: one that sending could not clear would spin.
             let next = self
@@ -342,7 +358,13 @@ impl Driver {
                 .poll_timeout()
                 .map_or(until, |at| at.min(until))
                 .max(now() + Duration::from_millis(1));
-            tokio::time::sleep_until(tokio::time::Instant::from_std(next)).await;
+            tokio::select! {
+                () = tokio::time::sleep_until(tokio::time::Instant::from_std(next)) => {}
+                () = &mut again => {
+                    info!("signalled again: the drain ends now");
+                    return;
+                }
+            }
             let now = now();
             if now >= until {
                 break;
