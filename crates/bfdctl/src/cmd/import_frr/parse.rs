@@ -232,6 +232,11 @@ impl Parser {
         }
         while self.stack.len() > 1 {
             let top = self.stack[self.stack.len() - 1];
+            // A vrf block ends at exit-vrf only: its routes are its own however indented
+            // (what the config node knows leaves it anyway, see `take_foreign`).
+            if matches!(top.node, Node::Vrf(_)) {
+                break;
+            }
             match top.child_indent {
                 Some(child) if child > top.indent && line.indent <= top.indent => {
                     self.stack.pop();
@@ -890,14 +895,18 @@ mod tests {
     /// does not convert, also when it is not indented; the block ends at `exit-vrf`.
     #[test]
     fn routes_in_a_vrf_block_stay_there_however_indented() {
-        let frr = parse(
-            "vrf red\nip route 10.0.0.0/8 192.0.2.1 bfd\nexit-vrf\nip route 10.1.0.0/16 192.0.2.2\n",
-        );
-        assert_eq!(frr.routes.len(), 1, "{:?}", frr.routes);
-        assert_eq!(frr.routes[0].destination, "10.1.0.0/16");
-        assert_eq!(frr.problems.len(), 1, "{:?}", frr.problems);
-        assert_eq!(frr.problems[0].line, 1);
-        assert_eq!(frr.problems[0].block_end, Some(3));
+        for vrf in [
+            "vrf red\nip route 10.0.0.0/8 192.0.2.1 bfd\nexit-vrf\n",
+            "vrf red\n vni 100\nip route 10.0.0.0/8 192.0.2.1 bfd\nexit-vrf\n",
+        ] {
+            let frr = parse(&format!("{vrf}ip route 10.1.0.0/16 192.0.2.2\n"));
+            assert_eq!(frr.routes.len(), 1, "{vrf:?}: {:?}", frr.routes);
+            assert_eq!(frr.routes[0].destination, "10.1.0.0/16");
+            assert_eq!(frr.problems.len(), 1, "{:?}", frr.problems);
+            assert_eq!(frr.problems[0].line, 1);
+            let exit_line = vrf.lines().count();
+            assert_eq!(frr.problems[0].block_end, Some(exit_line), "{vrf:?}");
+        }
     }
 
     #[test]
