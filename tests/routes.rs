@@ -815,6 +815,14 @@ fn daemon_shutdown_drain_keeps_routes_while_admin_down_goes_out() -> Result<()> 
     );
     a.ensure_running()
         .context("bfdd exited before its drain ended")?;
+    // Not ready while it drains, and saying why (it still answers: the driver does not).
+    match a.request(&bfd_control::Request::Ready)? {
+        bfd_control::Response::Ready(r) => ensure!(
+            !r.ready && r.problem.as_deref().is_some_and(|p| p.contains("stopping")),
+            "{r:?}"
+        ),
+        other => bail!("ready during the drain answered {other:?}"),
+    }
     for dst in ["198.18.3.0/24", "198.18.1.0/24"] {
         ensure!(
             route_gateways(a_ns, MAIN, PROTO, dst)? == Some(sorted(&[B_V4])),

@@ -3,7 +3,7 @@
 
 use std::cmp::Reverse;
 use std::collections::hash_map::Entry;
-use std::collections::{BinaryHeap, HashMap, VecDeque};
+use std::collections::{BinaryHeap, HashMap, HashSet, VecDeque};
 use std::net::IpAddr;
 use std::time::{Duration, Instant};
 
@@ -115,6 +115,8 @@ pub struct Sessions {
     timer_slack: Duration,
     /// The transmit grid's origin and largest step, once `align_transmissions` was called.
     grid: Option<(Instant, Duration)>,
+    /// Discriminators the caller keeps for sessions it has not inserted yet: never adopted.
+    kept_for_others: HashSet<u32>,
 }
 
 impl Sessions {
@@ -132,6 +134,7 @@ impl Sessions {
             due_scratch: Vec::new(),
             timer_slack: Duration::ZERO,
             grid: None,
+            kept_for_others: HashSet::new(),
         }
     }
 
@@ -442,7 +445,10 @@ impl Sessions {
         packet: &ControlPacket,
         wanted: u32,
     ) -> Option<SessionId> {
-        if packet.state != bfd_wire::State::Down || self.by_discriminator.contains_key(&wanted) {
+        if packet.state != bfd_wire::State::Down
+            || self.by_discriminator.contains_key(&wanted)
+            || self.kept_for_others.contains(&wanted)
+        {
             return None;
         }
         let mut matching = self
@@ -462,6 +468,15 @@ impl Sessions {
         self.by_discriminator.insert(new, id);
         self.events
             .push_back((id, Event::DiscriminatorAdopted { old, new }));
+    }
+
+    /// Discriminators kept for sessions not inserted yet (peers waiting for an interface,
+    /// say): no session adopts one of them from a packet (see `handle_datagram`), or the
+    /// session it was kept for would come up with another, and its peer, addressing the old
+    /// one, would reach the wrong session. Replaces the previous set.
+    pub fn keep_for_others(&mut self, discriminators: impl IntoIterator<Item = u32>) {
+        self.kept_for_others.clear();
+        self.kept_for_others.extend(discriminators);
     }
 
     /// Acts on every session deadline due at `now`.

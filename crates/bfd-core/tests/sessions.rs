@@ -208,6 +208,30 @@ fn a_stale_discriminator_is_not_taken_from_a_packet_the_session_refuses() {
         .all(|(_, e)| !matches!(e, bfd_core::Event::DiscriminatorAdopted { .. })));
 }
 
+/// Nor one the caller keeps for a session not inserted yet (a peer waiting for its
+/// interface): that session would come up with another, and its peer reach this one.
+#[test]
+fn a_discriminator_kept_for_another_session_is_not_taken() {
+    let now = origin();
+    let (mut s, id) = one_session(key(ADDR_B));
+    let stale = s
+        .get(id)
+        .unwrap()
+        .local_discriminator()
+        .wrapping_add(1)
+        .max(1);
+    s.keep_for_others([stale]);
+    assert_eq!(
+        s.handle_datagram(now, &meta(ADDR_B, ADDR_A), &down_packet(9, stale)),
+        Err(RxError::UnknownDiscriminator(stale))
+    );
+    s.keep_for_others([]);
+    assert_eq!(
+        s.handle_datagram(now, &meta(ADDR_B, ADDR_A), &down_packet(9, stale)),
+        Ok(id)
+    );
+}
+
 /// A session that has heard its peer, and timed it out since, does not take another: the
 /// peer knew the current one.
 #[test]

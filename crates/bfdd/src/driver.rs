@@ -315,6 +315,13 @@ impl Driver {
             .peers
             .send_due(|| now, &mut self.sessions, &mut self.tx_buf);
         self.drain_events(now);
+        // A discriminator taken since the last tick is the one peers now hold (they heard
+        // AdminDown from it): the next run must start with it.
+        self.peers.retry_persist(&self.sessions);
+        self.ready.status.send_modify(|r| {
+            r.ready = false;
+            r.problem = Some("stopping: AdminDown sent to every peer".into());
+        });
         info!(
             sessions = self.sessions.len(),
             admin_down_sent = sent,
@@ -366,6 +373,7 @@ impl Driver {
                 }
             }
             let now = now();
+            self.ready.heartbeat.beat(now);
             if now >= until {
                 break;
             }

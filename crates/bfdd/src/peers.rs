@@ -578,6 +578,7 @@ impl Peers {
             self.generation += 1;
         }
         self.order = order;
+        sessions.keep_for_others(self.store.kept_for_pending());
         self.persist(sessions);
         summary
     }
@@ -621,6 +622,7 @@ impl Peers {
         // Nothing started, nothing to save: building the whole set costs milliseconds at
         // 10,000 sessions, every tick while a peer waits for its interface.
         if !started.is_empty() {
+            sessions.keep_for_others(self.store.kept_for_pending());
             self.persist(sessions);
         }
         started.len()

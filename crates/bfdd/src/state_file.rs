@@ -153,6 +153,12 @@ impl DiscriminatorStore {
             .chain(self.retired.discriminators())
     }
 
+    /// The discriminators kept for peers not started yet (a previous run's, or inherited by a
+    /// peer waiting for its interface), not those of removed peers.
+    pub fn kept_for_pending(&self) -> impl Iterator<Item = u32> + '_ {
+        self.previous.values().copied()
+    }
+
     /// The discriminator a previous run used for this peer, still unclaimed.
     pub fn unclaimed(&self, key: &PeerKey) -> Option<u32> {
         if self.previous.is_empty() {
