@@ -265,6 +265,50 @@ fn rfc5880_6_8_16_stop_takes_ovn_down_at_once_and_restarts_come_back() -> Result
     Ok(())
 }
 
+/// ovn-peer.md's slow-start trap, against a real OVN whose BFD rows have fast timers (300 ms
+/// x 3) before bfdd starts: bfdd advertises its Required Min RX from its first packet, so
+/// nothing flaps right after Up. And a passive gateway (OVN is always the active side) comes
+/// Up the same way, after the active one's stop (its AdminDown) and with state of its own.
+#[test]
+fn ovn_fast_timers_from_the_start_come_up_without_a_flap_also_passive() -> Result<()> {
+    if !require_ovn() || !require_bfdd() {
+        return Ok(());
+    }
+    let topo = topology()?;
+    let ovn = start_ovn(&topo)?;
+    for (_, row) in PAIRS {
+        ovn.set_bfd_timers(row, 300, 300, 3)?;
+    }
+    for passive in [false, true] {
+        let config = BfddConfig::new()
+            .peer(BfddPeer::new(OVN_ROUTER).local(GATEWAY).passive(passive))
+            .peer(
+                BfddPeer::new(OVN_ROUTER_V6)
+                    .local(GATEWAY_V6)
+                    .passive(passive),
+            )
+            .interval(300)
+            .multiplier(3);
+        let mut bfdd = Bfdd::start(&topo.a, config)?;
+        wait_both_up(&ovn, &bfdd).with_context(|| format!("passive = {passive}"))?;
+        std::thread::sleep(Duration::from_secs(5));
+        for (peer, row) in PAIRS {
+            let d = bfdd.peer(peer)?;
+            ensure!(
+                d.summary.state == "up" && d.up_count == 1 && d.down_count == 0,
+                "passive = {passive}: {d:?}"
+            );
+            ensure!(d.detection_time_us == Some(900_000), "{d:?}");
+            ensure!(ovn.bfd_status(row)? == "up");
+        }
+        bfdd.stop()?;
+        for (_, row) in PAIRS {
+            ovn.wait_bfd_status(row, "Down", |s| s != "up", Duration::from_secs(10))?;
+        }
+    }
+    Ok(())
+}
+
 /// A new pod: bfdd stopped cleanly (its AdminDown sent throughout a drain), its state lost,
 /// started again with new discriminators. OVN holds on to the discriminator it heard
 /// AdminDown from; the new bfdd must still come Up with it.
