@@ -22,7 +22,8 @@ else
     BIN=${CARGO_TARGET_DIR:-target}/release
 fi
 
-TAG="bfdemo$$"
+# DEMO_NS_PREFIX: the test that runs this passes names its harness sweeps up after a crash.
+TAG="${DEMO_NS_PREFIX:-bfdemo$$}"
 GW="${TAG}gw" N1="${TAG}n1" N2="${TAG}n2"
 WORK=$(mktemp -d "/tmp/${TAG}.XXXX")
 PIDS=()

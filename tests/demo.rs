@@ -30,6 +30,16 @@ fn readme_demo_brings_sessions_up_and_detects_the_killed_peer() {
 
     let out = Command::new(workspace_root().join("scripts/demo.sh"))
         .env("DEMO_BIN_DIR", bins.path())
+        // Named as the harness names its own: if this run is killed before the demo cleans
+        // up, the next run's stale-namespace sweep removes them and what runs inside.
+        .env(
+            "DEMO_NS_PREFIX",
+            format!(
+                "{}{}-demo-",
+                bfdd_integration::NS_PREFIX,
+                std::process::id()
+            ),
+        )
         .output()
         .expect("running scripts/demo.sh");
     let stdout = String::from_utf8_lossy(&out.stdout);

@@ -42,7 +42,7 @@ pub use frr::{
 };
 pub use netns::{
     check_test_addr, check_test_prefix, veth_pair, Netns, Topology, TopologyBuilder, A_V4, A_V6,
-    B_V4, B_V6,
+    B_V4, B_V6, NS_PREFIX,
 };
 pub use ovn::{require_ovn, Ovn, OVN_TOOLS};
 pub use process::{Process, TestDir};

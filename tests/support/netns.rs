@@ -18,8 +18,9 @@ pub const A_V6: &str = "2001:db8:1::1";
 /// Default IPv6 address of namespace B in [`Topology::new`].
 pub const B_V6: &str = "2001:db8:1::2";
 
-/// Prefix of every namespace this harness creates: `bfdit-<pid>-<n>-<tag>`.
-const NS_PREFIX: &str = "bfdit-";
+/// Prefix of every namespace this harness creates: `bfdit-<pid>-<n>-<tag>`; one whose process
+/// is gone is swept up, with what runs inside, by the next test process.
+pub const NS_PREFIX: &str = "bfdit-";
 
 static NS_COUNTER: AtomicU32 = AtomicU32::new(0);
 static STALE_CLEANUP: Once = Once::new();
