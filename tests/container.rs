@@ -186,7 +186,6 @@ fn deploy_pod() -> Result<Pod> {
     serde_yaml::from_str(&text).with_context(|| format!("parsing {}", path.display()))
 }
 
-/// The exec command of a probe.
 /// Every IP address written in `text` (words of digits, hex, dots and colons that parse as
 /// one, with any `/len` cut off), so that no address escapes the test ranges unseen.
 fn ip_literals(text: &str) -> Vec<std::net::IpAddr> {
@@ -200,6 +199,7 @@ fn ip_literals(text: &str) -> Vec<std::net::IpAddr> {
         .collect()
 }
 
+/// The exec command of a probe.
 fn probe_command(c: &Container, readiness: bool) -> Result<Vec<String>> {
     let probe = if readiness {
         &c.readiness_probe

@@ -30,7 +30,7 @@ use serde::Deserialize;
 
 pub use error::ConfigError;
 pub use prefix::{Prefix, PrefixError};
-pub(crate) use resolve::route_protocol_problem;
+pub(crate) use resolve::route_slot_problem;
 
 /// Environment variable overriding `[daemon] control-socket` (see [`Config::apply_env`]).
 pub const SOCKET_ENV: &str = "BFDD_SOCKET";

@@ -335,14 +335,10 @@ fn routes(
     origin: &Origin<'_>,
 ) -> Result<RoutesConfig, ConfigError> {
     let table = match settings.table {
-        Some(t) if *t.get_ref() == 0 => {
-            return Err(origin.invalid(
-                t.span(),
-                "routes.table",
-                "0 is not a routing table (254 is main)",
-            ))
-        }
-        Some(t) => t.into_inner(),
+        Some(t) => match route_table_problem(*t.get_ref()) {
+            Some(problem) => return Err(origin.invalid(t.span(), "routes.table", problem)),
+            None => t.into_inner(),
+        },
         None => DEFAULT_ROUTE_TABLE,
     };
     let protocol = match settings.protocol {
@@ -443,11 +439,18 @@ fn decode_hex(text: &str) -> Option<Vec<u8>> {
         .collect()
 }
 
-/// The routing daemon a protocol id belongs to: the kernel's `RTPROT_*` list and FRR's
-/// `rt_protos.d` (bfdd treats every route of its id in its table as its own).
-/// Why `protocol` cannot mark bfdd's routes, if it cannot: every route of its protocol in the
-/// table is taken for bfdd's own and may be deleted.
-pub(crate) fn route_protocol_problem(protocol: u8) -> Option<String> {
+/// Why routes in `table` with `protocol` cannot be bfdd's, if they cannot: every route of its
+/// protocol in its table is taken for bfdd's own and may be deleted. Also checks what a
+/// previous run recorded (`routes.json`), which is not the config.
+pub(crate) fn route_slot_problem(table: u32, protocol: u8) -> Option<String> {
+    route_table_problem(table).or_else(|| route_protocol_problem(protocol))
+}
+
+fn route_table_problem(table: u32) -> Option<String> {
+    (table == 0).then(|| "0 is not a routing table (254 is main)".to_owned())
+}
+
+fn route_protocol_problem(protocol: u8) -> Option<String> {
     if protocol <= 4 {
         return Some(format!(
             "{protocol} is reserved (0-4: unspec, redirect, kernel, boot, static); use e.g. {DEFAULT_ROUTE_PROTOCOL}"
@@ -459,6 +462,8 @@ pub(crate) fn route_protocol_problem(protocol: u8) -> Option<String> {
     ))
 }
 
+/// The routing daemon a protocol id belongs to: the kernel's `RTPROT_*` list and FRR's
+/// `rt_protos.d` (bfdd treats every route of its id in its table as its own).
 fn protocol_owner(id: u8) -> Option<&'static str> {
     Some(match id {
         8 => "gated",

@@ -799,10 +799,7 @@ impl<B: RouteBackend> Manager<B> {
         let previous = file.read().filter(|old| {
             // The file is not the config: a damaged or planted one must not make bfdd delete
             // the kernel's or another daemon's routes, which the config would have refused.
-            let problem = match old.table {
-                0 => Some("0 is not a routing table".to_owned()),
-                _ => crate::config::route_protocol_problem(old.protocol),
-            };
+            let problem = crate::config::route_slot_problem(old.table, old.protocol);
             if let Some(problem) = &problem {
                 warn!(
                     path = %file.path().display(),
