@@ -46,9 +46,13 @@ pub struct PeerKey {
 
 impl PeerKey {
     fn matches(&self, meta: &RxMeta) -> bool {
-        self.peer == meta.src
-            && self.multihop == meta.multihop
-            && self.local.is_none_or(|l| l == meta.dst)
+        self.peer == meta.src && self.multihop == meta.multihop && self.bound_to(meta)
+    }
+
+    /// Whether the datagram arrived where the session is bound (its local address and
+    /// interface, where it has them).
+    fn bound_to(&self, meta: &RxMeta) -> bool {
+        self.local.is_none_or(|l| l == meta.dst)
             && self.ifindex.is_none_or(|i| Some(i) == meta.ifindex)
     }
 }
@@ -369,25 +373,16 @@ impl Sessions {
         };
         let raw = &payload[..packet.buffer_len().min(payload.len())];
         let result = match self.slot_mut(id) {
-            Some(slot) => {
-                let old = slot.session.local_discriminator();
-                if adopting {
-                    slot.session
-                        .set_local_discriminator(packet.your_discriminator);
-                }
-                let result = slot
-                    .session
-                    .handle_packet(now, meta.ttl, meta.multihop, &packet, raw);
-                match (adopting, &result) {
-                    // Only a packet the session accepts (TTL, hop mode) moves it.
-                    (true, Err(_)) => slot.session.set_local_discriminator(old),
-                    (true, Ok(())) => self.adopted(id, old, packet.your_discriminator),
-                    _ => {}
-                }
-                result
-            }
+            Some(slot) => slot
+                .session
+                .handle_packet(now, meta.ttl, meta.multihop, &packet, raw),
             None => Err(RxError::UnknownDiscriminator(packet.your_discriminator)),
         };
+        // Only a packet the session accepts (TTL, hop mode) moves its discriminator; the
+        // packet's processing does not read it, the next one sent does.
+        if adopting && result.is_ok() {
+            self.adopt(id, packet.your_discriminator);
+        }
         self.after_input(id);
         result.map(|()| id)
     }
@@ -413,9 +408,7 @@ impl Sessions {
                     peer: meta.src,
                 });
             }
-            if key.local.is_some_and(|l| l != meta.dst)
-                || key.ifindex.is_some_and(|i| Some(i) != meta.ifindex)
-            {
+            if !key.bound_to(meta) {
                 return Err(RxError::PathMismatch {
                     discriminator: packet.your_discriminator,
                     local: meta.dst,
@@ -445,10 +438,8 @@ impl Sessions {
         packet: &ControlPacket,
         wanted: u32,
     ) -> Option<SessionId> {
-        if packet.state != bfd_wire::State::Down
-            || self.by_discriminator.contains_key(&wanted)
-            || self.kept_for_others.contains(&wanted)
-        {
+        // `wanted` names no session: the demultiplexing that led here found none.
+        if packet.state != bfd_wire::State::Down || self.kept_for_others.contains(&wanted) {
             return None;
         }
         let mut matching = self
@@ -463,7 +454,12 @@ impl Sessions {
         }
     }
 
-    fn adopted(&mut self, id: SessionId, old: u32, new: u32) {
+    fn adopt(&mut self, id: SessionId, new: u32) {
+        let Some(slot) = self.slot_mut(id) else {
+            return;
+        };
+        let old = slot.session.local_discriminator();
+        slot.session.set_local_discriminator(new);
         self.by_discriminator.remove(&old);
         self.by_discriminator.insert(new, id);
         self.events
