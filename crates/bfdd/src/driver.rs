@@ -342,21 +342,8 @@ impl Driver {
     /// detection time) until `drain` has passed since `start`, or a second SIGTERM or SIGINT
     /// says not to wait. Nothing received matters now.
     async fn send_admin_down_for(&mut self, start: Instant, drain: Duration) {
-        use tokio::signal::unix::{signal, SignalKind};
         let until = start + drain;
-        let mut term = signal(SignalKind::terminate()).ok();
-        let mut int = signal(SignalKind::interrupt()).ok();
-        let again = async {
-            match (term.as_mut(), int.as_mut()) {
-                (Some(term), Some(int)) => {
-                    tokio::select! {
-                        _ = term.recv() => {}
-                        _ = int.recv() => {}
-                    }
-                }
-                _ => std::future::pending::<()>().await,
-            }
-        };
+        let again = crate::stop_signal();
         tokio::pin!(again);
         loop {
             // Never a deadline in the past: one that sending could not clear would spin.
@@ -378,9 +365,7 @@ impl Driver {
                 break;
             }
             self.sessions.handle_timeout(now);
-            self.peers
-                .send_due(|| now, &mut self.sessions, &mut self.tx_buf);
-            self.drain_events(now);
+            self.flush(now);
         }
         info!(drain = ?drain, "AdminDown sent throughout the drain");
     }

@@ -109,6 +109,31 @@ fn bind_listeners(config: &Config) -> Result<Vec<RxSocket>, StartError> {
 /// batches (a netlink dump of the rules: a few dozen microseconds).
 const POLICY_RULE_CHECK: std::time::Duration = std::time::Duration::from_secs(2);
 
+/// Completes on SIGTERM or SIGINT. The handlers are installed by this call, not when the
+/// future is first polled: until then the signals' default action would kill the daemon
+/// without AdminDown to its peers. Must be called inside a tokio runtime.
+pub fn stop_signal() -> impl std::future::Future<Output = ()> {
+    use tokio::signal::unix::{signal, SignalKind};
+    let handlers = (
+        signal(SignalKind::terminate()),
+        signal(SignalKind::interrupt()),
+    );
+    async move {
+        match handlers {
+            (Ok(mut term), Ok(mut int)) => {
+                tokio::select! {
+                    _ = term.recv() => tracing::info!("SIGTERM"),
+                    _ = int.recv() => tracing::info!("SIGINT"),
+                }
+            }
+            _ => {
+                tracing::warn!("cannot listen for SIGTERM/SIGINT; stop with SIGKILL");
+                std::future::pending::<()>().await;
+            }
+        }
+    }
+}
+
 /// The seed of the core's generator, from the kernel's entropy: it draws the initial
 /// authentication sequence numbers, which RFC 5880 §6.8.1 wants random, as well as
 /// discriminators and jitter. A clock-based seed could be guessed from the daemon's start time

@@ -88,7 +88,7 @@ fn main() -> ExitCode {
     // it instead and the runtime's SIGKILL follows), and from here it must say AdminDown.
     let shutdown = {
         let _runtime = runtime.enter();
-        terminate()
+        bfdd::stop_signal()
     };
 
     let result = runtime.block_on(bfdd::run(args.config, config, shutdown, hup));
@@ -98,31 +98,6 @@ fn main() -> ExitCode {
             tracing::error!("{e}");
             eprintln!("bfdd: {e}");
             ExitCode::from(1)
-        }
-    }
-}
-
-/// Completes on SIGTERM or SIGINT. The handlers are installed by this call, not when the
-/// future is first polled: until then the signals' default action would kill the daemon
-/// without AdminDown to its peers.
-fn terminate() -> impl std::future::Future<Output = ()> {
-    use tokio::signal::unix::{signal, SignalKind};
-    let handlers = (
-        signal(SignalKind::terminate()),
-        signal(SignalKind::interrupt()),
-    );
-    async move {
-        match handlers {
-            (Ok(mut term), Ok(mut int)) => {
-                tokio::select! {
-                    _ = term.recv() => tracing::info!("SIGTERM"),
-                    _ = int.recv() => tracing::info!("SIGINT"),
-                }
-            }
-            _ => {
-                tracing::warn!("cannot listen for SIGTERM/SIGINT; stop with SIGKILL");
-                std::future::pending::<()>().await;
-            }
         }
     }
 }
