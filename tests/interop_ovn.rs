@@ -89,6 +89,14 @@ fn wait_both_up(ovn: &Ovn<'_>, bfdd: &Bfdd<'_>) -> Result<Vec<u32>> {
     Ok(ids)
 }
 
+/// OVN has both sessions out of Up (bfdd stopped, or AdminDown heard).
+fn wait_both_down(ovn: &Ovn<'_>) -> Result<()> {
+    for (_, row) in PAIRS {
+        ovn.wait_bfd_status(row, "Down", |s| s != "up", Duration::from_secs(10))?;
+    }
+    Ok(())
+}
+
 fn dropped(bfdd: &Bfdd<'_>) -> Result<f64> {
     metric(&bfdd.metrics()?, "bfd_packets_dropped_total", &[])
         .context("no bfd_packets_dropped_total")
@@ -302,9 +310,7 @@ fn ovn_fast_timers_from_the_start_come_up_without_a_flap_also_passive() -> Resul
             ensure!(ovn.bfd_status(row)? == "up");
         }
         bfdd.stop()?;
-        for (_, row) in PAIRS {
-            ovn.wait_bfd_status(row, "Down", |s| s != "up", Duration::from_secs(10))?;
-        }
+        wait_both_down(&ovn)?;
     }
     Ok(())
 }
@@ -323,9 +329,7 @@ fn ovn_comes_up_with_a_new_gateway_after_a_drained_stop() -> Result<()> {
         let mut bfdd = Bfdd::start(&topo.a, bfdd_config().shutdown_drain(drain_ms))?;
         let ids = wait_both_up(&ovn, &bfdd)?;
         bfdd.stop()?;
-        for (_, row) in PAIRS {
-            ovn.wait_bfd_status(row, "Down", |s| s != "up", Duration::from_secs(10))?;
-        }
+        wait_both_down(&ovn)?;
         std::thread::sleep(Duration::from_secs(2));
         std::fs::remove_dir_all(bfdd.state_dir()).context("removing the state directory")?;
         bfdd.spawn()?;
@@ -337,9 +341,7 @@ fn ovn_comes_up_with_a_new_gateway_after_a_drained_stop() -> Result<()> {
             ids.len()
         );
         bfdd.stop()?;
-        for (_, row) in PAIRS {
-            ovn.wait_bfd_status(row, "Down", |s| s != "up", Duration::from_secs(10))?;
-        }
+        wait_both_down(&ovn)?;
     }
     Ok(())
 }

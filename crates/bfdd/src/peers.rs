@@ -1378,19 +1378,9 @@ mod tests {
     /// A packet from the emulated peer at `from` in `state`, as the driver would feed it.
     fn from_peer(sessions: &mut Sessions, from: &str, state: State, your: u32) {
         let packet = bfd_wire::ControlPacket {
-            diag: bfd_core::Diagnostic::NoDiagnostic,
             state,
-            poll: false,
-            final_: false,
-            control_plane_independent: false,
-            demand: false,
-            detect_mult: 3,
-            my_discriminator: 0x5eed,
-            your_discriminator: your,
             desired_min_tx: 300_000,
-            required_min_rx: 300_000,
-            required_min_echo_rx: 0,
-            auth: None,
+            ..crate::test_packets::down(0x5eed, your)
         };
         let mut bytes = Vec::new();
         packet.emit(&mut bytes);
@@ -1874,18 +1864,11 @@ mod tests {
         let id = session_of(&table, &sessions, &key).expect("running");
         let old = discriminator_of(&table, &sessions, &key).expect("running");
         let stale = old.wrapping_add(1).max(1);
-        let packet = crate::test_packets::down(9, stale);
-        let mut payload = Vec::new();
-        packet.emit(&mut payload);
-        let meta = bfd_core::RxMeta {
-            src: "127.0.0.2".parse().expect("address"),
-            dst: "127.0.0.1".parse().expect("address"),
-            ifindex: Some(1),
-            ttl: Some(255),
-            multihop: false,
-        };
-        let now = crate::driver::now();
-        assert_eq!(sessions.handle_datagram(now, &meta, &payload), Ok(id));
+        from_peer(&mut sessions, "127.0.0.2", State::Down, stale);
+        assert_eq!(
+            sessions.get(id).map(Session::local_discriminator),
+            Some(stale)
+        );
         while let Some((id, event)) = sessions.poll_event() {
             if let bfd_core::Event::DiscriminatorAdopted { old, new } = event {
                 table.note_adopted(&sessions, id, old, new);
