@@ -286,6 +286,22 @@ async fn lost_notifications_and_removed_addresses_check_our_routes() {
     assert_eq!(nexthops(&fake, "198.18.1.0/24"), ips(&["198.51.100.2"]));
 }
 
+/// A manager with one static route, keeping its table and protocol in `file`, settled after
+/// its start.
+async fn start_with_slot_file(fake: &FakeBackend, file: &SlotFile) -> RouteHandle {
+    let options = ManagerOptions {
+        slot_file: Some(file.clone()),
+        ..ManagerOptions::default()
+    };
+    let h = spawn_with(
+        config(&[("198.18.1.0/24", "198.51.100.2", false)]),
+        fake.clone(),
+        options,
+    );
+    settle(&h).await;
+    h
+}
+
 /// The recorded table and protocol come from a file, not the config: one the config would
 /// refuse (the kernel's protocol, another daemon's, table 0) is not cleaned up, or a damaged
 /// or planted `routes.json` would have bfdd delete routes that are not its own.
@@ -301,16 +317,7 @@ async fn a_recorded_slot_the_config_would_refuse_is_left_alone() {
         let fake = FakeBackend::new();
         let theirs = KernelRoute::new(p("198.18.9.0/24"), table, protocol, vec![]);
         fake.insert(theirs.clone());
-        let options = ManagerOptions {
-            slot_file: Some(file.clone()),
-            ..ManagerOptions::default()
-        };
-        let h = spawn_with(
-            config(&[("198.18.1.0/24", "198.51.100.2", false)]),
-            fake.clone(),
-            options,
-        );
-        settle(&h).await;
+        let _h = start_with_slot_file(&fake, &file).await;
         assert_eq!(
             fake.route(p("198.18.9.0/24"), table),
             Some(theirs),
@@ -348,16 +355,7 @@ async fn routes_left_under_a_previous_table_and_protocol_are_removed_at_start() 
     ));
     let foreign = KernelRoute::new(p("198.18.8.0/24"), 100, 4, vec![ip("198.51.100.7")]);
     fake.insert(foreign.clone());
-    let options = ManagerOptions {
-        slot_file: Some(file.clone()),
-        ..ManagerOptions::default()
-    };
-    let h = spawn_with(
-        config(&[("198.18.1.0/24", "198.51.100.2", false)]),
-        fake.clone(),
-        options,
-    );
-    settle(&h).await;
+    let h = start_with_slot_file(&fake, &file).await;
     assert_eq!(
         fake.route(p("198.18.9.0/24"), 100),
         None,
